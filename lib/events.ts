@@ -1,0 +1,95 @@
+/**
+ * Domain events: names and payloads shared by producers and consumers.
+ *
+ * Every payload carries a stable `eventId` (consumers use it to handle an event once) and
+ * `occurredAt`. Emit them with emitDomainEvent() so both are always set.
+ */
+import { randomUUID } from "node:crypto";
+
+export interface EventMeta {
+	eventId: string;
+	occurredAt: string;
+}
+
+export interface OrderItemSnapshot {
+	productId: string;
+	sku: string;
+	name: string;
+	quantity: number;
+	unitPriceCents: number;
+	lineTotalCents: number;
+}
+
+export interface OrderEvent {
+	orderId: string;
+	userId: string;
+	status: string;
+	totalCents: number;
+	currency: string;
+	items: OrderItemSnapshot[];
+	reason?: string;
+}
+
+export interface PaymentEvent {
+	paymentId: string;
+	orderId: string;
+	userId: string;
+	amountCents: number;
+	currency: string;
+	status: string;
+	reason?: string;
+}
+
+export interface ShipmentEvent {
+	shipmentId: string;
+	orderId: string;
+	userId: string;
+	carrier: string;
+	trackingNumber: string;
+	status: string;
+}
+
+export interface LowStockEvent {
+	productId: string;
+	sku: string;
+	stock: number;
+	threshold: number;
+}
+
+export interface DomainEvents {
+	"user.registered": { userId: string };
+	"order.created": OrderEvent;
+	"order.confirmed": OrderEvent;
+	"order.rejected": OrderEvent;
+	"order.cancelled": OrderEvent;
+	"order.shipped": OrderEvent & { trackingNumber?: string; carrier?: string };
+	"order.delivered": OrderEvent;
+	"payment.authorized": PaymentEvent;
+	"payment.captured": PaymentEvent;
+	"payment.declined": PaymentEvent;
+	"payment.voided": PaymentEvent;
+	"payment.refunded": PaymentEvent & { refundedCents: number };
+	"shipment.created": ShipmentEvent;
+	"shipment.shipped": ShipmentEvent;
+	"shipment.delivered": ShipmentEvent;
+	"shipment.cancelled": ShipmentEvent;
+	"inventory.low-stock": LowStockEvent;
+}
+
+export type DomainEventName = keyof DomainEvents;
+export type DomainEvent<N extends DomainEventName> = DomainEvents[N] & EventMeta;
+
+export interface EventEmitterLike {
+	emit<D>(eventName: string, data: D, opts?: Record<string, any>): Promise<void>;
+}
+
+/** Emit a domain event (balanced: one instance of each consuming service handles it). */
+export function emitDomainEvent<N extends DomainEventName>(
+	emitter: EventEmitterLike,
+	name: N,
+	payload: DomainEvents[N],
+	eventId: string = randomUUID()
+): Promise<void> {
+	const event: DomainEvent<N> = { ...payload, eventId, occurredAt: new Date().toISOString() };
+	return emitter.emit(name, event);
+}

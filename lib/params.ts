@@ -1,0 +1,43 @@
+/**
+ * Validation rules (fastest-validator) shared by several services.
+ */
+
+/** A database id: NeDB (16 alphanumerics) or MongoDB (24 hex), never an object or operator. */
+export const IdParam = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ } as const;
+
+/** `page` and `pageSize` of a listing, from the query string. */
+export const PageParams = {
+	page: {
+		type: "number",
+		integer: true,
+		min: 1,
+		max: 10_000,
+		optional: true,
+		convert: true,
+		default: 1
+	},
+	pageSize: {
+		type: "number",
+		integer: true,
+		min: 1,
+		max: 100,
+		optional: true,
+		convert: true,
+		default: 20
+	}
+} as const;
+
+/**
+ * A secret string (card number, CVC): checked without the value ever being copied into the
+ * validation error (the validator's own string rules put the rejected value into `actual`).
+ */
+export function secretParam(kind: string, valid: (value: string) => boolean, message: string) {
+	return {
+		type: "custom",
+		check(value: unknown, errors: { type: string }[]) {
+			if (typeof value !== "string" || !valid(value)) errors.push({ type: kind });
+			return value;
+		},
+		messages: { [kind]: message }
+	} as const;
+}

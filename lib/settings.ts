@@ -1,0 +1,144 @@
+/**
+ * Project settings: read from the environment and validated in one place.
+ *
+ * Broker options (transporter, namespace, timeouts...) live in moleculer.config.ts;
+ * this module holds what the services themselves need.
+ */
+import path from "node:path";
+
+export class ConfigError extends Error {
+	override name = "ConfigError";
+}
+
+export interface Settings {
+	env: "production" | "development" | "test";
+	port: number;
+	host: string;
+	dataDir: string;
+	mongoUri: string | undefined;
+	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
+	passwordHashCost: number;
+	admin: { email: string; password: string } | undefined;
+	corsOrigins: string[];
+	rateLimit: { window: number; limit: number };
+	bodyLimit: string;
+	smtpUrl: string | undefined;
+	reservationTtlMs: number;
+	lowStockThreshold: number;
+	seedCatalog: boolean;
+	/** Add X-Node-ID (the node that handled the call) to API responses: for operators and tests. */
+	responseNodeHeader: boolean;
+}
+
+const DEV_JWT_SECRET = "shopmesh-dev-secret-do-not-use-in-production";
+
+function int(
+	env: NodeJS.ProcessEnv,
+	name: string,
+	def: number,
+	min = 0,
+	max = Number.MAX_SAFE_INTEGER
+): number {
+	const raw = env[name];
+	if (raw == null || raw === "") return def;
+	const n = Number(raw);
+	if (!Number.isInteger(n) || n < min || n > max)
+		throw new ConfigError(
+			`${name} must be an integer between ${min} and ${max} (got "${raw}")`
+		);
+	return n;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
+	const raw = env[name];
+	if (raw == null || raw === "") return def;
+	if (/^(1|true|yes|on)$/i.test(raw)) return true;
+	if (/^(0|false|no|off)$/i.test(raw)) return false;
+	throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}
+
+function list(raw: string | undefined): string[] {
+	return (raw ?? "")
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
+}
+
+/** Parse and validate settings from an environment. Throws ConfigError with one clear line. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+	const nodeEnv =
+		env.NODE_ENV === "production" || env.NODE_ENV === "test" ? env.NODE_ENV : "development";
+
+	const secret = env.JWT_SECRET;
+	if (nodeEnv === "production" && !secret)
+		throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
+	if (secret != null && secret !== "" && secret.length < 32)
+		throw new ConfigError("JWT_SECRET must be at least 32 characters long");
+
+	if (env.MONGO_URI && !/^mongodb(\+srv)?:\/\//.test(env.MONGO_URI))
+		throw new ConfigError(
+			`MONGO_URI must start with mongodb:// or mongodb+srv:// (got "${env.MONGO_URI}")`
+		);
+
+	const adminEmail = env.ADMIN_EMAIL?.trim();
+	const adminPassword = env.ADMIN_PASSWORD;
+	if (Boolean(adminEmail) !== Boolean(adminPassword))
+		throw new ConfigError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together");
+	if (adminPassword && adminPassword.length < 8)
+		throw new ConfigError("ADMIN_PASSWORD must be at least 8 characters long");
+
+	const passwordHashCost = int(
+		env,
+		"PASSWORD_HASH_COST",
+		nodeEnv === "test" ? 1024 : 16384,
+		1024,
+		1 << 20
+	);
+	if ((passwordHashCost & (passwordHashCost - 1)) !== 0)
+		throw new ConfigError(
+			`PASSWORD_HASH_COST must be a power of two (got ${passwordHashCost})`
+		);
+
+	return {
+		env: nodeEnv,
+		port: int(env, "PORT", 3000, 0, 65535),
+		host: env.HOST || "0.0.0.0",
+		dataDir: path.resolve(env.DATA_DIR || "data"),
+		mongoUri: env.MONGO_URI || undefined,
+		jwt: {
+			secret: secret || DEV_JWT_SECRET,
+			expiresInSec: int(env, "JWT_EXPIRES_IN", 900, 30, 86400),
+			issuer: env.JWT_ISSUER || "shopmesh",
+			audience: env.JWT_AUDIENCE || "shopmesh-api"
+		},
+		passwordHashCost,
+		admin:
+			adminEmail && adminPassword
+				? { email: adminEmail, password: adminPassword }
+				: undefined,
+		corsOrigins: list(env.CORS_ORIGINS),
+		rateLimit: {
+			window: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
+			limit: int(env, "RATE_LIMIT_MAX", 1200, 0)
+		},
+		bodyLimit: env.BODY_LIMIT || "100kb",
+		smtpUrl: env.SMTP_URL || undefined,
+		reservationTtlMs: int(env, "RESERVATION_TTL_MS", 15 * 60_000, 1000),
+		lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", 5, 0),
+		seedCatalog: bool(env, "SEED_CATALOG", nodeEnv !== "production"),
+		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false)
+	};
+}
+
+let cached: Settings | undefined;
+
+/** The settings of this process, parsed once. */
+export function settings(): Settings {
+	cached ??= loadSettings();
+	return cached;
+}
+
+/** For tests that change the environment between cases. */
+export function resetSettings(): void {
+	cached = undefined;
+}

@@ -1,0 +1,272 @@
+/**
+ * Database mixin: every service owns its own database.
+ *
+ * - MongoDB through moleculer-db-adapter-mongo when MONGO_URI is set: one database per service,
+ *   named after the service (`orders`, `inventory`, ...).
+ * - NeDB files under DATA_DIR/<service>/ otherwise, guarded by a lock file so a second process of
+ *   the same service on the same data directory refuses to start instead of forking the data.
+ * - In-memory NeDB under NODE_ENV=test.
+ *
+ * Besides the primary collection (moleculer-db's `this.adapter`), a service may declare secondary
+ * collections in the same database; they are opened as `this.stores.<name>`.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { Context, ServiceSchema } from "moleculer";
+import DbService from "moleculer-db";
+import MongoDbAdapter from "moleculer-db-adapter-mongo";
+import { settings } from "../lib/settings";
+
+export interface IndexSpec {
+	field: string;
+	unique?: boolean;
+	sparse?: boolean;
+}
+
+export interface DbMixinOptions {
+	/** Primary collection; defaults to the service name. */
+	collection?: string;
+	indexes?: IndexSpec[];
+	/** Secondary collections in the service's database, by name, with their indexes. */
+	stores?: Record<string, IndexSpec[]>;
+}
+
+/** The subset of a moleculer-db adapter the services use. */
+export interface Store {
+	find(filters: {
+		query?: Record<string, unknown>;
+		limit?: number;
+		offset?: number;
+		sort?: string[];
+	}): Promise<any[]>;
+	findOne(query: Record<string, unknown>): Promise<any>;
+	findById(id: unknown): Promise<any>;
+	count(filters?: { query?: Record<string, unknown> }): Promise<number>;
+	insert(entity: Record<string, unknown>): Promise<any>;
+	updateMany(query: Record<string, unknown>, update: Record<string, unknown>): Promise<number>;
+	removeMany(query: Record<string, unknown>): Promise<number>;
+	entityToObject(entity: any): any;
+	connect(): Promise<void>;
+	disconnect(): Promise<void>;
+	init(broker: unknown, service: unknown): void;
+	db?: any;
+	collection?: any;
+}
+
+export interface DbMethods {
+	stores: Record<string, Store>;
+	/** Atomically update the first document matching `query`; the updated document, or null. */
+	updateOne(
+		store: Store,
+		query: Record<string, unknown>,
+		update: Record<string, unknown>
+	): Promise<any>;
+	toJSON<T = any>(store: Store, doc: any): T;
+}
+
+/** True when an insert failed on a unique index (NeDB or MongoDB). */
+export function isDuplicateKeyError(err: unknown): boolean {
+	const e = err as { errorType?: string; code?: number } | null;
+	return e?.errorType === "uniqueViolated" || e?.code === 11000;
+}
+
+function newAdapter(service: string, collection: string): Store {
+	const cfg = settings();
+	if (cfg.mongoUri) {
+		// mongodb 3.x driver inside the adapter; the third argument is the database name.
+		return new MongoDbAdapter(
+			cfg.mongoUri,
+			{ useUnifiedTopology: true },
+			service
+		) as unknown as Store;
+	}
+	if (cfg.env === "test") return new DbService.MemoryAdapter() as unknown as Store;
+	return new DbService.MemoryAdapter({
+		filename: path.join(cfg.dataDir, service, `${collection}.db`)
+	}) as unknown as Store;
+}
+
+async function ensureIndexes(store: Store, indexes: IndexSpec[]): Promise<void> {
+	for (const idx of indexes) {
+		if (store.collection) {
+			await store.collection.createIndex(
+				{ [idx.field]: 1 },
+				{ unique: Boolean(idx.unique), sparse: Boolean(idx.sparse) }
+			);
+		} else {
+			await store.db.ensureIndex({
+				fieldName: idx.field,
+				unique: Boolean(idx.unique),
+				sparse: Boolean(idx.sparse)
+			});
+		}
+	}
+}
+
+/**
+ * One process owns a service's NeDB files. A second process of the same service on the same
+ * DATA_DIR would silently fork the data (each keeps its own copy in memory), so it refuses to start.
+ */
+function acquireLock(dir: string, service: string): () => void {
+	fs.mkdirSync(dir, { recursive: true });
+	const lockFile = path.join(dir, ".lock");
+	const take = () => fs.writeFileSync(lockFile, String(process.pid), { flag: "wx" });
+	try {
+		take();
+	} catch (err) {
+		if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+		const owner = Number(fs.readFileSync(lockFile, "utf8"));
+		if (owner && owner !== process.pid && isAlive(owner)) {
+			throw new Error(
+				`The NeDB data of '${service}' in ${dir} is already used by process ${owner}. ` +
+					`NeDB cannot be shared between processes: run a second instance with MONGO_URI ` +
+					`(shared MongoDB) or with its own DATA_DIR.`
+			);
+		}
+		fs.rmSync(lockFile, { force: true }); // stale lock of a dead process
+		take();
+	}
+	return () => {
+		try {
+			if (Number(fs.readFileSync(lockFile, "utf8")) === process.pid) fs.rmSync(lockFile);
+		} catch {
+			/* already gone */
+		}
+	};
+}
+
+function isAlive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (err) {
+		return (err as NodeJS.ErrnoException).code === "EPERM";
+	}
+}
+
+export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any>> {
+	let releaseLock: (() => void) | undefined;
+
+	return {
+		mixins: [DbService as unknown as Partial<ServiceSchema>],
+
+		// moleculer-db's generic CRUD actions carry `rest` routes and would publish every field of
+		// every document through the gateway. Services declare their own API instead.
+		actions: {
+			find: false,
+			count: false,
+			list: false,
+			create: false,
+			insert: false,
+			get: false,
+			update: false,
+			remove: false
+		},
+
+		settings: {
+			// Page size bounds of moleculer-db's list action.
+			pageSize: 20,
+			maxPageSize: 100,
+			maxLimit: 100
+		},
+
+		created(this: any) {
+			const service: string = this.name;
+			const cfg = settings();
+			// Announced to the cluster, so instances of one service can tell that they fork NeDB data.
+			Object.assign(this.metadata, {
+				store: cfg.mongoUri ? "mongodb" : cfg.env === "test" ? "memory" : "nedb"
+			});
+			if (!cfg.mongoUri && cfg.env !== "test")
+				releaseLock = acquireLock(path.join(cfg.dataDir, service), service);
+
+			this.schema.collection = options.collection ?? service;
+			this.adapter = newAdapter(service, this.schema.collection);
+			// moleculer-db reads `this.schema.adapter` in its own created(), which runs before ours
+			this.adapter.init(this.broker, this);
+
+			this.stores = {} as Record<string, Store>;
+			for (const name of Object.keys(options.stores ?? {})) {
+				const store = newAdapter(service, name);
+				store.init(this.broker, { schema: { collection: name }, logger: this.logger });
+				this.stores[name] = store;
+			}
+		},
+
+		async started(this: any) {
+			// moleculer-db's started() has connected the primary adapter by now.
+			await ensureIndexes(this.adapter, options.indexes ?? []);
+			for (const [name, store] of Object.entries<Store>(this.stores)) {
+				await store.connect();
+				await ensureIndexes(store, options.stores?.[name] ?? []);
+			}
+			if (typeof this.seedDB === "function" && (await this.adapter.count()) === 0) {
+				this.logger.info(`Seeding '${this.schema.collection}'...`);
+				await this.seedDB();
+			}
+		},
+
+		async stopped(this: any) {
+			for (const store of Object.values<Store>(this.stores ?? {})) await store.disconnect();
+			releaseLock?.();
+		},
+
+		events: {
+			"$services.changed"(this: any) {
+				this.warnIfForked();
+			},
+
+			// moleculer-db broadcasts `cache.clean.<service>` on every change; every node of the
+			// service (and every gateway caching its answers) drops its cached entries.
+			"cache.clean.**"(this: any, ctx: Context) {
+				if (this.broker.cacher && ctx.eventName === `cache.clean.${this.fullName}`)
+					return this.broker.cacher.clean(`${this.fullName}.**`);
+			}
+		},
+
+		methods: {
+			/**
+			 * NeDB lives in one process's memory: another instance of this service elsewhere in the
+			 * cluster has its own, different data. Say so loudly (once per peer).
+			 */
+			warnIfForked(this: any) {
+				if (this.metadata.store === "mongodb") return;
+				this.forkWarned ??= new Set<string>();
+				const peers = this.broker.registry
+					.getServiceList({ onlyAvailable: true, skipInternal: true })
+					.filter((s: any) => s.name === this.name && s.nodeID !== this.broker.nodeID);
+				for (const peer of peers) {
+					if (this.forkWarned.has(peer.nodeID)) continue;
+					this.forkWarned.add(peer.nodeID);
+					this.logger.error(
+						`DATA FORK: another '${this.name}' instance runs on node '${peer.nodeID}' while this one keeps ` +
+							`its data in local NeDB (${this.metadata.store}). Each instance has different data: ` +
+							`set MONGO_URI so all instances share one database.`
+					);
+				}
+			},
+
+			async updateOne(
+				store: Store,
+				query: Record<string, unknown>,
+				update: Record<string, unknown>
+			) {
+				if (store.collection) {
+					const res = await store.collection.findOneAndUpdate(query, update, {
+						returnOriginal: false
+					});
+					return res.value ?? null;
+				}
+				const [count, doc] = await store.db.update(query, update, {
+					multi: false,
+					returnUpdatedDocs: true
+				});
+				return count > 0 ? doc : null;
+			},
+
+			toJSON(store: Store, doc: any) {
+				return doc == null ? doc : store.entityToObject(doc);
+			}
+		}
+	};
+}

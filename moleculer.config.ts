@@ -1,0 +1,197 @@
+/**
+ * Broker configuration: every option has a safe default and can be changed by environment.
+ * moleculer-runner loads this file for `npm start` and `npm run start:node`.
+ *
+ * See the configuration table in README.md for the variables.
+ */
+import os from "node:os";
+import path from "node:path";
+import type { BrokerOptions, Errors, LogLevels } from "moleculer";
+import { ConfigError, settings } from "./lib/settings";
+import { retryable } from "./lib/retry";
+import { startHealthServer } from "./lib/health";
+import { replCommands } from "./scripts/repl-commands";
+import type { Server } from "node:http";
+
+// Validate project settings before anything starts: a bad or missing setting stops the
+// process with one clear line instead of a stack trace.
+try {
+	settings();
+} catch (err) {
+	if (err instanceof ConfigError) {
+		console.error(`shopmesh: configuration error: ${err.message}`);
+		process.exit(1);
+	}
+	throw err;
+}
+
+// moleculer-runner resolves `SERVICES=orders` against SERVICEDIR: point it at our service folders
+// (services/ next to this file, so the same holds for the compiled dist/ tree).
+process.env.SERVICEDIR ??= path.join(__dirname, "services");
+
+const env = process.env;
+const num = (name: string, def: number): number => {
+	const v = env[name];
+	if (v == null || v === "") return def;
+	const n = Number(v);
+	if (!Number.isFinite(n)) {
+		console.error(`shopmesh: configuration error: ${name} must be a number (got "${v}")`);
+		process.exit(1);
+	}
+	return n;
+};
+const flag = (name: string, def: boolean): boolean => {
+	const v = env[name];
+	return v == null || v === "" ? def : /^(1|true|yes|on)$/i.test(v);
+};
+
+function transporter(): BrokerOptions["transporter"] {
+	const url = env.TRANSPORTER;
+	if (!url) return null; // embedded default: every service in one process, no broker
+	if (/^nats:\/\//.test(url))
+		return {
+			type: "NATS",
+			options: {
+				url,
+				// Keep trying for ever: a restarted nats-server is found again without restarting nodes.
+				maxReconnectAttempts: -1,
+				reconnectTimeWait: 500
+			}
+		};
+	return url as BrokerOptions["transporter"];
+}
+
+function tracingExporter(): NonNullable<Exclude<BrokerOptions["tracing"], boolean>>["exporter"] {
+	switch ((env.TRACING_EXPORTER || "").toLowerCase()) {
+		case "console":
+			return [{ type: "Console", options: { width: 100, colors: true } }];
+		case "zipkin":
+			return [
+				{ type: "Zipkin", options: { baseURL: env.ZIPKIN_URL || "http://zipkin:9411" } }
+			];
+		case "jaeger":
+			return [{ type: "Jaeger", options: { endpoint: env.JAEGER_URL } }];
+		case "event":
+			return [{ type: "Event", options: { eventName: "$tracing.spans" } }];
+		default:
+			return [];
+	}
+}
+
+const production = env.NODE_ENV === "production";
+const metricsPort = env.METRICS_PORT ? num("METRICS_PORT", 3030) : undefined;
+const cacher = env.CACHER ?? "Memory";
+
+const brokerConfig: BrokerOptions = {
+	namespace: env.NAMESPACE || "shopmesh",
+	nodeID: env.NODEID || `${os.hostname()}-${process.pid}`,
+	metadata: { region: env.REGION || "local" },
+
+	logger: {
+		type: "Console",
+		options: {
+			level: (env.LOGLEVEL as LogLevels) || "info",
+			colors: !production,
+			moduleColors: !production,
+			// Structured JSON lines in production (one object per line, with the request id).
+			formatter: production || env.LOG_FORMAT === "json" ? "json" : "full",
+			objectPrinter: null,
+			autoPadding: false
+		}
+	},
+	logLevel: (env.LOGLEVEL as LogLevels) || "info",
+
+	transporter: transporter(),
+	serializer: "JSON",
+
+	requestTimeout: num("REQUEST_TIMEOUT", 10_000),
+
+	// Only retry errors where the request surely never ran (no endpoint, rejected, queue full,
+	// disconnected). A timed-out call may have run already, so it is never retried blindly.
+	retryPolicy: {
+		enabled: flag("RETRY_ENABLED", true),
+		retries: num("RETRY_RETRIES", 3),
+		delay: num("RETRY_DELAY", 100),
+		maxDelay: num("RETRY_MAX_DELAY", 1000),
+		factor: 2,
+		check: (err: Error) => retryable(err as Errors.MoleculerError)
+	},
+
+	maxCallLevel: 100,
+	heartbeatInterval: num("HEARTBEAT_INTERVAL", 5),
+	heartbeatTimeout: num("HEARTBEAT_TIMEOUT", 15),
+	contextParamsCloning: false,
+
+	// Graceful shutdown: on SIGTERM wait for in-flight requests before leaving the cluster.
+	tracking: {
+		enabled: flag("TRACKING_ENABLED", true),
+		shutdownTimeout: num("SHUTDOWN_TIMEOUT", 10_000)
+	},
+
+	disableBalancer: false,
+	registry: { strategy: env.STRATEGY || "RoundRobin", preferLocal: flag("PREFER_LOCAL", true) },
+
+	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while.
+	circuitBreaker: {
+		enabled: flag("CIRCUIT_BREAKER_ENABLED", true),
+		threshold: num("CIRCUIT_BREAKER_THRESHOLD", 0.5),
+		minRequestCount: num("CIRCUIT_BREAKER_MIN_REQUESTS", 5),
+		windowTime: num("CIRCUIT_BREAKER_WINDOW", 30),
+		halfOpenTime: num("CIRCUIT_BREAKER_HALF_OPEN_MS", 5_000),
+		check: (err: Error) => (err as Errors.MoleculerError).code >= 500
+	},
+
+	// Bulkhead: bound concurrent handler executions per action; excess waits in a bounded queue.
+	bulkhead: {
+		enabled: flag("BULKHEAD_ENABLED", true),
+		concurrency: num("BULKHEAD_CONCURRENCY", 64),
+		maxQueueSize: num("BULKHEAD_MAX_QUEUE", 1000)
+	},
+
+	cacher: cacher === "" || cacher.toLowerCase() === "none" ? null : (cacher as "Memory"),
+
+	validator: true,
+	errorHandler: null,
+
+	metrics: {
+		enabled: metricsPort != null,
+		reporter:
+			metricsPort != null
+				? [{ type: "Prometheus", options: { port: metricsPort, path: "/metrics" } }]
+				: []
+	},
+
+	tracing: {
+		enabled: Boolean(env.TRACING_EXPORTER),
+		exporter: tracingExporter(),
+		events: true,
+		// Spans never carry params, meta or responses by default: they hold passwords and card
+		// numbers. An action may opt in to safe fields with its own `tracing.tags`.
+		tags: {
+			action: { params: false, meta: false, response: false },
+			event: { params: false, meta: false }
+		}
+	},
+
+	middlewares: [],
+	replOptions: { customCommands: replCommands as never },
+
+	// Per-node liveness/readiness endpoint, opt-in so several nodes can share a host.
+	async created(broker) {
+		const port = env.HEALTH_PORT ? num("HEALTH_PORT", 0) : undefined;
+		if (port == null) return;
+		healthServer = await startHealthServer(broker, port).catch(err => {
+			broker.logger.error(`Health endpoint cannot listen on port ${port}: ${err.message}`);
+			return undefined;
+		});
+	},
+	async stopped() {
+		await new Promise(resolve =>
+			healthServer ? healthServer.close(resolve) : resolve(undefined)
+		);
+	}
+};
+
+let healthServer: Server | undefined;
+
+export default brokerConfig;

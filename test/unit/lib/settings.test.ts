@@ -1,0 +1,43 @@
+import { ConfigError, loadSettings } from "../../../lib/settings";
+
+describe("settings", () => {
+	it("has safe defaults for development", () => {
+		const s = loadSettings({});
+		expect(s.env).toBe("development");
+		expect(s.port).toBe(3000);
+		expect(s.mongoUri).toBeUndefined();
+		expect(s.dataDir).toMatch(/data$/);
+		expect(s.jwt.secret.length).toBeGreaterThanOrEqual(32);
+		expect(s.passwordHashCost).toBe(16384);
+	});
+
+	it("stops production without JWT_SECRET with one clear message", () => {
+		expect(() => loadSettings({ NODE_ENV: "production" })).toThrow(
+			new ConfigError("JWT_SECRET is required when NODE_ENV=production")
+		);
+		expect(loadSettings({ NODE_ENV: "production", JWT_SECRET: "s".repeat(40) }).env).toBe(
+			"production"
+		);
+	});
+
+	it("rejects malformed values naming the variable", () => {
+		expect(() => loadSettings({ PORT: "http" })).toThrow(/PORT must be an integer/);
+		expect(() => loadSettings({ PORT: "70000" })).toThrow(/PORT/);
+		expect(() => loadSettings({ JWT_SECRET: "short" })).toThrow(
+			/JWT_SECRET must be at least 32/
+		);
+		expect(() => loadSettings({ MONGO_URI: "postgres://x" })).toThrow(/MONGO_URI/);
+		expect(() => loadSettings({ ADMIN_EMAIL: "a@b.c" })).toThrow(/set together/);
+		expect(() => loadSettings({ PASSWORD_HASH_COST: "3000" })).toThrow(/power of two/);
+		expect(() => loadSettings({ SEED_CATALOG: "maybe" })).toThrow(/SEED_CATALOG/);
+	});
+
+	it("reads lists and numbers", () => {
+		const s = loadSettings({
+			CORS_ORIGINS: "https://a.example, https://b.example",
+			RATE_LIMIT_MAX: "5"
+		});
+		expect(s.corsOrigins).toEqual(["https://a.example", "https://b.example"]);
+		expect(s.rateLimit.limit).toBe(5);
+	});
+});
