@@ -1,0 +1,228 @@
+/**
+ * api: the only public entry. Routes REST calls to the services' published actions (each action
+ * declares its own `rest` route), authenticates, authorizes, rate-limits and shapes every error.
+ * No business rules live here.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { forbidden, unauthorized } from "../../lib/errors";
+import { verifyToken } from "../../lib/jwt";
+import { settings } from "../../lib/settings";
+import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import { toErrorBody } from "./http-errors";
+import { readiness } from "./readiness";
+import { ROUTES } from "./routes";
+
+type Req = IncomingMessage & {
+	$action?: any;
+	$route?: any;
+	$endpoint?: { id: string };
+	$ctx?: Context<unknown, AuthMeta>;
+};
+type Res = ServerResponse;
+
+const cfg = settings();
+
+/** Headers every response carries. */
+function securityHeaders(_req: Req, res: Res, next: () => void) {
+	res.setHeader("X-Content-Type-Options", "nosniff");
+	res.setHeader("X-Frame-Options", "DENY");
+	res.setHeader("Referrer-Policy", "no-referrer");
+	res.setHeader("Cache-Control", "no-store");
+	res.setHeader("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	next();
+}
+
+function clientKey(req: Req): string {
+	return req.socket.remoteAddress ?? "unknown";
+}
+
+const ApiService = {
+	name: "api",
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+
+	settings: {
+		port: cfg.port,
+		ip: cfg.host,
+		path: "/api",
+		// The HTTP handler itself must never be retried (the request body is already consumed);
+		// calls from the gateway to services are retried by the broker's policy.
+		rootCallOptions: { retries: 0 },
+		use: [securityHeaders],
+		cors:
+			cfg.corsOrigins.length > 0
+				? {
+						origin: cfg.corsOrigins,
+						methods: ["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+						allowedHeaders: ["Content-Type", "Authorization", "Idempotency-Key"],
+						exposedHeaders: ["X-Request-ID", "Retry-After"],
+						credentials: false,
+						maxAge: 3600
+					}
+				: false,
+		// Never log request params or response data: they carry passwords and card numbers.
+		logRequest: "debug",
+		logRequestParams: null,
+		logResponse: "debug",
+		logResponseData: null,
+		log4XXResponses: false,
+		logRouteRegistration: "debug",
+
+		routes: [
+			{
+				name: "probes",
+				path: "/",
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				aliases: {
+					"GET /health"(this: any, _req: Req, res: Res) {
+						this.sendJSON(res, 200, {
+							status: "ok",
+							nodeID: this.broker.nodeID,
+							uptime: process.uptime()
+						});
+					},
+					"GET /ready"(this: any, _req: Req, res: Res) {
+						const state = readiness(this.broker);
+						this.sendJSON(res, state.ready ? 200 : 503, state);
+					}
+				}
+			},
+			{
+				name: "rest",
+				path: "/",
+				// Only the routes of the table are reachable; internal actions are not.
+				aliases: ROUTES,
+				mappingPolicy: "restrict",
+				authentication: true,
+				authorization: true,
+				bodyParsers: { json: { limit: cfg.bodyLimit, strict: true }, urlencoded: false },
+				rateLimit:
+					cfg.rateLimit.limit > 0
+						? {
+								window: cfg.rateLimit.window,
+								limit: cfg.rateLimit.limit,
+								headers: true,
+								key: clientKey
+							}
+						: undefined,
+				callOptions: {},
+				onBeforeCall(
+					this: any,
+					ctx: Context<unknown, AuthMeta>,
+					_route: unknown,
+					req: Req,
+					res: Res
+				) {
+					const key = req.headers["idempotency-key"];
+					if (typeof key === "string" && key.length > 0)
+						ctx.meta.idempotencyKey = key.slice(0, 200);
+					ctx.meta.requestID = ctx.requestID ?? undefined;
+					if (ctx.requestID) res.setHeader("X-Request-ID", ctx.requestID);
+				},
+				onAfterCall(
+					this: any,
+					_ctx: Context,
+					_route: unknown,
+					req: Req,
+					res: Res,
+					data: unknown
+				) {
+					if (cfg.responseNodeHeader && req.$endpoint?.id)
+						res.setHeader("X-Node-ID", req.$endpoint.id);
+					return data;
+				}
+			}
+		],
+
+		onError(this: any, req: Req, res: Res, err: Error) {
+			this.sendErrorBody(req, res, err);
+		}
+	},
+
+	methods: {
+		/** Bearer token -> ctx.meta.user. A token that is sent must be valid, whatever the route. */
+		async authenticate(
+			this: any,
+			ctx: Context,
+			_route: unknown,
+			req: Req
+		): Promise<AuthUser | null> {
+			const header = req.headers.authorization;
+			if (!header) return null;
+			const match = /^Bearer\s+(\S+)$/i.exec(header);
+			if (!match) throw unauthorized("Malformed Authorization header");
+			const claims = verifyToken(match[1]);
+			if (!claims) throw unauthorized("Invalid or expired token");
+
+			try {
+				const session = await ctx.call<AuthUser | null, { id: string; pwv: number }>(
+					"users.resolveSession",
+					{
+						id: claims.sub,
+						pwv: claims.pwv
+					}
+				);
+				if (!session) throw unauthorized("Invalid or expired token");
+				return session;
+			} catch (err) {
+				// Degrade when users is down: a verified, unexpired token still identifies its user
+				// (tokens are short-lived; revocation checks resume when users is back).
+				const type = (err as { type?: string }).type;
+				if (
+					type === "SERVICE_NOT_AVAILABLE" ||
+					type === "SERVICE_NOT_FOUND" ||
+					type === "REQUEST_TIMEOUT"
+				) {
+					this.logger.warn(
+						"users is unavailable: accepting a verified token without the session check"
+					);
+					return { id: claims.sub, role: claims.role };
+				}
+				throw err;
+			}
+		},
+
+		/** Per-action declaration: `auth: "required"` and `roles: [...]`. */
+		authorize(this: any, ctx: Context<unknown, AuthMeta>, _route: unknown, req: Req) {
+			const action = req.$action;
+			if (!action) return;
+			const user = ctx.meta.user;
+			if ((action.auth === "required" || action.roles) && !user) throw unauthorized();
+			if (action.roles && user && !action.roles.includes(user.role)) throw forbidden();
+		},
+
+		sendJSON(res: Res, status: number, data: unknown) {
+			res.statusCode = status;
+			res.setHeader("Content-Type", "application/json; charset=utf-8");
+			res.end(JSON.stringify(data));
+		},
+
+		sendErrorBody(this: any, req: Req, res: Res, err: Error) {
+			const body = toErrorBody(err);
+			if (body.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
+			if (res.headersSent) return res.end();
+			if (body.code === 429) {
+				const store = req.$route?.rateLimit?.store;
+				const resetIn = store?.resetTime
+					? Math.ceil((store.resetTime - Date.now()) / 1000)
+					: 60;
+				res.setHeader("Retry-After", String(Math.max(1, resetIn)));
+			}
+			if (body.code === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="shopmesh"');
+			this.sendJSON(res, body.code, body);
+		}
+	},
+
+	started(this: any) {
+		// Slow clients cannot hold connections for ever.
+		if (this.server) {
+			this.server.headersTimeout = 10_000;
+			this.server.requestTimeout = 30_000;
+			this.server.keepAliveTimeout = 5_000;
+		}
+	}
+} satisfies ServiceSchema<any>;
+
+export default ApiService;

@@ -1,0 +1,39 @@
+/**
+ * Readiness of the gateway: which services it can reach now, and whether every required one is there.
+ * Notifications is optional by design: orders keep working without it.
+ */
+import type { ServiceBroker } from "moleculer";
+
+export const KNOWN_SERVICES = [
+	"users",
+	"inventory",
+	"payments",
+	"orders",
+	"notifications"
+] as const;
+
+export function requiredServices(env: NodeJS.ProcessEnv = process.env): string[] {
+	const raw = env.READY_REQUIRES ?? "users,inventory,payments,orders";
+	return raw
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
+}
+
+export interface Readiness {
+	ready: boolean;
+	nodeID: string;
+	services: Record<string, boolean>;
+	missing: string[];
+}
+
+export function readiness(broker: ServiceBroker, required = requiredServices()): Readiness {
+	const available = new Set(
+		broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }).map(s => s.name)
+	);
+	const services: Record<string, boolean> = {};
+	for (const name of new Set([...KNOWN_SERVICES, ...required]))
+		services[name] = available.has(name);
+	const missing = required.filter(name => !services[name]);
+	return { ready: missing.length === 0, nodeID: broker.nodeID, services, missing };
+}

@@ -1,0 +1,75 @@
+/**
+ * Users' domain rules, free of any broker or database.
+ */
+import type { Role } from "../../types/moleculer";
+
+export interface UserDoc {
+	_id: string;
+	email: string;
+	name: string;
+	role: Role;
+	passwordHash: string;
+	passwordVersion: number;
+	phone?: string;
+	address?: Address;
+	createdAt: string;
+	updatedAt: string;
+}
+
+export interface Address {
+	line1: string;
+	line2?: string;
+	city: string;
+	postalCode: string;
+	country: string;
+}
+
+/** What any caller may see of a user: never the password hash or version. */
+export interface PublicUser {
+	id: string;
+	email: string;
+	name: string;
+	role: Role;
+	phone?: string;
+	address?: Address;
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** Emails are compared case-insensitively and without surrounding spaces. */
+export function normalizeEmail(email: string): string {
+	return email.trim().toLowerCase();
+}
+
+export function toPublicUser(doc: UserDoc): PublicUser {
+	const user: PublicUser = {
+		id: String(doc._id),
+		email: doc.email,
+		name: doc.name,
+		role: doc.role,
+		createdAt: doc.createdAt,
+		updatedAt: doc.updatedAt
+	};
+	if (doc.phone != null) user.phone = doc.phone;
+	if (doc.address != null) user.address = doc.address;
+	return user;
+}
+
+/** Fields a user may change on their own profile. Email, role and password never pass. */
+export const PROFILE_FIELDS = ["name", "phone", "address"] as const;
+export type ProfileUpdate = Partial<Pick<UserDoc, (typeof PROFILE_FIELDS)[number]>>;
+
+export function pickProfileUpdate(input: Record<string, unknown>): ProfileUpdate {
+	const update: Record<string, unknown> = {};
+	for (const field of PROFILE_FIELDS)
+		if (input[field] !== undefined) update[field] = input[field];
+	return update as ProfileUpdate;
+}
+
+/** A password is 8 to 128 characters and not only one repeated character. */
+export function passwordProblem(password: string): string | null {
+	if (password.length < 8) return "Password must be at least 8 characters long";
+	if (password.length > 128) return "Password must be at most 128 characters long";
+	if (/^(.)\1*$/.test(password)) return "Password must not be a single repeated character";
+	return null;
+}

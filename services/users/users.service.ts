@@ -1,0 +1,335 @@
+/**
+ * users: accounts, authentication and profiles. Public routes: services/api/routes.ts.
+ *
+ * Owns the `users` database. The password hash never leaves this service: every answer goes
+ * through toPublicUser().
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import {
+	ErrorTypes,
+	clientError,
+	conflict,
+	invalidField,
+	notFound,
+	unauthorized
+} from "../../lib/errors";
+import { signToken } from "../../lib/jwt";
+import { IdParam, PageParams } from "../../lib/params";
+import { settings } from "../../lib/settings";
+import type { AuthMeta, Role } from "../../types/moleculer";
+import { hashPassword, needsRehash, verifyPassword } from "./passwords";
+import {
+	normalizeEmail,
+	passwordProblem,
+	pickProfileUpdate,
+	toPublicUser,
+	type PublicUser,
+	type UserDoc
+} from "./user-rules";
+
+const EmailParam = { type: "email", max: 254, normalize: true } as const;
+const PasswordParam = { type: "string", min: 8, max: 128 } as const;
+const NameParam = { type: "string", min: 1, max: 100, trim: true } as const;
+const AddressParam = {
+	type: "object",
+	optional: true,
+	strict: "remove",
+	props: {
+		line1: { type: "string", min: 1, max: 200, trim: true },
+		line2: { type: "string", max: 200, trim: true, optional: true },
+		city: { type: "string", min: 1, max: 100, trim: true },
+		postalCode: { type: "string", min: 1, max: 20, trim: true },
+		country: { type: "string", length: 2, uppercase: true, trim: true }
+	}
+} as const;
+
+type UsersThis = Service & DbMethods & UsersVars;
+interface UsersVars {
+	adapter: any;
+	clearCache(): Promise<void>;
+	dummyHash: string;
+	findByEmail(email: string): Promise<UserDoc | null>;
+	findUser(id: string): Promise<UserDoc | null>;
+	requireUser(ctx: Context<unknown, AuthMeta>): Promise<UserDoc>;
+	createUser(input: {
+		email: string;
+		password: string;
+		name: string;
+		role: Role;
+	}): Promise<UserDoc>;
+	issueToken(user: UserDoc): { token: string; expiresIn: number };
+	ensureAdmin(): Promise<void>;
+}
+
+const UsersService = {
+	name: "users",
+	mixins: [DbMixin({ indexes: [{ field: "email", unique: true }] })],
+
+	actions: {
+		/** Create a customer account. */
+		register: {
+			params: { email: EmailParam, password: PasswordParam, name: NameParam },
+			async handler(
+				this: UsersThis,
+				ctx: Context<{ email: string; password: string; name: string }, AuthMeta>
+			) {
+				const problem = passwordProblem(ctx.params.password);
+				if (problem) throw invalidField("password", problem, "passwordWeak");
+				const user = await this.createUser({ ...ctx.params, role: "customer" });
+				ctx.emit("user.registered", { userId: String(user._id) });
+				ctx.meta.$statusCode = 201;
+				return toPublicUser(user);
+			}
+		},
+
+		/** Exchange email and password for an access token. */
+		login: {
+			params: { email: EmailParam, password: { type: "string", min: 1, max: 128 } },
+			async handler(this: UsersThis, ctx: Context<{ email: string; password: string }>) {
+				const user = await this.findByEmail(ctx.params.email);
+				// Hash even when there is no such user, so the answer takes the same time either way.
+				const ok = await verifyPassword(
+					ctx.params.password,
+					user?.passwordHash ?? this.dummyHash
+				);
+				if (!user || !ok)
+					throw clientError(
+						"Invalid email or password",
+						401,
+						ErrorTypes.INVALID_CREDENTIALS
+					);
+
+				const cost = settings().passwordHashCost;
+				if (needsRehash(user.passwordHash, cost)) {
+					const passwordHash = await hashPassword(ctx.params.password, cost);
+					await this.adapter.updateMany({ _id: user._id }, { $set: { passwordHash } });
+				}
+				return { ...this.issueToken(user), tokenType: "Bearer", user: toPublicUser(user) };
+			}
+		},
+
+		/** The caller's own profile. */
+		me: {
+			auth: "required",
+			async handler(this: UsersThis, ctx: Context<unknown, AuthMeta>): Promise<PublicUser> {
+				return toPublicUser(await this.requireUser(ctx));
+			}
+		},
+
+		/** Change the caller's own profile. Only name, phone and address; anything else is dropped. */
+		updateMe: {
+			auth: "required",
+			params: {
+				$$strict: "remove",
+				name: { ...NameParam, optional: true },
+				phone: { type: "string", optional: true, max: 32, pattern: /^\+?[0-9 ()-]{3,32}$/ },
+				address: AddressParam
+			},
+			async handler(
+				this: UsersThis,
+				ctx: Context<Record<string, unknown>, AuthMeta>
+			): Promise<PublicUser> {
+				const user = await this.requireUser(ctx);
+				const update = pickProfileUpdate(ctx.params);
+				const updatedAt = new Date().toISOString();
+				const doc = await this.updateOne(
+					this.adapter,
+					{ _id: user._id },
+					{ $set: { ...update, updatedAt } }
+				);
+				return toPublicUser(this.toJSON(this.adapter, doc));
+			}
+		},
+
+		/** Change the caller's password; every token issued before stops working. */
+		changePassword: {
+			auth: "required",
+			params: {
+				currentPassword: { type: "string", min: 1, max: 128 },
+				newPassword: PasswordParam
+			},
+			async handler(
+				this: UsersThis,
+				ctx: Context<{ currentPassword: string; newPassword: string }, AuthMeta>
+			) {
+				const user = await this.requireUser(ctx);
+				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash)))
+					throw clientError(
+						"Current password is wrong",
+						401,
+						ErrorTypes.INVALID_CREDENTIALS
+					);
+				const problem = passwordProblem(ctx.params.newPassword);
+				if (problem) throw invalidField("newPassword", problem, "passwordWeak");
+				const passwordHash = await hashPassword(
+					ctx.params.newPassword,
+					settings().passwordHashCost
+				);
+				const doc = await this.updateOne(
+					this.adapter,
+					{ _id: user._id },
+					{
+						$set: { passwordHash, updatedAt: new Date().toISOString() },
+						$inc: { passwordVersion: 1 }
+					}
+				);
+				await this.clearCache(); // cached sessions of the old password version, on every node
+				return this.issueToken(this.toJSON(this.adapter, doc));
+			}
+		},
+
+		/** Admin: list accounts. */
+		list: {
+			auth: "required",
+			roles: ["admin"],
+			params: {
+				...PageParams
+			},
+			async handler(this: UsersThis, ctx: Context<{ page: number; pageSize: number }>) {
+				const { page, pageSize } = ctx.params;
+				const [rows, total] = await Promise.all([
+					this.adapter.find({
+						sort: ["createdAt"],
+						limit: pageSize,
+						offset: (page - 1) * pageSize
+					}),
+					this.adapter.count()
+				]);
+				return {
+					rows: rows.map((d: any) => toPublicUser(this.toJSON(this.adapter, d))),
+					total,
+					page,
+					pageSize,
+					totalPages: Math.ceil(total / pageSize)
+				};
+			}
+		},
+
+		/**
+		 * Internal (not published): is this token's user still there, with this role and password
+		 * version? The gateway asks after verifying the token's signature.
+		 */
+		resolveSession: {
+			visibility: "public",
+			cache: { keys: ["id", "pwv"], ttl: 5 },
+			params: { id: IdParam, pwv: { type: "number", integer: true, min: 0 } },
+			async handler(this: UsersThis, ctx: Context<{ id: string; pwv: number }>) {
+				const user = await this.findUser(ctx.params.id);
+				if (!user || (user.passwordVersion ?? 0) !== ctx.params.pwv) return null;
+				return { id: String(user._id), role: user.role };
+			}
+		},
+
+		/** Internal: how to reach a user (for notifications). */
+		contact: {
+			visibility: "public",
+			params: { id: IdParam },
+			async handler(this: UsersThis, ctx: Context<{ id: string }>) {
+				const user = await this.findUser(ctx.params.id);
+				if (!user) throw notFound("User not found", ErrorTypes.USER_NOT_FOUND);
+				return { id: String(user._id), email: user.email, name: user.name };
+			}
+		}
+	},
+
+	methods: {
+		async findByEmail(this: UsersThis, email: string) {
+			const doc = await this.adapter.findOne({ email: normalizeEmail(email) });
+			return doc ? this.toJSON(this.adapter, doc) : null;
+		},
+
+		async findUser(this: UsersThis, id: string) {
+			const doc = await this.adapter.findById(id).catch(() => null);
+			return doc ? this.toJSON(this.adapter, doc) : null;
+		},
+
+		async requireUser(this: UsersThis, ctx: Context<unknown, AuthMeta>) {
+			const id = ctx.meta.user?.id;
+			if (!id) throw unauthorized();
+			const user = await this.findUser(id);
+			if (!user) throw unauthorized("Your account no longer exists");
+			return user;
+		},
+
+		async createUser(
+			this: UsersThis,
+			input: { email: string; password: string; name: string; role: Role }
+		) {
+			const now = new Date().toISOString();
+			const doc = {
+				email: normalizeEmail(input.email),
+				name: input.name,
+				role: input.role,
+				passwordHash: await hashPassword(input.password, settings().passwordHashCost),
+				passwordVersion: 0,
+				createdAt: now,
+				updatedAt: now
+			};
+			try {
+				return this.toJSON(this.adapter, await this.adapter.insert(doc));
+			} catch (err) {
+				if (isDuplicateKeyError(err))
+					throw conflict(
+						"An account with this email already exists",
+						ErrorTypes.USER_EXISTS
+					);
+				throw err;
+			}
+		},
+
+		issueToken(this: UsersThis, user: UserDoc) {
+			return signToken({
+				sub: String(user._id),
+				role: user.role,
+				pwv: user.passwordVersion ?? 0
+			});
+		},
+
+		/** ADMIN_EMAIL/ADMIN_PASSWORD: make sure that admin exists with that password. Idempotent. */
+		async ensureAdmin(this: UsersThis) {
+			const admin = settings().admin;
+			if (!admin) return;
+			const existing = await this.findByEmail(admin.email);
+			if (!existing) {
+				try {
+					await this.createUser({
+						email: admin.email,
+						password: admin.password,
+						name: "Administrator",
+						role: "admin"
+					});
+				} catch (err) {
+					// Another instance created it at the same moment.
+					if ((err as { type?: string }).type !== ErrorTypes.USER_EXISTS) throw err;
+				}
+				this.logger.info(`Admin account ${normalizeEmail(admin.email)} created.`);
+				return;
+			}
+			const set: Record<string, unknown> = {};
+			if (existing.role !== "admin") set.role = "admin";
+			if (!(await verifyPassword(admin.password, existing.passwordHash)))
+				set.passwordHash = await hashPassword(admin.password, settings().passwordHashCost);
+			if (Object.keys(set).length > 0) {
+				await this.adapter.updateMany(
+					{ _id: existing._id },
+					{
+						$set: { ...set, updatedAt: new Date().toISOString() },
+						$inc: { passwordVersion: 1 }
+					}
+				);
+				await this.clearCache();
+				this.logger.info(
+					`Admin account ${existing.email} updated from ADMIN_EMAIL/ADMIN_PASSWORD.`
+				);
+			}
+		}
+	},
+
+	async started(this: UsersThis) {
+		this.dummyHash = await hashPassword("not-a-real-password", settings().passwordHashCost);
+		await this.ensureAdmin();
+	}
+} satisfies ServiceSchema<any, any, any, UsersThis>;
+
+export default UsersService;

@@ -1,0 +1,160 @@
+/**
+ * The db mixin's contract, run against every adapter we can reach: in-memory NeDB always,
+ * NeDB files always, MongoDB when MONGO_URI is set (no MongoDB server runs in CI here).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { DbMixin, isDuplicateKeyError } from "../../mixins/db.mixin";
+import { resetSettings } from "../../lib/settings";
+
+interface Target {
+	name: string;
+	env: Record<string, string | undefined>;
+}
+
+const targets: Target[] = [
+	{ name: "NeDB in memory", env: { NODE_ENV: "test", MONGO_URI: undefined } },
+	{ name: "NeDB files", env: { NODE_ENV: "development", MONGO_URI: undefined } }
+];
+if (process.env.MONGO_URI)
+	targets.push({ name: "MongoDB", env: { NODE_ENV: "test", MONGO_URI: process.env.MONGO_URI } });
+
+describe.each(targets)("db mixin on $name", ({ env }) => {
+	const saved = { ...process.env };
+	let broker: ServiceBroker;
+	let svc: any;
+	let dataDir: string;
+
+	beforeAll(async () => {
+		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-db-"));
+		for (const [k, v] of Object.entries(env))
+			if (v === undefined) delete process.env[k];
+			else process.env[k] = v;
+		process.env.DATA_DIR = dataDir;
+		resetSettings();
+		broker = new ServiceBroker({ logger: false, cacher: "Memory" });
+		const name = `contract${Date.now()}`;
+		broker.createService({
+			name,
+			mixins: [
+				DbMixin({
+					indexes: [{ field: "key", unique: true }],
+					stores: { extra: [{ field: "ref", unique: true }] }
+				})
+			],
+			actions: {
+				cached: {
+					cache: true,
+					handler(this: any) {
+						return this.adapter.count();
+					}
+				}
+			}
+		} as ServiceSchema);
+		await broker.start();
+		svc = broker.getLocalService(name);
+		await svc.adapter.clear();
+		await svc.stores.extra.clear?.();
+	});
+
+	afterAll(async () => {
+		await broker.stop();
+		process.env = saved;
+		resetSettings();
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	});
+
+	it("inserts and finds by id and query", async () => {
+		const doc = await svc.adapter.insert({ key: "a", n: 1 });
+		const json = svc.toJSON(svc.adapter, doc);
+		expect(typeof json._id).toBe("string");
+		expect((await svc.adapter.findById(json._id)).n).toBe(1);
+		expect(await svc.adapter.count({ query: { key: "a" } })).toBe(1);
+	});
+
+	it("reports a unique index violation as a duplicate key", async () => {
+		await svc.adapter.insert({ key: "dup" });
+		const err = await svc.adapter.insert({ key: "dup" }).catch((e: unknown) => e);
+		expect(isDuplicateKeyError(err)).toBe(true);
+	});
+
+	it("updates conditionally and atomically: 20 racers, 5 units, 5 winners", async () => {
+		const doc = svc.toJSON(svc.adapter, await svc.adapter.insert({ key: "stock", stock: 5 }));
+		const results = await Promise.all(
+			Array.from({ length: 20 }, () =>
+				svc.updateOne(
+					svc.adapter,
+					{ _id: doc._id, stock: { $gte: 1 } },
+					{ $inc: { stock: -1 } }
+				)
+			)
+		);
+		expect(results.filter(Boolean)).toHaveLength(5);
+		expect((await svc.adapter.findById(doc._id)).stock).toBe(0);
+		expect(
+			await svc.updateOne(
+				svc.adapter,
+				{ _id: doc._id, stock: { $gte: 1 } },
+				{ $inc: { stock: -1 } }
+			)
+		).toBeNull();
+	});
+
+	it("opens secondary collections with their own indexes", async () => {
+		await svc.stores.extra.insert({ ref: "r1" });
+		const err = await svc.stores.extra.insert({ ref: "r1" }).catch((e: unknown) => e);
+		expect(isDuplicateKeyError(err)).toBe(true);
+		expect(await svc.adapter.count({ query: { ref: "r1" } })).toBe(0);
+	});
+
+	it("drops cached answers when the data changes", async () => {
+		const before = await broker.call(`${svc.name}.cached`);
+		await svc.adapter.insert({ key: `c${Date.now()}` });
+		expect(await broker.call(`${svc.name}.cached`)).toBe(before);
+		await svc.clearCache();
+		await new Promise(r => setTimeout(r, 20));
+		expect(await broker.call(`${svc.name}.cached`)).toBe((before as number) + 1);
+	});
+
+	it("does not publish moleculer-db's generic CRUD actions", () => {
+		const actions = broker.registry.getActionList({}).map((a: any) => a.name);
+		expect(actions).toContain(`${svc.name}.cached`);
+		for (const name of ["find", "list", "create", "update", "remove", "get", "insert", "count"])
+			expect(actions).not.toContain(`${svc.name}.${name}`);
+	});
+});
+
+describe("NeDB files", () => {
+	it("refuse a second live process on the same data directory", async () => {
+		const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-lock-"));
+		const saved = { ...process.env };
+		process.env.NODE_ENV = "development";
+		delete process.env.MONGO_URI;
+		process.env.DATA_DIR = dataDir;
+		resetSettings();
+		try {
+			fs.mkdirSync(path.join(dataDir, "locked"), { recursive: true });
+			// the parent of this test process is alive and is not us
+			fs.writeFileSync(path.join(dataDir, "locked", ".lock"), String(process.ppid));
+			const broker = new ServiceBroker({ logger: false });
+			expect(() =>
+				broker.createService({ name: "locked", mixins: [DbMixin()] } as ServiceSchema)
+			).toThrow(/already used by process/);
+			// a stale lock of a dead process is taken over
+			fs.writeFileSync(path.join(dataDir, "locked", ".lock"), "999999");
+			broker.createService({ name: "locked", mixins: [DbMixin()] } as ServiceSchema);
+			await broker.start();
+			expect(fs.readFileSync(path.join(dataDir, "locked", ".lock"), "utf8")).toBe(
+				String(process.pid)
+			);
+			await broker.stop();
+			expect(fs.existsSync(path.join(dataDir, "locked", ".lock"))).toBe(false);
+		} finally {
+			process.env = saved;
+			resetSettings();
+			fs.rmSync(dataDir, { recursive: true, force: true });
+		}
+	});
+});
