@@ -1,0 +1,137 @@
+/**
+ * Payments' domain rules: the payment state machine and the public shape of a payment.
+ * Plain functions, no broker, no I/O.
+ */
+import type { CardBrand } from "./card-rules";
+
+export const PAYMENT_STATUSES = [
+	"pending",
+	"authorized",
+	"captured",
+	"partially_refunded",
+	"refunded",
+	"voided",
+	"declined"
+] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/**
+ *   pending ──> authorized ──> captured ──> partially_refunded ──> refunded
+ *      │            │              │             ^        │            ^
+ *      │            v              │             └────────┘            │
+ *      ├──────> voided             └───────────────────────────────────┘
+ *      v
+ *   declined
+ *
+ * `pending` is the payment's record while the processor is asked: it makes authorize idempotent
+ * per order. A void that arrives then wins, and the late authorization is voided at the processor.
+ */
+const TRANSITIONS: Record<PaymentStatus, readonly PaymentStatus[]> = {
+	pending: ["authorized", "declined", "voided"],
+	authorized: ["captured", "voided"],
+	captured: ["partially_refunded", "refunded"],
+	partially_refunded: ["partially_refunded", "refunded"],
+	refunded: [],
+	voided: [],
+	declined: []
+};
+
+export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
+	return TRANSITIONS[from]?.includes(to) ?? false;
+}
+
+export function isTerminal(status: PaymentStatus): boolean {
+	return TRANSITIONS[status].length === 0;
+}
+
+/** Statuses in which money was captured (and may be refunded). */
+export function wasCaptured(status: PaymentStatus): boolean {
+	return status === "captured" || status === "partially_refunded" || status === "refunded";
+}
+
+/** The status after refunds totalling `refundedCents` of a capture of `capturedCents`. */
+export function statusAfterRefund(
+	capturedCents: number,
+	refundedCents: number
+): "partially_refunded" | "refunded" {
+	return refundedCents >= capturedCents ? "refunded" : "partially_refunded";
+}
+
+export type DeclineCode = "CARD_DECLINED" | "INSUFFICIENT_FUNDS";
+
+export interface RefundEntry {
+	refundId: string;
+	amountCents: number;
+	at: string;
+}
+
+export interface HistoryEntry {
+	status: PaymentStatus;
+	at: string;
+}
+
+/** The stored payment. Of the card, only brand and last4: never the number or the CVC. */
+export interface PaymentDoc {
+	_id: string;
+	orderId: string;
+	userId: string;
+	status: PaymentStatus;
+	amountCents: number;
+	currency: string;
+	capturedCents: number;
+	refundedCents: number;
+	brand: CardBrand;
+	last4: string;
+	authorizationId?: string;
+	declineCode?: DeclineCode;
+	refunds: RefundEntry[];
+	history: HistoryEntry[];
+	/** While pending: until when the authorizing call owns the payment (epoch ms). */
+	lockedUntil?: number;
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** What callers see of a payment: no processor reference, no internal lock. */
+export interface Payment {
+	id: string;
+	orderId: string;
+	userId: string;
+	status: PaymentStatus;
+	amountCents: number;
+	currency: string;
+	capturedCents: number;
+	refundedCents: number;
+	brand: CardBrand;
+	last4: string;
+	declineCode?: DeclineCode;
+	refunds: RefundEntry[];
+	history: HistoryEntry[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+export function toPayment(doc: PaymentDoc): Payment {
+	const payment: Payment = {
+		id: String(doc._id),
+		orderId: doc.orderId,
+		userId: doc.userId,
+		status: doc.status,
+		amountCents: doc.amountCents,
+		currency: doc.currency,
+		capturedCents: doc.capturedCents,
+		refundedCents: doc.refundedCents,
+		brand: doc.brand,
+		last4: doc.last4,
+		refunds: (doc.refunds ?? []).map(r => ({
+			refundId: r.refundId,
+			amountCents: r.amountCents,
+			at: r.at
+		})),
+		history: (doc.history ?? []).map(h => ({ status: h.status, at: h.at })),
+		createdAt: doc.createdAt,
+		updatedAt: doc.updatedAt
+	};
+	if (doc.declineCode != null) payment.declineCode = doc.declineCode;
+	return payment;
+}

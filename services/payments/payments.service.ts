@@ -1,0 +1,666 @@
+/**
+ * payments: authorizes cards, captures, voids and refunds. Public routes: services/api/routes.ts
+ * (list, get, refundPayment); authorize, capture, void, refund and forOrder are internal, for
+ * orders.
+ *
+ * Owns the `payments` database: one payment per order (unique orderId), which makes every
+ * operation idempotent per order. Of a card only brand and last4 are kept: the number and the
+ * CVC go to the processor and nowhere else (no document, log line, error, event or trace span).
+ *
+ * Every change is a conditional update on the state read (the status, and for refunds the
+ * refunded total), so concurrent calls cannot both win. The ledger is written first and the
+ * processor asked after; when the processor fails, the change is undone and a 503 thrown.
+ */
+import { randomUUID } from "node:crypto";
+import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import {
+	ErrorTypes,
+	clientError,
+	conflict,
+	forbidden,
+	notFound,
+	unauthorized
+} from "../../lib/errors";
+import { emitDomainEvent, type PaymentEvent } from "../../lib/events";
+import type { AuthMeta } from "../../types/moleculer";
+import {
+	cardBrand,
+	cardProblem,
+	last4,
+	normalizeCardNumber,
+	refundFits,
+	refundable
+} from "./card-rules";
+import {
+	canTransition,
+	statusAfterRefund,
+	toPayment,
+	wasCaptured,
+	type DeclineCode,
+	type Payment,
+	type PaymentDoc,
+	type PaymentStatus,
+	type RefundEntry
+} from "./payment-state";
+import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
+
+const CentsParam = {
+	type: "number",
+	integer: true,
+	positive: true,
+	max: Number.MAX_SAFE_INTEGER
+} as const;
+const RefundIdParam = { type: "string", min: 1, max: 64, optional: true } as const;
+
+const CardParams = {
+	type: "object",
+	strict: "remove",
+	props: {
+		// Format and checksum are checked by the handler, which answers 422 INVALID_CARD.
+		number: secretParam(
+			"cardNumber",
+			v => v.length >= 1 && v.length <= 64,
+			"The '{field}' field must be a card number."
+		),
+		expMonth: { type: "number", integer: true, min: 1, max: 12 },
+		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
+		cvc: secretParam(
+			"cvc",
+			v => /^[0-9]{3,4}$/.test(v),
+			"The '{field}' field must be 3 or 4 digits."
+		)
+	}
+} as const;
+
+/** Conditional updates that lose a race are decided again this many times. */
+const MAX_ATTEMPTS = 10;
+
+const now = () => new Date().toISOString();
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+interface AuthorizeParams {
+	orderId: string;
+	userId: string;
+	amountCents: number;
+	currency: string;
+	card: CardDetails;
+}
+
+interface RefundInput {
+	orderId: string;
+	amountCents?: number;
+	refundId?: string;
+}
+
+interface PaymentsSettings {
+	/** How long a repeated authorize waits for the first one to finish. */
+	pendingWaitMs: number;
+	/** How long an authorizing call owns a pending payment before a retry may take it over. */
+	pendingLeaseMs: number;
+}
+
+type PaymentsThis = Service<PaymentsSettings> & DbMethods & PaymentsVars;
+interface PaymentsVars {
+	adapter: any;
+	processor: CardProcessor;
+	findByOrder(orderId: string): Promise<PaymentDoc | null>;
+	findPaymentById(id: string): Promise<PaymentDoc | null>;
+	authorizePayment(ctx: Context<AuthorizeParams>): Promise<Payment>;
+	resumeAuthorization(ctx: Context<AuthorizeParams>): Promise<Payment>;
+	runAuthorization(doc: PaymentDoc, ctx: Context<AuthorizeParams>): Promise<Payment>;
+	capturePayment(ctx: Context, orderId: string): Promise<Payment>;
+	voidPayment(ctx: Context, orderId: string): Promise<{ orderId: string; status: string }>;
+	refundOrder(ctx: Context, input: RefundInput): Promise<Payment>;
+	undoRefund(orderId: string, entry: RefundEntry): Promise<void>;
+	processorFailed(operation: string, orderId: string, err: unknown): Error;
+	setStatus(
+		orderId: string,
+		from: PaymentStatus,
+		to: PaymentStatus,
+		set?: Record<string, unknown>
+	): Promise<PaymentDoc | null>;
+}
+
+/** The common part of every payment event: never any card data beyond the payment's own. */
+function paymentEvent(doc: PaymentDoc, reason?: string): PaymentEvent {
+	const event: PaymentEvent = {
+		paymentId: String(doc._id),
+		orderId: doc.orderId,
+		userId: doc.userId,
+		amountCents: doc.amountCents,
+		currency: doc.currency,
+		status: doc.status
+	};
+	if (reason != null) event.reason = reason;
+	return event;
+}
+
+function declineError(code: DeclineCode, orderId: string) {
+	const message =
+		code === "INSUFFICIENT_FUNDS" ? "The card has insufficient funds" : "The card was declined";
+	return clientError(message, 402, ErrorTypes[code], { orderId });
+}
+
+function stateError(doc: PaymentDoc, action: string) {
+	return conflict(`A ${doc.status} payment cannot be ${action}`, ErrorTypes.PAYMENT_STATE, {
+		orderId: doc.orderId,
+		status: doc.status
+	});
+}
+
+const paymentNotFound = () => notFound("Payment not found", ErrorTypes.PAYMENT_NOT_FOUND);
+
+/** Lost the race MAX_ATTEMPTS times in a row: the caller may simply try again. */
+const contention = (orderId: string) =>
+	conflict(
+		"The payment is being changed by another request; try again",
+		ErrorTypes.PAYMENT_STATE,
+		{
+			orderId
+		}
+	);
+
+/** A repeated authorize: the answer the first one gave. */
+function authorizationOutcome(doc: PaymentDoc): Payment {
+	if (doc.status === "declined")
+		throw declineError(doc.declineCode ?? "CARD_DECLINED", doc.orderId);
+	if (doc.status === "voided") throw stateError(doc, "authorized again");
+	return toPayment(doc);
+}
+
+const PaymentsService = {
+	name: "payments",
+	mixins: [
+		DbMixin({
+			indexes: [{ field: "orderId", unique: true }, { field: "userId" }]
+		})
+	],
+
+	settings: {
+		pendingWaitMs: 3_000,
+		pendingLeaseMs: 15_000
+	},
+
+	actions: {
+		/** Internal: authorize the order's amount on a card. Idempotent per order. */
+		authorize: {
+			visibility: "public",
+			// Trace spans record these params only: never the card.
+			tracing: { tags: { params: ["orderId", "userId", "amountCents", "currency"] } },
+			params: {
+				orderId: IdParam,
+				userId: IdParam,
+				amountCents: CentsParam,
+				currency: { type: "string", pattern: /^[A-Z]{3}$/ },
+				card: CardParams
+			},
+			async handler(this: PaymentsThis, ctx: Context<AuthorizeParams>): Promise<Payment> {
+				return this.authorizePayment(ctx);
+			}
+		},
+
+		/** Internal: capture the authorized amount. Idempotent. */
+		capture: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: PaymentsThis, ctx: Context<{ orderId: string }>) {
+				return this.capturePayment(ctx, ctx.params.orderId);
+			}
+		},
+
+		/** Internal: release an authorization. Safe to call blindly (compensation). */
+		void: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: PaymentsThis, ctx: Context<{ orderId: string }>) {
+				return this.voidPayment(ctx, ctx.params.orderId);
+			}
+		},
+
+		/** Internal: refund all that is left (default) or a part. Idempotent per refundId. */
+		refund: {
+			visibility: "public",
+			params: {
+				orderId: IdParam,
+				amountCents: { ...CentsParam, optional: true },
+				refundId: RefundIdParam
+			},
+			async handler(this: PaymentsThis, ctx: Context<RefundInput>) {
+				const { orderId, amountCents, refundId } = ctx.params;
+				return this.refundOrder(ctx, { orderId, amountCents, refundId });
+			}
+		},
+
+		/** Internal: the order's payment, or null. */
+		forOrder: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: PaymentsThis, ctx: Context<{ orderId: string }>) {
+				const doc = await this.findByOrder(ctx.params.orderId);
+				return doc ? toPayment(doc) : null;
+			}
+		},
+
+		/** The caller's payments (admins: everyone's), optionally of one order. */
+		list: {
+			auth: "required",
+			params: { ...PageParams, orderId: { ...IdParam, optional: true } },
+			async handler(
+				this: PaymentsThis,
+				ctx: Context<{ page: number; pageSize: number; orderId?: string }, AuthMeta>
+			) {
+				const { page, pageSize, orderId } = ctx.params;
+				const user = ctx.meta.user;
+				if (!user) throw unauthorized();
+				const query: Record<string, unknown> = {};
+				if (user.role !== "admin") query.userId = user.id;
+				if (orderId) query.orderId = orderId;
+				const [rows, total] = await Promise.all([
+					this.adapter.find({
+						query,
+						sort: ["-createdAt"],
+						limit: pageSize,
+						offset: (page - 1) * pageSize
+					}),
+					this.adapter.count({ query })
+				]);
+				return {
+					rows: rows.map((d: any) => toPayment(this.toJSON(this.adapter, d))),
+					total,
+					page,
+					pageSize,
+					totalPages: Math.ceil(total / pageSize)
+				};
+			}
+		},
+
+		/** One payment: its owner's or, for admins, anyone's. */
+		get: {
+			auth: "required",
+			params: { id: IdParam },
+			async handler(this: PaymentsThis, ctx: Context<{ id: string }, AuthMeta>) {
+				const user = ctx.meta.user;
+				if (!user) throw unauthorized();
+				const doc = await this.findPaymentById(ctx.params.id);
+				if (!doc || (user.role !== "admin" && doc.userId !== user.id))
+					throw paymentNotFound();
+				return toPayment(doc);
+			}
+		},
+
+		/** Admin: refund a payment, all that is left or a part. */
+		refundPayment: {
+			auth: "required",
+			roles: ["admin"],
+			params: {
+				$$strict: "remove",
+				id: IdParam,
+				amountCents: { ...CentsParam, optional: true },
+				refundId: RefundIdParam
+			},
+			async handler(
+				this: PaymentsThis,
+				ctx: Context<{ id: string; amountCents?: number; refundId?: string }, AuthMeta>
+			) {
+				// The gateway checks the role; so does this action, whoever calls it.
+				if (ctx.meta.user?.role !== "admin") throw forbidden();
+				const doc = await this.findPaymentById(ctx.params.id);
+				if (!doc) throw paymentNotFound();
+				return this.refundOrder(ctx, {
+					orderId: doc.orderId,
+					amountCents: ctx.params.amountCents,
+					refundId: ctx.params.refundId
+				});
+			}
+		}
+	},
+
+	methods: {
+		async findByOrder(this: PaymentsThis, orderId: string) {
+			const doc = await this.adapter.findOne({ orderId });
+			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
+		},
+
+		async findPaymentById(this: PaymentsThis, id: string) {
+			const doc = await this.adapter.findById(id).catch(() => null);
+			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
+		},
+
+		/** Conditional status change with a history entry; the updated payment or null. */
+		async setStatus(
+			this: PaymentsThis,
+			orderId: string,
+			from: PaymentStatus,
+			to: PaymentStatus,
+			set: Record<string, unknown> = {}
+		) {
+			const at = now();
+			const doc = await this.updateOne(
+				this.adapter,
+				{ orderId, status: from },
+				{
+					$set: { ...set, status: to, updatedAt: at },
+					$unset: { lockedUntil: true },
+					$push: { history: { status: to, at } }
+				}
+			);
+			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
+		},
+
+		/**
+		 * Record the payment as pending first (the unique orderId makes a second call a retry),
+		 * then ask the processor.
+		 */
+		async authorizePayment(this: PaymentsThis, ctx: Context<AuthorizeParams>) {
+			const { orderId, userId, amountCents, currency, card } = ctx.params;
+			const problem = cardProblem(card);
+			if (problem)
+				throw clientError(problem.message, 422, ErrorTypes.INVALID_CARD, [
+					{ type: problem.type, field: problem.field, message: problem.message }
+				]);
+			const number = normalizeCardNumber(card.number)!;
+			const at = now();
+			const doc = {
+				orderId,
+				userId,
+				status: "pending",
+				amountCents,
+				currency,
+				capturedCents: 0,
+				refundedCents: 0,
+				brand: cardBrand(number),
+				last4: last4(number),
+				refunds: [],
+				history: [{ status: "pending", at }],
+				lockedUntil: Date.now() + this.settings.pendingLeaseMs,
+				createdAt: at,
+				updatedAt: at
+			};
+			let pending: PaymentDoc;
+			try {
+				pending = this.toJSON(this.adapter, await this.adapter.insert(doc));
+			} catch (err) {
+				if (isDuplicateKeyError(err)) return this.resumeAuthorization(ctx);
+				throw err;
+			}
+			return this.runAuthorization(pending, ctx);
+		},
+
+		/** A repeated authorize: wait for the first one, or take over a pending one it left. */
+		async resumeAuthorization(this: PaymentsThis, ctx: Context<AuthorizeParams>) {
+			const { orderId, userId, amountCents, currency } = ctx.params;
+			const deadline = Date.now() + this.settings.pendingWaitMs;
+			for (;;) {
+				const doc = await this.findByOrder(orderId);
+				if (doc) {
+					if (
+						doc.userId !== userId ||
+						doc.amountCents !== amountCents ||
+						doc.currency !== currency
+					)
+						throw conflict(
+							"This order already has a payment with other details",
+							ErrorTypes.IDEMPOTENCY_CONFLICT,
+							{ orderId }
+						);
+					if (doc.status !== "pending") return authorizationOutcome(doc);
+					const lockedUntil = doc.lockedUntil ?? 0;
+					if (lockedUntil <= Date.now()) {
+						// Its first caller died or failed: this call finishes the authorization. The
+						// processor answers a repeated idempotency key as it did the first time.
+						const taken = await this.updateOne(
+							this.adapter,
+							{ orderId, status: "pending", lockedUntil },
+							{ $set: { lockedUntil: Date.now() + this.settings.pendingLeaseMs } }
+						);
+						if (taken)
+							return this.runAuthorization(this.toJSON(this.adapter, taken), ctx);
+						continue;
+					}
+				}
+				if (Date.now() >= deadline)
+					throw new Errors.MoleculerRetryableError(
+						"The payment of this order is still being authorized",
+						503,
+						ErrorTypes.SERVICE_UNAVAILABLE,
+						{ orderId }
+					);
+				await sleep(25);
+			}
+		},
+
+		/** Ask the processor for a pending payment, and record its answer. */
+		async runAuthorization(this: PaymentsThis, doc: PaymentDoc, ctx: Context<AuthorizeParams>) {
+			const { orderId } = doc;
+			const { number, expMonth, expYear, cvc } = ctx.params.card;
+			let result;
+			try {
+				result = await this.processor.authorize({
+					amountCents: doc.amountCents,
+					currency: doc.currency,
+					card: { number, expMonth, expYear, cvc },
+					idempotencyKey: orderId
+				});
+			} catch (err) {
+				// Release it at once: a retry asks the processor again with the same key.
+				await this.updateOne(
+					this.adapter,
+					{ orderId, status: "pending" },
+					{ $set: { lockedUntil: 0 } }
+				).catch(() => null);
+				throw this.processorFailed("authorize", orderId, err);
+			}
+
+			if (!result.ok) {
+				const declined = await this.setStatus(orderId, "pending", "declined", {
+					declineCode: result.code
+				});
+				if (declined)
+					await emitDomainEvent(
+						ctx,
+						"payment.declined",
+						paymentEvent(declined, result.code),
+						`payment:${declined._id}:declined`
+					);
+				throw declineError(result.code, orderId);
+			}
+
+			const authorized = await this.setStatus(orderId, "pending", "authorized", {
+				authorizationId: result.authorizationId
+			});
+			if (authorized) {
+				await emitDomainEvent(
+					ctx,
+					"payment.authorized",
+					paymentEvent(authorized),
+					`payment:${authorized._id}:authorized`
+				);
+				return toPayment(authorized);
+			}
+
+			// Settled meanwhile: by another call of the same request (same answer), or by a void,
+			// in which case this late authorization must not hold the customer's money.
+			const current = (await this.findByOrder(orderId))!;
+			if (current.status === "voided")
+				await this.processor.void(result.authorizationId).catch(err => {
+					this.logger.warn(
+						`Order ${orderId}: voiding a late authorization failed (${(err as Error).name})`
+					);
+				});
+			return authorizationOutcome(current);
+		},
+
+		async capturePayment(this: PaymentsThis, ctx: Context, orderId: string) {
+			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+				const doc = await this.findByOrder(orderId);
+				if (!doc) throw paymentNotFound();
+				if (wasCaptured(doc.status)) return toPayment(doc);
+				if (doc.status !== "authorized") throw stateError(doc, "captured");
+
+				const captured = await this.setStatus(orderId, "authorized", "captured", {
+					capturedCents: doc.amountCents
+				});
+				if (!captured) continue; // changed meanwhile: decide again
+				try {
+					await this.processor.capture(doc.authorizationId!, doc.amountCents);
+				} catch (err) {
+					await this.setStatus(orderId, "captured", "authorized", { capturedCents: 0 });
+					throw this.processorFailed("capture", orderId, err);
+				}
+				await emitDomainEvent(
+					ctx,
+					"payment.captured",
+					paymentEvent(captured),
+					`payment:${captured._id}:captured`
+				);
+				return toPayment(captured);
+			}
+			throw contention(orderId);
+		},
+
+		async voidPayment(this: PaymentsThis, ctx: Context, orderId: string) {
+			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+				const doc = await this.findByOrder(orderId);
+				if (!doc) return { orderId, status: "none" };
+				if (doc.status === "voided" || doc.status === "declined")
+					return { orderId, status: doc.status };
+				if (doc.status !== "authorized" && doc.status !== "pending")
+					throw stateError(doc, "voided");
+
+				// A pending one is voided too: its authorization, when it comes, is voided then.
+				const voided = await this.setStatus(orderId, doc.status, "voided");
+				if (!voided) continue;
+				if (doc.status === "authorized") {
+					try {
+						await this.processor.void(doc.authorizationId!);
+					} catch (err) {
+						await this.setStatus(orderId, "voided", "authorized");
+						throw this.processorFailed("void", orderId, err);
+					}
+				}
+				await emitDomainEvent(
+					ctx,
+					"payment.voided",
+					paymentEvent(voided),
+					`payment:${voided._id}:voided`
+				);
+				return { orderId, status: voided.status };
+			}
+			throw contention(orderId);
+		},
+
+		/**
+		 * Optimistic concurrency: the update applies only if the refunded total is still the one
+		 * read, so concurrent refunds can never add up to more than the capture.
+		 */
+		async refundOrder(this: PaymentsThis, ctx: Context, input: RefundInput) {
+			const { orderId, amountCents } = input;
+			// A full refund without an id is "full": repeating it changes nothing.
+			const refundId = input.refundId ?? (amountCents == null ? "full" : undefined);
+			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+				const doc = await this.findByOrder(orderId);
+				if (!doc) throw paymentNotFound();
+				if (refundId != null && doc.refunds.some(r => r.refundId === refundId))
+					return toPayment(doc);
+				if (!wasCaptured(doc.status)) throw stateError(doc, "refunded");
+
+				const left = refundable(doc.capturedCents, doc.refundedCents);
+				if (amountCents == null && left === 0) return toPayment(doc); // nothing left
+				const amount = amountCents ?? left;
+				if (!refundFits(doc.capturedCents, doc.refundedCents, amount))
+					throw conflict(
+						"The refund exceeds what is left of the capture",
+						ErrorTypes.REFUND_EXCEEDS_CAPTURE,
+						{
+							orderId,
+							capturedCents: doc.capturedCents,
+							refundedCents: doc.refundedCents,
+							refundableCents: left
+						}
+					);
+
+				const at = now();
+				const entry: RefundEntry = {
+					refundId: refundId ?? randomUUID(),
+					amountCents: amount,
+					at
+				};
+				const refundedCents = doc.refundedCents + amount;
+				const status = statusAfterRefund(doc.capturedCents, refundedCents);
+				if (!canTransition(doc.status, status)) throw stateError(doc, "refunded");
+				const raw = await this.updateOne(
+					this.adapter,
+					{ orderId, status: doc.status, refundedCents: doc.refundedCents },
+					{
+						$set: { status, refundedCents, updatedAt: at },
+						$push: { refunds: entry, history: { status, at } }
+					}
+				);
+				if (!raw) {
+					await sleep(Math.floor(Math.random() * 5 * (attempt + 1)));
+					continue; // another refund came first: decide again on the new total
+				}
+				const refunded = this.toJSON<PaymentDoc>(this.adapter, raw);
+				try {
+					await this.processor.refund(doc.authorizationId!, amount);
+				} catch (err) {
+					await this.undoRefund(orderId, entry);
+					throw this.processorFailed("refund", orderId, err);
+				}
+				await emitDomainEvent(
+					ctx,
+					"payment.refunded",
+					{ ...paymentEvent(refunded), refundedCents: amount },
+					`payment:${refunded._id}:refund:${entry.refundId}`
+				);
+				return toPayment(refunded);
+			}
+			throw contention(orderId);
+		},
+
+		/** Take back a refund the processor did not make (same optimistic concurrency). */
+		async undoRefund(this: PaymentsThis, orderId: string, entry: RefundEntry) {
+			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+				const doc = await this.findByOrder(orderId);
+				if (!doc || !doc.refunds.some(r => r.refundId === entry.refundId)) return;
+				const refundedCents = doc.refundedCents - entry.amountCents;
+				const status: PaymentStatus = refundedCents > 0 ? "partially_refunded" : "captured";
+				const at = now();
+				const undone = await this.updateOne(
+					this.adapter,
+					{ orderId, refundedCents: doc.refundedCents },
+					{
+						$set: { status, refundedCents, updatedAt: at },
+						$pull: { refunds: { refundId: entry.refundId } },
+						$push: { history: { status, at } }
+					}
+				);
+				if (undone) return;
+			}
+			this.logger.error(
+				`Order ${orderId}: refund ${entry.refundId} failed at the processor and could not be undone`
+			);
+		},
+
+		/** A processor failure: logged by kind only (its details may echo the request). */
+		processorFailed(this: PaymentsThis, operation: string, orderId: string, err: unknown) {
+			this.logger.warn(
+				`Order ${orderId}: the payment processor failed to ${operation} (${(err as Error)?.name})`
+			);
+			return new Errors.MoleculerRetryableError(
+				"The payment processor is not available. Try again shortly.",
+				503,
+				ErrorTypes.SERVICE_UNAVAILABLE,
+				{ orderId }
+			);
+		}
+	},
+
+	created(this: PaymentsThis) {
+		this.processor = createProcessor();
+	}
+} satisfies ServiceSchema<PaymentsSettings, any, any, PaymentsThis>;
+
+export default PaymentsService;

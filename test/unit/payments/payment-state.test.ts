@@ -1,0 +1,102 @@
+import {
+	PAYMENT_STATUSES,
+	canTransition,
+	isTerminal,
+	statusAfterRefund,
+	toPayment,
+	wasCaptured,
+	type PaymentDoc,
+	type PaymentStatus
+} from "../../../services/payments/payment-state";
+
+describe("payment state machine", () => {
+	const legal: [PaymentStatus, PaymentStatus][] = [
+		["pending", "authorized"],
+		["pending", "declined"],
+		["pending", "voided"],
+		["authorized", "captured"],
+		["authorized", "voided"],
+		["captured", "partially_refunded"],
+		["captured", "refunded"],
+		["partially_refunded", "partially_refunded"],
+		["partially_refunded", "refunded"]
+	];
+
+	it.each(legal)("allows %s -> %s", (from, to) => {
+		expect(canTransition(from, to)).toBe(true);
+	});
+
+	it("refuses every other transition", () => {
+		for (const from of PAYMENT_STATUSES)
+			for (const to of PAYMENT_STATUSES)
+				if (!legal.some(([f, t]) => f === from && t === to))
+					expect([from, to, canTransition(from, to)]).toEqual([from, to, false]);
+	});
+
+	it("cannot void a capture or capture a void", () => {
+		expect(canTransition("captured", "voided")).toBe(false);
+		expect(canTransition("voided", "captured")).toBe(false);
+		expect(canTransition("declined", "authorized")).toBe(false);
+	});
+
+	it("knows the terminal states", () => {
+		expect(PAYMENT_STATUSES.filter(isTerminal)).toEqual(["refunded", "voided", "declined"]);
+	});
+
+	it("knows which statuses hold captured money", () => {
+		expect(PAYMENT_STATUSES.filter(wasCaptured)).toEqual([
+			"captured",
+			"partially_refunded",
+			"refunded"
+		]);
+	});
+});
+
+describe("statusAfterRefund", () => {
+	it("is refunded only once the whole capture is back", () => {
+		expect(statusAfterRefund(10_000, 1)).toBe("partially_refunded");
+		expect(statusAfterRefund(10_000, 9_999)).toBe("partially_refunded");
+		expect(statusAfterRefund(10_000, 10_000)).toBe("refunded");
+	});
+});
+
+describe("toPayment", () => {
+	const doc: PaymentDoc = {
+		_id: "p1",
+		orderId: "o1",
+		userId: "u1",
+		status: "captured",
+		amountCents: 1234,
+		currency: "EUR",
+		capturedCents: 1234,
+		refundedCents: 0,
+		brand: "visa",
+		last4: "4242",
+		authorizationId: "sim_secret",
+		refunds: [],
+		history: [{ status: "authorized", at: "2030-01-01T00:00:00.000Z" }],
+		lockedUntil: 42,
+		createdAt: "2030-01-01T00:00:00.000Z",
+		updatedAt: "2030-01-01T00:00:00.000Z"
+	};
+
+	it("shows id instead of _id and hides the processor's reference and the lock", () => {
+		const payment = toPayment(doc);
+		expect(payment).toMatchObject({
+			id: "p1",
+			orderId: "o1",
+			status: "captured",
+			last4: "4242"
+		});
+		expect(payment).not.toHaveProperty("_id");
+		expect(payment).not.toHaveProperty("authorizationId");
+		expect(payment).not.toHaveProperty("lockedUntil");
+		expect(payment).not.toHaveProperty("declineCode");
+	});
+
+	it("keeps the decline code of a declined payment", () => {
+		expect(
+			toPayment({ ...doc, status: "declined", declineCode: "INSUFFICIENT_FUNDS" }).declineCode
+		).toBe("INSUFFICIENT_FUNDS");
+	});
+});

@@ -1,0 +1,504 @@
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import PaymentsService from "../../../services/payments/payments.service";
+import { TEST_CARDS } from "../../../services/payments/processor";
+
+const broker = new ServiceBroker({ logger: false });
+const svc = broker.createService(PaymentsService as unknown as ServiceSchema) as any;
+
+let emitted: { name: string; payload: any }[] = [];
+const emitSpy = jest.spyOn(broker, "emit");
+
+beforeAll(() => broker.start());
+afterAll(() => broker.stop());
+beforeEach(() => {
+	emitted = [];
+	emitSpy.mockClear();
+	emitSpy.mockImplementation((async (name: string, payload: unknown) => {
+		emitted.push({ name, payload });
+	}) as any);
+});
+
+const CVC = "987";
+const nextYear = new Date().getUTCFullYear() + 1;
+const card = (number: string = TEST_CARDS.success) => ({
+	number,
+	expMonth: 12,
+	expYear: nextYear,
+	cvc: CVC
+});
+
+let n = 0;
+const newOrderId = () => `order-${++n}-${Date.now()}`;
+
+const authorize = (orderId: string, extra: Record<string, unknown> = {}) =>
+	broker.call<any, any>("payments.authorize", {
+		orderId,
+		userId: "user-1",
+		amountCents: 10_000,
+		currency: "EUR",
+		card: card(),
+		...extra
+	});
+const capture = (orderId: string) => broker.call<any, any>("payments.capture", { orderId });
+const voidPayment = (orderId: string) => broker.call<any, any>("payments.void", { orderId });
+const refund = (orderId: string, extra: Record<string, unknown> = {}) =>
+	broker.call<any, any>("payments.refund", { orderId, ...extra });
+const stored = async (orderId: string) => svc.adapter.findOne({ orderId });
+
+async function captured(amountCents = 10_000) {
+	const orderId = newOrderId();
+	await authorize(orderId, { amountCents });
+	await capture(orderId);
+	emitted = [];
+	return orderId;
+}
+
+const names = () => emitted.map(e => e.name);
+
+describe("authorize", () => {
+	it("authorizes a good card and keeps only brand and last4", async () => {
+		const orderId = newOrderId();
+		const payment = await authorize(orderId);
+		expect(payment).toMatchObject({
+			id: expect.any(String),
+			orderId,
+			userId: "user-1",
+			status: "authorized",
+			amountCents: 10_000,
+			currency: "EUR",
+			capturedCents: 0,
+			refundedCents: 0,
+			brand: "visa",
+			last4: "4242"
+		});
+		expect(payment).not.toHaveProperty("authorizationId");
+		expect(payment.history.map((h: any) => h.status)).toEqual(["pending", "authorized"]);
+		expect(names()).toEqual(["payment.authorized"]);
+		expect(emitted[0].payload).toMatchObject({
+			paymentId: payment.id,
+			orderId,
+			userId: "user-1",
+			amountCents: 10_000,
+			currency: "EUR",
+			status: "authorized",
+			eventId: expect.any(String)
+		});
+	});
+
+	it("declines 4000000000000002 with 402 CARD_DECLINED and records it", async () => {
+		const orderId = newOrderId();
+		await expect(authorize(orderId, { card: card(TEST_CARDS.declined) })).rejects.toMatchObject(
+			{
+				code: 402,
+				type: "CARD_DECLINED",
+				data: { orderId }
+			}
+		);
+		expect(await stored(orderId)).toMatchObject({
+			status: "declined",
+			declineCode: "CARD_DECLINED"
+		});
+		expect(names()).toEqual(["payment.declined"]);
+		expect(emitted[0].payload).toMatchObject({ orderId, reason: "CARD_DECLINED" });
+	});
+
+	it("declines 4000000000009995 with 402 INSUFFICIENT_FUNDS", async () => {
+		const orderId = newOrderId();
+		await expect(
+			authorize(orderId, { card: card(TEST_CARDS.insufficientFunds) })
+		).rejects.toMatchObject({ code: 402, type: "INSUFFICIENT_FUNDS", data: { orderId } });
+		expect((await stored(orderId)).declineCode).toBe("INSUFFICIENT_FUNDS");
+	});
+
+	it("refuses a Luhn-invalid or malformed number with 422 INVALID_CARD and stores nothing", async () => {
+		for (const number of ["4242424242424241", "4242 4242", "4242-4242-4242-424x"]) {
+			const orderId = newOrderId();
+			const err = await authorize(orderId, { card: card(number) }).catch(e => e);
+			expect(err).toMatchObject({
+				code: 422,
+				type: "INVALID_CARD",
+				data: [{ type: "luhn", field: "payment.cardNumber", message: expect.any(String) }]
+			});
+			expect(JSON.stringify(err.data)).not.toContain(number);
+			expect(await broker.call("payments.forOrder", { orderId })).toBeNull();
+		}
+		expect(emitted).toEqual([]);
+	});
+
+	it("refuses an expired card with 422 INVALID_CARD on payment.expYear", async () => {
+		const now = new Date();
+		const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+		const orderId = newOrderId();
+		await expect(
+			authorize(orderId, {
+				card: {
+					...card(),
+					expMonth: lastMonth.getUTCMonth() + 1,
+					expYear: lastMonth.getUTCFullYear()
+				}
+			})
+		).rejects.toMatchObject({
+			code: 422,
+			type: "INVALID_CARD",
+			data: [{ type: "expired", field: "payment.expYear" }]
+		});
+		// A card expiring this month is still good.
+		const thisMonth = await authorize(newOrderId(), {
+			card: { ...card(), expMonth: now.getUTCMonth() + 1, expYear: now.getUTCFullYear() }
+		});
+		expect(thisMonth.status).toBe("authorized");
+	});
+
+	it("never echoes the card number or the CVC in a validation error", async () => {
+		const err = await authorize(newOrderId(), {
+			card: { number: 4242424242424242, expMonth: 12, expYear: nextYear, cvc: "98x" }
+		}).catch(e => e);
+		expect(err).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
+		expect(err.data.map((d: any) => d.field).sort()).toEqual(["card.cvc", "card.number"]);
+		const text = JSON.stringify(err.data);
+		expect(text).not.toContain("4242424242424242");
+		expect(text).not.toContain("98x");
+	});
+
+	it("is idempotent per order: twice gives one payment with the same id", async () => {
+		const orderId = newOrderId();
+		const first = await authorize(orderId);
+		const second = await authorize(orderId);
+		expect(second.id).toBe(first.id);
+		expect(second.status).toBe("authorized");
+		expect(await svc.adapter.count({ query: { orderId } })).toBe(1);
+		expect(names()).toEqual(["payment.authorized"]);
+	});
+
+	it("is idempotent for concurrent calls of the same order", async () => {
+		const orderId = newOrderId();
+		const results = await Promise.all([
+			authorize(orderId),
+			authorize(orderId),
+			authorize(orderId)
+		]);
+		expect(new Set(results.map(r => r.id)).size).toBe(1);
+		expect(results.every(r => r.status === "authorized")).toBe(true);
+		expect(await svc.adapter.count({ query: { orderId } })).toBe(1);
+		expect(names()).toEqual(["payment.authorized"]);
+	});
+
+	it("answers a retry of a declined payment with the same 402", async () => {
+		const orderId = newOrderId();
+		const cardDetails = card(TEST_CARDS.insufficientFunds);
+		await expect(authorize(orderId, { card: cardDetails })).rejects.toMatchObject({
+			code: 402
+		});
+		await expect(authorize(orderId, { card: cardDetails })).rejects.toMatchObject({
+			code: 402,
+			type: "INSUFFICIENT_FUNDS",
+			data: { orderId }
+		});
+		expect(await svc.adapter.count({ query: { orderId } })).toBe(1);
+		expect(names()).toEqual(["payment.declined"]);
+	});
+
+	it("refuses a retry with other details with 409 IDEMPOTENCY_CONFLICT", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		await expect(authorize(orderId, { amountCents: 1 })).rejects.toMatchObject({
+			code: 409,
+			type: "IDEMPOTENCY_CONFLICT"
+		});
+		await expect(authorize(orderId, { userId: "someone-else" })).rejects.toMatchObject({
+			code: 409
+		});
+	});
+
+	it("lets a retry finish an authorization whose processor call failed", async () => {
+		const orderId = newOrderId();
+		const spy = jest
+			.spyOn(svc.processor, "authorize")
+			.mockRejectedValueOnce(new Error("connection reset"));
+		try {
+			await expect(authorize(orderId)).rejects.toMatchObject({
+				code: 503,
+				type: "SERVICE_UNAVAILABLE"
+			});
+			expect((await stored(orderId)).status).toBe("pending");
+			const retried = await authorize(orderId);
+			expect(retried.status).toBe("authorized");
+			expect(spy).toHaveBeenCalledTimes(2);
+			expect(spy.mock.calls[0][0]).toMatchObject({ idempotencyKey: orderId });
+			expect(spy.mock.calls[1][0]).toMatchObject({ idempotencyKey: orderId });
+		} finally {
+			spy.mockRestore();
+		}
+	});
+
+	it("voids a late authorization when the order voided the pending payment meanwhile", async () => {
+		const orderId = newOrderId();
+		let answer!: (v: unknown) => void;
+		const authSpy = jest
+			.spyOn(svc.processor, "authorize")
+			.mockImplementationOnce(() => new Promise(resolve => (answer = resolve)));
+		const voidSpy = jest.spyOn(svc.processor, "void");
+		try {
+			const pending = authorize(orderId).catch(e => e);
+			while (!(await stored(orderId))) await new Promise(r => setTimeout(r, 5));
+			expect(await voidPayment(orderId)).toEqual({ orderId, status: "voided" });
+			answer({ ok: true, authorizationId: "sim_0123456789abcdef01234567" });
+			expect(await pending).toMatchObject({ code: 409, type: "PAYMENT_STATE" });
+			expect(voidSpy).toHaveBeenCalledWith("sim_0123456789abcdef01234567");
+			expect((await stored(orderId)).status).toBe("voided");
+		} finally {
+			authSpy.mockRestore();
+			voidSpy.mockRestore();
+		}
+	});
+});
+
+describe("capture", () => {
+	it("captures the authorized amount, once", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId, { amountCents: 4_321 });
+		emitted = [];
+		const first = await capture(orderId);
+		expect(first).toMatchObject({ status: "captured", capturedCents: 4_321 });
+		const again = await capture(orderId);
+		expect(again).toMatchObject({ id: first.id, status: "captured", capturedCents: 4_321 });
+		expect(names()).toEqual(["payment.captured"]);
+	});
+
+	it("is idempotent after a refund too", async () => {
+		const orderId = await captured();
+		await refund(orderId);
+		expect((await capture(orderId)).status).toBe("refunded");
+	});
+
+	it("answers 404 PAYMENT_NOT_FOUND for an unknown order", async () => {
+		await expect(capture("no-such-order")).rejects.toMatchObject({
+			code: 404,
+			type: "PAYMENT_NOT_FOUND"
+		});
+	});
+
+	it("refuses voided and declined payments with 409 PAYMENT_STATE", async () => {
+		const voided = newOrderId();
+		await authorize(voided);
+		await voidPayment(voided);
+		await expect(capture(voided)).rejects.toMatchObject({ code: 409, type: "PAYMENT_STATE" });
+
+		const declined = newOrderId();
+		await authorize(declined, { card: card(TEST_CARDS.declined) }).catch(() => null);
+		await expect(capture(declined)).rejects.toMatchObject({ code: 409, type: "PAYMENT_STATE" });
+	});
+
+	it("stays authorized when the processor fails, and captures on the next try", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		emitted = [];
+		const spy = jest
+			.spyOn(svc.processor, "capture")
+			.mockRejectedValueOnce(new Error("timeout"));
+		try {
+			await expect(capture(orderId)).rejects.toMatchObject({ code: 503 });
+			expect(await stored(orderId)).toMatchObject({ status: "authorized", capturedCents: 0 });
+			expect(emitted).toEqual([]);
+			expect((await capture(orderId)).status).toBe("captured");
+		} finally {
+			spy.mockRestore();
+		}
+	});
+});
+
+describe("void", () => {
+	it("voids an authorization, idempotently", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		emitted = [];
+		expect(await voidPayment(orderId)).toEqual({ orderId, status: "voided" });
+		expect(await voidPayment(orderId)).toEqual({ orderId, status: "voided" });
+		expect(names()).toEqual(["payment.voided"]);
+	});
+
+	it("is safe without a payment or on a declined one", async () => {
+		expect(await voidPayment("never-paid")).toEqual({ orderId: "never-paid", status: "none" });
+		const declined = newOrderId();
+		await authorize(declined, { card: card(TEST_CARDS.declined) }).catch(() => null);
+		expect(await voidPayment(declined)).toEqual({ orderId: declined, status: "declined" });
+	});
+
+	it("refuses to void a capture with 409 PAYMENT_STATE", async () => {
+		const orderId = await captured();
+		await expect(voidPayment(orderId)).rejects.toMatchObject({
+			code: 409,
+			type: "PAYMENT_STATE"
+		});
+		expect((await stored(orderId)).status).toBe("captured");
+	});
+});
+
+describe("refund", () => {
+	it("takes partial refunds up to the capture, and not one cent more", async () => {
+		const orderId = await captured(10_000);
+		const a = await refund(orderId, { amountCents: 2_500, refundId: "r1" });
+		expect(a).toMatchObject({ status: "partially_refunded", refundedCents: 2_500 });
+		const b = await refund(orderId, { amountCents: 7_499, refundId: "r2" });
+		expect(b).toMatchObject({ status: "partially_refunded", refundedCents: 9_999 });
+		await expect(refund(orderId, { amountCents: 2, refundId: "r3" })).rejects.toMatchObject({
+			code: 409,
+			type: "REFUND_EXCEEDS_CAPTURE",
+			data: { capturedCents: 10_000, refundedCents: 9_999, refundableCents: 1 }
+		});
+		const c = await refund(orderId, { amountCents: 1, refundId: "r4" });
+		expect(c).toMatchObject({ status: "refunded", refundedCents: 10_000 });
+		expect(c.refunds.map((r: any) => [r.refundId, r.amountCents])).toEqual([
+			["r1", 2_500],
+			["r2", 7_499],
+			["r4", 1]
+		]);
+		await expect(refund(orderId, { amountCents: 1 })).rejects.toMatchObject({
+			type: "REFUND_EXCEEDS_CAPTURE"
+		});
+		expect(names()).toEqual(["payment.refunded", "payment.refunded", "payment.refunded"]);
+		expect(emitted.map(e => e.payload.refundedCents)).toEqual([2_500, 7_499, 1]);
+	});
+
+	it("refunds everything left by default, and a repeated full refund changes nothing", async () => {
+		const orderId = await captured(10_000);
+		await refund(orderId, { amountCents: 3_000 });
+		const full = await refund(orderId);
+		expect(full).toMatchObject({ status: "refunded", refundedCents: 10_000 });
+		expect(full.refunds.at(-1)).toMatchObject({ refundId: "full", amountCents: 7_000 });
+		const again = await refund(orderId);
+		expect(again).toEqual(full);
+		// Another full refund under another id (an order's cancel after its saga's) is a no-op.
+		expect(await refund(orderId, { refundId: "cancel" })).toEqual(full);
+		expect(names()).toEqual(["payment.refunded", "payment.refunded"]);
+	});
+
+	it("is idempotent per refundId", async () => {
+		const orderId = await captured(10_000);
+		const first = await refund(orderId, { amountCents: 1_000, refundId: "same" });
+		const second = await refund(orderId, { amountCents: 1_000, refundId: "same" });
+		expect(second).toEqual(first);
+		expect(second.refundedCents).toBe(1_000);
+		expect(names()).toEqual(["payment.refunded"]);
+	});
+
+	it("never lets concurrent refunds exceed the capture", async () => {
+		const orderId = await captured(10_000);
+		const results = await Promise.allSettled(
+			Array.from({ length: 5 }, () => refund(orderId, { amountCents: 3_000 }))
+		);
+		const ok = results.filter(r => r.status === "fulfilled");
+		const failed = results.filter(r => r.status === "rejected") as PromiseRejectedResult[];
+		// 3 x 30% fit; a refund that loses a race decides again on the new total.
+		expect(ok).toHaveLength(3);
+		for (const f of failed) expect(f.reason.type).toBe("REFUND_EXCEEDS_CAPTURE");
+		const doc = await stored(orderId);
+		expect(doc.refundedCents).toBeLessThanOrEqual(doc.capturedCents);
+		expect(doc.refundedCents).toBe(ok.length * 3_000);
+		expect(doc.refunds.reduce((s: number, r: any) => s + r.amountCents, 0)).toBe(
+			doc.refundedCents
+		);
+		expect(names().length).toBe(ok.length);
+	});
+
+	it("decides again when the refunded total changed after it was read", async () => {
+		const orderId = await captured(10_000);
+		await refund(orderId, { amountCents: 1_000, refundId: "a" });
+		const stale = await stored(orderId);
+		await refund(orderId, { amountCents: 6_000, refundId: "b" });
+		// This refund reads the state from before "b": 9000 left, so 6000 seems to fit.
+		const spy = jest.spyOn(svc.adapter, "findOne").mockResolvedValueOnce(stale);
+		try {
+			await expect(
+				refund(orderId, { amountCents: 6_000, refundId: "c" })
+			).rejects.toMatchObject({ code: 409, type: "REFUND_EXCEEDS_CAPTURE" });
+		} finally {
+			spy.mockRestore();
+		}
+		const doc = await stored(orderId);
+		expect(doc.refundedCents).toBe(7_000);
+		expect(doc.refunds.map((r: any) => r.refundId)).toEqual(["a", "b"]);
+	});
+
+	it("applies concurrent retries of one refundId once", async () => {
+		const orderId = await captured(10_000);
+		await Promise.all(
+			Array.from({ length: 4 }, () =>
+				refund(orderId, { amountCents: 1_000, refundId: "dup" })
+			)
+		);
+		const doc = await stored(orderId);
+		expect(doc.refundedCents).toBe(1_000);
+		expect(doc.refunds).toHaveLength(1);
+	});
+
+	it("refuses uncaptured payments with 409 PAYMENT_STATE and unknown ones with 404", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		await expect(refund(orderId)).rejects.toMatchObject({ code: 409, type: "PAYMENT_STATE" });
+		await expect(refund("no-such-order")).rejects.toMatchObject({
+			code: 404,
+			type: "PAYMENT_NOT_FOUND"
+		});
+	});
+
+	it("takes the refund back when the processor fails", async () => {
+		const orderId = await captured(10_000);
+		await refund(orderId, { amountCents: 1_000, refundId: "kept" });
+		emitted = [];
+		const spy = jest
+			.spyOn(svc.processor, "refund")
+			.mockRejectedValueOnce(new Error("processor down"));
+		try {
+			await expect(
+				refund(orderId, { amountCents: 2_000, refundId: "lost" })
+			).rejects.toMatchObject({ code: 503 });
+			const doc = await stored(orderId);
+			expect(doc).toMatchObject({ status: "partially_refunded", refundedCents: 1_000 });
+			expect(doc.refunds.map((r: any) => r.refundId)).toEqual(["kept"]);
+			expect(emitted).toEqual([]);
+			// The same refund goes through once the processor is back.
+			const retried = await refund(orderId, { amountCents: 2_000, refundId: "lost" });
+			expect(retried.refundedCents).toBe(3_000);
+		} finally {
+			spy.mockRestore();
+		}
+	});
+});
+
+describe("forOrder", () => {
+	it("returns the order's payment or null", async () => {
+		const orderId = newOrderId();
+		const payment = await authorize(orderId);
+		expect(await broker.call("payments.forOrder", { orderId })).toEqual(payment);
+		expect(await broker.call("payments.forOrder", { orderId: "nothing-here" })).toBeNull();
+	});
+});
+
+describe("card data", () => {
+	it("is never stored nor emitted: only brand and last4", async () => {
+		emitted = [];
+		const numbers = [
+			TEST_CARDS.success,
+			TEST_CARDS.declined,
+			TEST_CARDS.insufficientFunds,
+			"5555555555554444"
+		];
+		for (const number of numbers) {
+			const orderId = newOrderId();
+			await authorize(orderId, { card: card(number) }).catch(() => null);
+			await capture(orderId).catch(() => null);
+			await refund(orderId, { amountCents: 100 }).catch(() => null);
+		}
+		const docs = await svc.adapter.find({});
+		expect(docs.length).toBeGreaterThan(numbers.length);
+		const everything = JSON.stringify(docs) + JSON.stringify(emitted);
+		for (const number of numbers) {
+			expect(everything).not.toContain(number);
+			expect(everything).not.toContain(number.slice(0, 12));
+		}
+		expect(everything).not.toMatch(/cvc/i);
+		expect(everything).not.toMatch(/"(number|cardNumber|expMonth|expYear)"/);
+		for (const doc of docs) expect(doc.last4).toMatch(/^[0-9]{4}$/);
+	});
+});
