@@ -1,0 +1,139 @@
+/**
+ * Orders' domain rules: the lifecycle state machine and the money arithmetic of pricing.
+ * Plain functions, no broker, no I/O.
+ */
+
+export const ORDER_STATUSES = [
+	"pending",
+	"confirmed",
+	"shipped",
+	"delivered",
+	"cancelled",
+	"rejected"
+] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/**
+ *   pending ──> confirmed ──> shipped ──> delivered
+ *      │            │
+ *      v            v
+ *   rejected    cancelled   (only before shipping; refund and restock)
+ */
+const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
+	pending: ["confirmed", "rejected"],
+	confirmed: ["shipped", "cancelled"],
+	shipped: ["delivered"],
+	delivered: [],
+	cancelled: [],
+	rejected: []
+};
+
+export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+	return TRANSITIONS[from]?.includes(to) ?? false;
+}
+
+export function isTerminal(status: OrderStatus): boolean {
+	return TRANSITIONS[status].length === 0;
+}
+
+export interface HistoryEntry {
+	status: OrderStatus;
+	at: string;
+	reason?: string;
+}
+
+// ---- Pricing ------------------------------------------------------------------------------
+
+export interface RequestedItem {
+	productId: string;
+	quantity: number;
+}
+
+export interface CatalogProduct {
+	id: string;
+	sku: string;
+	name: string;
+	priceCents: number;
+	currency: string;
+	active: boolean;
+}
+
+export interface PricedLine {
+	productId: string;
+	sku: string;
+	name: string;
+	quantity: number;
+	unitPriceCents: number;
+	lineTotalCents: number;
+}
+
+export type PricingResult =
+	| { ok: true; items: PricedLine[]; totalCents: number; currency: string }
+	| { ok: false; reason: "PRODUCT_NOT_FOUND"; productIds: string[] }
+	| { ok: false; reason: "CURRENCY_MISMATCH"; currencies: string[] };
+
+/** Same product twice in one order becomes one line with the summed quantity. */
+export function mergeItems(items: RequestedItem[]): RequestedItem[] {
+	const byId = new Map<string, number>();
+	for (const { productId, quantity } of items)
+		byId.set(productId, (byId.get(productId) ?? 0) + quantity);
+	return [...byId].map(([productId, quantity]) => ({ productId, quantity }));
+}
+
+/** Integer cents times a quantity; refuses anything that is not a safe integer. */
+export function multiplyCents(unitCents: number, quantity: number): number {
+	const total = unitCents * quantity;
+	if (
+		!Number.isSafeInteger(unitCents) ||
+		!Number.isSafeInteger(quantity) ||
+		!Number.isSafeInteger(total)
+	)
+		throw new RangeError(`Amount out of range: ${unitCents} x ${quantity}`);
+	return total;
+}
+
+export function sumCents(amounts: number[]): number {
+	const total = amounts.reduce((a, b) => a + b, 0);
+	if (!Number.isSafeInteger(total)) throw new RangeError("Amount out of range");
+	return total;
+}
+
+/**
+ * Price an order from the catalog (never from the client). Every product must exist, be
+ * active, and share one currency.
+ */
+export function priceOrder(requested: RequestedItem[], catalog: CatalogProduct[]): PricingResult {
+	const items = mergeItems(requested);
+	const byId = new Map(catalog.map(p => [p.id, p]));
+	const missing = items.filter(i => !byId.get(i.productId)?.active).map(i => i.productId);
+	if (missing.length > 0) return { ok: false, reason: "PRODUCT_NOT_FOUND", productIds: missing };
+
+	const currencies = [...new Set(items.map(i => byId.get(i.productId)!.currency))];
+	if (currencies.length > 1) return { ok: false, reason: "CURRENCY_MISMATCH", currencies };
+
+	const lines = items.map(({ productId, quantity }) => {
+		const p = byId.get(productId)!;
+		return {
+			productId,
+			sku: p.sku,
+			name: p.name,
+			quantity,
+			unitPriceCents: p.priceCents,
+			lineTotalCents: multiplyCents(p.priceCents, quantity)
+		};
+	});
+	return {
+		ok: true,
+		items: lines,
+		totalCents: sumCents(lines.map(l => l.lineTotalCents)),
+		currency: currencies[0]
+	};
+}
+
+/** A stable fingerprint of what was ordered, to tell a replay from a different request under one key. */
+export function requestFingerprint(items: RequestedItem[]): string {
+	return mergeItems(items)
+		.sort((a, b) => a.productId.localeCompare(b.productId))
+		.map(i => `${i.productId}x${i.quantity}`)
+		.join(",");
+}

@@ -1,0 +1,703 @@
+/**
+ * orders: create orders, run their lifecycle, track them. Public routes: services/api/routes.ts.
+ *
+ * Placing an order prices it from inventory (never from the client) and runs the placement saga
+ * (order-saga.ts): reserve stock -> authorize -> capture -> commit. Any failing step compensates
+ * the ones before it. The lifecycle lives in order-state.ts.
+ */
+import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
+import { IdParam, PageParams, secretParam } from "../../lib/params";
+import {
+	emitDomainEvent,
+	type DomainEvent,
+	type DomainEventName,
+	type OrderEvent
+} from "../../lib/events";
+import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import {
+	canTransition,
+	priceOrder,
+	requestFingerprint,
+	ORDER_STATUSES,
+	type CatalogProduct,
+	type HistoryEntry,
+	type OrderStatus,
+	type PricedLine,
+	type RequestedItem
+} from "./order-state";
+import {
+	compensate,
+	runPlacementSaga,
+	type Compensation,
+	type SagaStep,
+	type SagaSteps
+} from "./order-saga";
+
+const OrderItemParams = {
+	type: "object",
+	strict: "remove",
+	props: {
+		productId: IdParam,
+		quantity: { type: "number", integer: true, min: 1, max: 1000 }
+	}
+} as const;
+
+const PaymentParams = {
+	type: "object",
+	strict: "remove",
+	props: {
+		// Format and Luhn are checked by payments (422 INVALID_CARD); never echo the value here.
+		cardNumber: secretParam(
+			"cardNumber",
+			v => /^[0-9 -]{12,23}$/.test(v),
+			"The '{field}' field must be a card number."
+		),
+		expMonth: { type: "number", integer: true, min: 1, max: 12 },
+		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
+		cvc: secretParam(
+			"cvc",
+			v => /^[0-9]{3,4}$/.test(v),
+			"The '{field}' field must be 3 or 4 digits."
+		)
+	}
+} as const;
+
+/** Compensations the order still owes: retried by the recovery sweep until they succeed. */
+type PendingAction = Compensation | "refund" | "restock";
+
+export interface OrderDoc {
+	_id: string;
+	userId: string;
+	status: OrderStatus;
+	items: PricedLine[];
+	totalCents: number;
+	currency: string;
+	payment?: { brand?: string; last4?: string };
+	reason?: string;
+	idempotencyKey?: string;
+	fingerprint: string;
+	saga: { step: SagaStep | "done"; updatedAt: string };
+	pendingActions: PendingAction[];
+	history: HistoryEntry[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+interface PaymentInput {
+	cardNumber: string;
+	expMonth: number;
+	expYear: number;
+	cvc: string;
+}
+
+interface CreateParams {
+	items: RequestedItem[];
+	payment: PaymentInput;
+}
+
+interface OrdersSettings {
+	stuckAfterMs: number;
+	recoveryIntervalMs: number;
+}
+
+type OrdersThis = Service<OrdersSettings> & DbMethods & OrdersVars;
+interface OrdersVars {
+	adapter: any;
+	recoveryTimer?: NodeJS.Timeout;
+	placeOrder(ctx: Context<CreateParams, AuthMeta>): Promise<ReturnType<typeof toOrder>>;
+	findOwned(id: string, user: AuthUser | undefined): Promise<OrderDoc>;
+	findById(id: string): Promise<OrderDoc | null>;
+	transition(
+		order: OrderDoc,
+		to: OrderStatus,
+		extra?: Record<string, unknown>
+	): Promise<OrderDoc | null>;
+	emitOrderEvent(
+		name: DomainEventName,
+		order: OrderDoc,
+		extra?: Record<string, unknown>
+	): Promise<void>;
+	sagaSteps(order: OrderDoc, card: PaymentInput | null, ctx?: Context): SagaSteps;
+	settle(order: OrderDoc, actions: PendingAction[]): Promise<PendingAction[]>;
+	recover(): Promise<void>;
+	replay(existing: OrderDoc, fingerprint: string): Promise<ReturnType<typeof toOrder>>;
+}
+
+/** What callers see of an order. */
+export function toOrder(doc: OrderDoc) {
+	return {
+		id: String(doc._id),
+		userId: doc.userId,
+		status: doc.status,
+		items: doc.items,
+		totalCents: doc.totalCents,
+		currency: doc.currency,
+		payment: doc.payment,
+		reason: doc.reason,
+		history: doc.history,
+		createdAt: doc.createdAt,
+		updatedAt: doc.updatedAt
+	};
+}
+
+const REJECTION_STATUS: Record<string, number> = {
+	OUT_OF_STOCK: 409,
+	CARD_DECLINED: 402,
+	INSUFFICIENT_FUNDS: 402,
+	INVALID_CARD: 422
+};
+
+const now = () => new Date().toISOString();
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+const OrdersService = {
+	name: "orders",
+	mixins: [
+		DbMixin({
+			indexes: [
+				{ field: "userId" },
+				{ field: "status" },
+				{ field: "idempotencyKey", unique: true, sparse: true }
+			]
+		})
+	],
+
+	settings: {
+		/** A saga whose last step is older than this is resumed or compensated by the sweep. */
+		stuckAfterMs: Number(process.env.ORDER_STUCK_AFTER_MS) || 120_000,
+		recoveryIntervalMs: Number(process.env.ORDER_RECOVERY_INTERVAL_MS) || 15_000
+	},
+
+	actions: {
+		/** Place an order: price it, reserve, authorize, capture, commit. */
+		create: {
+			auth: "required",
+			params: {
+				items: { type: "array", min: 1, max: 50, items: OrderItemParams },
+				payment: PaymentParams
+			},
+			async handler(this: OrdersThis, ctx: Context<CreateParams, AuthMeta>) {
+				return this.placeOrder(ctx);
+			}
+		},
+
+		/** Own orders; admins see everyone's, filtered by status or user. */
+		list: {
+			auth: "required",
+			params: {
+				...PageParams,
+				status: { type: "enum", values: [...ORDER_STATUSES], optional: true },
+				userId: { ...IdParam, optional: true }
+			},
+			async handler(
+				this: OrdersThis,
+				ctx: Context<
+					{ page: number; pageSize: number; status?: OrderStatus; userId?: string },
+					AuthMeta
+				>
+			) {
+				const { page, pageSize, status, userId } = ctx.params;
+				const user = ctx.meta.user!;
+				const query: Record<string, unknown> = {};
+				if (user.role !== "admin") query.userId = user.id;
+				else if (userId) query.userId = userId;
+				if (status) query.status = status;
+				const [rows, total] = await Promise.all([
+					this.adapter.find({
+						query,
+						sort: ["-createdAt"],
+						limit: pageSize,
+						offset: (page - 1) * pageSize
+					}),
+					this.adapter.count({ query })
+				]);
+				return {
+					rows: rows.map((d: any) => toOrder(this.toJSON(this.adapter, d))),
+					total,
+					page,
+					pageSize,
+					totalPages: Math.ceil(total / pageSize)
+				};
+			}
+		},
+
+		/** One order: its owner's or any for an admin; someone else's is a 404. */
+		get: {
+			auth: "required",
+			params: { id: IdParam },
+			async handler(this: OrdersThis, ctx: Context<{ id: string }, AuthMeta>) {
+				return toOrder(await this.findOwned(ctx.params.id, ctx.meta.user));
+			}
+		},
+
+		/** Cancel before shipping: the payment is refunded and the stock returned. */
+		cancel: {
+			auth: "required",
+			params: {
+				id: IdParam,
+				reason: { type: "string", max: 200, optional: true, trim: true }
+			},
+			async handler(
+				this: OrdersThis,
+				ctx: Context<{ id: string; reason?: string }, AuthMeta>
+			) {
+				const order = await this.findOwned(ctx.params.id, ctx.meta.user);
+				if (!canTransition(order.status, "cancelled"))
+					throw conflict(
+						`An order that is ${order.status} cannot be cancelled`,
+						ErrorTypes.INVALID_TRANSITION,
+						{
+							status: order.status
+						}
+					);
+				const owed: PendingAction[] = ["refund", "restock"];
+				const cancelled = await this.transition(order, "cancelled", {
+					reason: ctx.params.reason ?? "Cancelled by request",
+					pendingActions: owed
+				});
+				if (!cancelled)
+					throw conflict(
+						"The order changed meanwhile; it can no longer be cancelled",
+						ErrorTypes.INVALID_TRANSITION
+					);
+				await this.emitOrderEvent("order.cancelled", cancelled);
+				const left = await this.settle(cancelled, owed);
+				const doc = await this.updateOne(
+					this.adapter,
+					{ _id: cancelled._id },
+					{ $set: { pendingActions: left } }
+				);
+				return toOrder(this.toJSON(this.adapter, doc));
+			}
+		},
+
+		/** Timeline of every status with its time, plus the shipment. */
+		tracking: {
+			auth: "required",
+			params: { id: IdParam },
+			async handler(this: OrdersThis, ctx: Context<{ id: string }, AuthMeta>) {
+				const order = await this.findOwned(ctx.params.id, ctx.meta.user);
+				let shipment = null;
+				let shipmentUnavailable = false;
+				try {
+					shipment = await ctx.call("inventory.shipmentForOrder", {
+						orderId: String(order._id)
+					});
+				} catch {
+					shipmentUnavailable = true; // degrade: the timeline is still ours to tell
+				}
+				return {
+					orderId: String(order._id),
+					status: order.status,
+					timeline: order.history,
+					shipment,
+					...(shipmentUnavailable ? { shipmentUnavailable } : {})
+				};
+			}
+		},
+
+		/** Internal: re-run the recovery sweep now (operators, tests). */
+		recover: {
+			visibility: "public",
+			async handler(this: OrdersThis) {
+				await this.recover();
+				return { ok: true };
+			}
+		}
+	},
+
+	events: {
+		"shipment.shipped": {
+			async handler(this: OrdersThis, ctx: Context<DomainEvent<"shipment.shipped">>) {
+				const order = await this.findById(ctx.params.orderId);
+				if (!order || !canTransition(order.status, "shipped")) return;
+				const shipped = await this.transition(order, "shipped");
+				if (shipped)
+					await this.emitOrderEvent("order.shipped", shipped, {
+						carrier: ctx.params.carrier,
+						trackingNumber: ctx.params.trackingNumber
+					});
+			}
+		},
+		"shipment.delivered": {
+			async handler(this: OrdersThis, ctx: Context<DomainEvent<"shipment.delivered">>) {
+				const order = await this.findById(ctx.params.orderId);
+				if (!order || !canTransition(order.status, "delivered")) return;
+				const delivered = await this.transition(order, "delivered");
+				if (delivered) await this.emitOrderEvent("order.delivered", delivered);
+			}
+		}
+	},
+
+	methods: {
+		async placeOrder(this: OrdersThis, ctx: Context<CreateParams, AuthMeta>) {
+			const user = ctx.meta.user!;
+			const fingerprint = requestFingerprint(ctx.params.items);
+			const idempotencyKey = ctx.meta.idempotencyKey
+				? `${user.id}:${ctx.meta.idempotencyKey}`
+				: undefined;
+			if (idempotencyKey) {
+				const existing = await this.adapter.findOne({ idempotencyKey });
+				if (existing) return this.replay(this.toJSON(this.adapter, existing), fingerprint);
+			}
+
+			// Price from the catalog, never from the client.
+			const ids = [...new Set(ctx.params.items.map(i => i.productId))];
+			const catalog = await ctx.call<CatalogProduct[], { ids: string[] }>(
+				"inventory.getProducts",
+				{ ids }
+			);
+			const priced = priceOrder(ctx.params.items, catalog);
+			if (!priced.ok) {
+				if (priced.reason === "PRODUCT_NOT_FOUND")
+					throw clientError(
+						"Some products do not exist or are not for sale",
+						422,
+						ErrorTypes.PRODUCT_NOT_FOUND,
+						{
+							products: priced.productIds
+						}
+					);
+				throw clientError(
+					"All products of one order must share a currency",
+					422,
+					ErrorTypes.CURRENCY_MISMATCH,
+					{
+						currencies: priced.currencies
+					}
+				);
+			}
+
+			const createdAt = now();
+			let order: OrderDoc;
+			try {
+				order = this.toJSON(
+					this.adapter,
+					await this.adapter.insert({
+						userId: user.id,
+						status: "pending",
+						items: priced.items,
+						totalCents: priced.totalCents,
+						currency: priced.currency,
+						fingerprint,
+						...(idempotencyKey ? { idempotencyKey } : {}),
+						saga: { step: "reserve", updatedAt: createdAt },
+						pendingActions: [],
+						history: [{ status: "pending", at: createdAt }],
+						createdAt,
+						updatedAt: createdAt
+					})
+				);
+			} catch (err) {
+				// The same key arrived twice at once: answer like the first one.
+				if (idempotencyKey && isDuplicateKeyError(err))
+					return this.replay(
+						this.toJSON(this.adapter, await this.adapter.findOne({ idempotencyKey })),
+						fingerprint
+					);
+				throw err;
+			}
+			await this.emitOrderEvent("order.created", order);
+
+			const outcome = await runPlacementSaga(this.sagaSteps(order, ctx.params.payment, ctx));
+
+			if (outcome.ok) {
+				const card = outcome.payment as { brand?: string; last4?: string } | undefined;
+				const confirmed = await this.transition(order, "confirmed", {
+					payment: { brand: card?.brand, last4: card?.last4 },
+					saga: { step: "done", updatedAt: now() }
+				});
+				await this.emitOrderEvent("order.confirmed", confirmed!);
+				ctx.meta.$statusCode = 201;
+				return toOrder(confirmed!);
+			}
+
+			const { error } = outcome;
+			const business = REJECTION_STATUS[error.type] !== undefined;
+			const reason = business ? error.type : ErrorTypes.SERVICE_UNAVAILABLE;
+			const rejected = await this.transition(order, "rejected", {
+				reason,
+				saga: { step: "done", updatedAt: now() },
+				pendingActions: outcome.pendingCompensations
+			});
+			await this.emitOrderEvent("order.rejected", rejected!, { reason });
+			throw rejectionError(String(order._id), error);
+		},
+
+		/** Answer a repeated Idempotency-Key with the first request's outcome. */
+		async replay(this: OrdersThis, existing: OrderDoc, fingerprint: string) {
+			if (existing.fingerprint !== fingerprint)
+				throw conflict(
+					"This Idempotency-Key was used for a different order",
+					ErrorTypes.IDEMPOTENCY_CONFLICT
+				);
+			let order = existing;
+			// The first request is still running: wait for its outcome (bounded).
+			for (let i = 0; i < 100 && order.status === "pending"; i++) {
+				await sleep(100);
+				order = (await this.findById(String(existing._id))) ?? order;
+			}
+			if (order.status === "pending")
+				throw conflict(
+					"An order with this Idempotency-Key is still being placed",
+					ErrorTypes.IDEMPOTENCY_CONFLICT,
+					{
+						orderId: String(order._id)
+					}
+				);
+			if (order.status === "rejected")
+				throw rejectionError(String(order._id), {
+					message: `Order was rejected: ${order.reason}`,
+					code: REJECTION_STATUS[order.reason ?? ""] ?? 503,
+					type: order.reason ?? ErrorTypes.SERVICE_UNAVAILABLE
+				});
+			return toOrder(order);
+		},
+
+		/** The saga's steps for one order, each idempotent per orderId on the other side. */
+		sagaSteps(
+			this: OrdersThis,
+			order: OrderDoc,
+			card: PaymentInput | null,
+			ctx?: Context
+		): SagaSteps {
+			const orderId = String(order._id);
+			// Through the request's context when there is one, so tracing and request ids follow.
+			const call = (action: string, params: Record<string, unknown>) =>
+				ctx ? ctx.call(action, params) : this.broker.call(action, params);
+			return {
+				reserve: () =>
+					call("inventory.reserve", {
+						orderId,
+						items: order.items.map(i => ({
+							productId: i.productId,
+							quantity: i.quantity
+						}))
+					}),
+				authorize: () => {
+					if (!card)
+						throw new Errors.MoleculerError(
+							"Card details are gone after a restart",
+							410,
+							"SAGA_ABORTED"
+						);
+					return call("payments.authorize", {
+						orderId,
+						userId: order.userId,
+						amountCents: order.totalCents,
+						currency: order.currency,
+						card: {
+							number: card.cardNumber,
+							expMonth: card.expMonth,
+							expYear: card.expYear,
+							cvc: card.cvc
+						}
+					});
+				},
+				capture: () => call("payments.capture", { orderId }),
+				commit: () => call("inventory.commit", { orderId }),
+				release: () => call("inventory.release", { orderId }),
+				cancelPayment: async () => {
+					try {
+						await call("payments.void", { orderId });
+					} catch (err) {
+						// Already captured: give the money back instead.
+						if ((err as { type?: string }).type !== ErrorTypes.PAYMENT_STATE) throw err;
+						await call("payments.refund", { orderId, refundId: "saga" });
+					}
+				},
+				onStep: async step => {
+					await this.adapter.updateMany(
+						{ _id: order._id },
+						{ $set: { saga: { step, updatedAt: now() }, updatedAt: now() } }
+					);
+				}
+			};
+		},
+
+		/** Run owed compensations; returns the ones still owed. */
+		async settle(this: OrdersThis, order: OrderDoc, actions: PendingAction[]) {
+			const orderId = String(order._id);
+			const steps = this.sagaSteps(order, null);
+			const left: PendingAction[] = [];
+			for (const action of actions) {
+				try {
+					if (action === "refund")
+						await this.broker.call("payments.refund", { orderId, refundId: "cancel" });
+					else if (action === "restock")
+						await this.broker.call("inventory.restock", { orderId });
+					else left.push(...(await compensate(steps, [action])));
+				} catch (err) {
+					this.logger.warn(
+						`Order ${orderId}: '${action}' failed, will retry:`,
+						(err as Error).message
+					);
+					left.push(action);
+				}
+			}
+			return left;
+		},
+
+		/**
+		 * Recovery sweep: retry owed compensations, and finish sagas whose process died mid-way.
+		 * An order stuck before capture is compensated and rejected (the card is not kept); one
+		 * stuck at capture or commit is resumed, since the customer's payment is authorized.
+		 */
+		async recover(this: OrdersThis) {
+			const owing = await this.adapter.find({
+				query: { "pendingActions.0": { $exists: true } },
+				limit: 100
+			});
+			for (const raw of owing) {
+				const order: OrderDoc = this.toJSON(this.adapter, raw);
+				if (!order.pendingActions?.length) continue;
+				const left = await this.settle(order, order.pendingActions);
+				await this.adapter.updateMany(
+					{ _id: order._id },
+					{ $set: { pendingActions: left } }
+				);
+			}
+
+			const cutoff = new Date(Date.now() - this.settings.stuckAfterMs).toISOString();
+			const stuck = await this.adapter.find({
+				query: { status: "pending", "saga.updatedAt": { $lt: cutoff } },
+				limit: 100
+			});
+			for (const raw of stuck) {
+				const order: OrderDoc = this.toJSON(this.adapter, raw);
+				const steps = this.sagaSteps(order, null);
+				if (order.saga.step === "capture" || order.saga.step === "commit") {
+					try {
+						await steps.capture();
+						await steps.commit();
+						const payment = await this.broker.call<any, { orderId: string }>(
+							"payments.forOrder",
+							{
+								orderId: String(order._id)
+							}
+						);
+						const confirmed = await this.transition(order, "confirmed", {
+							payment: { brand: payment?.brand, last4: payment?.last4 },
+							saga: { step: "done", updatedAt: now() }
+						});
+						if (confirmed) await this.emitOrderEvent("order.confirmed", confirmed);
+						continue;
+					} catch (err) {
+						this.logger.warn(
+							`Order ${String(order._id)}: resuming failed, compensating:`,
+							(err as Error).message
+						);
+					}
+				}
+				const left = await compensate(steps, ["cancelPayment", "release"]);
+				const rejected = await this.transition(order, "rejected", {
+					reason: "SAGA_ABORTED",
+					saga: { step: "done", updatedAt: now() },
+					pendingActions: left
+				});
+				if (rejected)
+					await this.emitOrderEvent("order.rejected", rejected, {
+						reason: "SAGA_ABORTED"
+					});
+			}
+		},
+
+		async findById(this: OrdersThis, id: string) {
+			const doc = await this.adapter.findById(id).catch(() => null);
+			return doc ? this.toJSON(this.adapter, doc) : null;
+		},
+
+		async findOwned(this: OrdersThis, id: string, user: AuthUser | undefined) {
+			const order = await this.findById(id);
+			if (!order || !user || (user.role !== "admin" && order.userId !== user.id))
+				throw notFound("Order not found", ErrorTypes.ORDER_NOT_FOUND);
+			return order;
+		},
+
+		/** Atomic, checked transition: null when the order is no longer in the expected state. */
+		async transition(
+			this: OrdersThis,
+			order: OrderDoc,
+			to: OrderStatus,
+			extra: Record<string, unknown> = {}
+		) {
+			if (!canTransition(order.status, to))
+				throw conflict(
+					`Cannot go from ${order.status} to ${to}`,
+					ErrorTypes.INVALID_TRANSITION
+				);
+			const at = now();
+			const entry: HistoryEntry = {
+				status: to,
+				at,
+				...(extra.reason ? { reason: String(extra.reason) } : {})
+			};
+			const doc = await this.updateOne(
+				this.adapter,
+				{ _id: order._id, status: order.status },
+				{ $set: { ...extra, status: to, updatedAt: at }, $push: { history: entry } }
+			);
+			return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;
+		},
+
+		async emitOrderEvent(
+			this: OrdersThis,
+			name: DomainEventName,
+			order: OrderDoc,
+			extra: Record<string, unknown> = {}
+		) {
+			const payload: OrderEvent = {
+				orderId: String(order._id),
+				userId: order.userId,
+				status: order.status,
+				totalCents: order.totalCents,
+				currency: order.currency,
+				items: order.items,
+				...(order.reason ? { reason: order.reason } : {}),
+				...extra
+			};
+			await emitDomainEvent(this.broker, name, payload as never);
+		}
+	},
+
+	started(this: OrdersThis) {
+		this.recoveryTimer = setInterval(() => {
+			this.recover().catch(err =>
+				this.logger.warn("Recovery sweep failed:", (err as Error).message)
+			);
+		}, this.settings.recoveryIntervalMs);
+		this.recoveryTimer.unref();
+	},
+
+	stopped(this: OrdersThis) {
+		clearInterval(this.recoveryTimer);
+	}
+} satisfies ServiceSchema<any, any, any, OrdersThis>;
+
+/** The client's view of a rejected order: the step's own error type and status, plus the order id. */
+function rejectionError(
+	orderId: string,
+	error: { message: string; code: number; type: string; data?: unknown }
+) {
+	const status = REJECTION_STATUS[error.type];
+	if (status === undefined)
+		return new Errors.MoleculerError(
+			"A service needed to place the order is not available",
+			503,
+			ErrorTypes.SERVICE_UNAVAILABLE,
+			{
+				orderId
+			}
+		);
+	const extra =
+		error.type === "INVALID_CARD"
+			? { fields: Array.isArray(error.data) ? error.data : [] }
+			: error.data && typeof error.data === "object" && !Array.isArray(error.data)
+				? error.data
+				: {};
+	return clientError(error.message, status, error.type as never, { ...extra, orderId });
+}
+
+export default OrdersService;
