@@ -1,0 +1,111 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import {
+	DEFAULT_FROM,
+	EmailChannel,
+	OUTBOX_LIMIT,
+	emailConfig,
+	type EmailConfig,
+	type OutgoingNotification
+} from "../../../services/notifications/channels";
+import { deliver } from "../../../services/notifications/delivery";
+import { resetSettings } from "../../../lib/settings";
+
+const notification: OutgoingNotification = {
+	kind: "order.delivered",
+	title: "Order 12345678 delivered",
+	body: "Your order 12345678 has been delivered.",
+	userId: "u1",
+	eventId: "e1",
+	to: { email: "ada@example.com", name: "Ada Lovelace" }
+};
+
+const config = (over: Partial<EmailConfig> = {}): EmailConfig => ({
+	mailDir: path.join(os.tmpdir(), "unused"),
+	memory: true,
+	from: DEFAULT_FROM,
+	timeoutMs: 3000,
+	...over
+});
+
+describe("emailConfig", () => {
+	afterEach(() => resetSettings());
+
+	it("uses the memory transport under NODE_ENV=test and MAIL_FROM when set", () => {
+		resetSettings();
+		expect(emailConfig({})).toMatchObject({ memory: true, from: DEFAULT_FROM });
+		expect(emailConfig({ MAIL_FROM: "Shop <shop@example.com>" }).from).toBe(
+			"Shop <shop@example.com>"
+		);
+		expect(new EmailChannel().kind).toBe("memory");
+	});
+});
+
+describe("EmailChannel", () => {
+	it("keeps what it sent in memory, addressed to the user by name", async () => {
+		const email = new EmailChannel(config());
+		expect(email.kind).toBe("memory");
+		await email.send(notification);
+		expect(email.outbox).toHaveLength(1);
+		expect(email.outbox[0]).toMatchObject({
+			from: DEFAULT_FROM,
+			to: "ada@example.com",
+			toName: "Ada Lovelace",
+			subject: "Order 12345678 delivered"
+		});
+		expect(email.outbox[0].text).toMatch(/^Hello Ada Lovelace,/);
+		expect(email.outbox[0].text).toContain(notification.body);
+	});
+
+	it("keeps only the last messages", async () => {
+		const email = new EmailChannel(config());
+		for (let i = 0; i < OUTBOX_LIMIT + 5; i++)
+			await email.send({ ...notification, title: `t${i}` });
+		expect(email.outbox).toHaveLength(OUTBOX_LIMIT);
+		expect(email.outbox[0].subject).toBe("t5");
+		expect(email.outbox.at(-1)!.subject).toBe(`t${OUTBOX_LIMIT + 4}`);
+	});
+
+	it("refuses a notification without an address", async () => {
+		const email = new EmailChannel(config());
+		const { to: _to, ...noAddress } = notification;
+		await expect(email.send(noAddress)).rejects.toMatchObject({ code: "ENORECIPIENT" });
+		expect(email.outbox).toHaveLength(0);
+	});
+
+	it("writes an .eml file per message without SMTP outside tests", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-mail-"));
+		try {
+			const mailDir = path.join(dir, "mail");
+			const email = new EmailChannel(config({ memory: false, mailDir }));
+			expect(email.kind).toBe("file");
+			await email.send(notification);
+			await email.send(notification);
+			const files = fs.readdirSync(mailDir);
+			expect(files).toHaveLength(2);
+			expect(files.every(f => f.endsWith(".eml"))).toBe(true);
+			const eml = fs.readFileSync(path.join(mailDir, files[0]), "utf8");
+			expect(eml).toMatch(/^To: Ada Lovelace <ada@example.com>$/m);
+			expect(eml).toMatch(/^Subject: Order 12345678 delivered$/m);
+			expect(eml).toContain("Hello Ada Lovelace,");
+		} finally {
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it("fails fast on a dead SMTP server, and the recorded error has no credentials", async () => {
+		const email = new EmailChannel(
+			config({ smtpUrl: "smtp://mailer:s3cr3t@127.0.0.1:1", timeoutMs: 1000 })
+		);
+		expect(email.kind).toBe("smtp");
+		const started = Date.now();
+		const result = await deliver(notification, email, { name: "inbox", send: async () => {} });
+		email.close();
+		expect(Date.now() - started).toBeLessThan(2000);
+		expect(result.deliveredVia).toBe("inbox");
+		expect(result.attempts[0]).toMatchObject({ channel: "email", ok: false });
+		expect(JSON.stringify(result)).not.toMatch(/s3cr3t|mailer/);
+		expect(email.outbox).toHaveLength(0);
+	});
+});
