@@ -1,0 +1,199 @@
+/**
+ * Cluster tests: a real nats-server on a free loopback port and real node processes.
+ * Everything started here is stopped by `stopAll()`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import {
+	freePort,
+	startNode,
+	stopNode,
+	waitForHttp,
+	type NodeSpec,
+	type RunningNode
+} from "../../scripts/cluster-lib";
+
+export const NATS_BIN = [
+	"/usr/sbin/nats-server",
+	"/usr/bin/nats-server",
+	"/usr/local/bin/nats-server"
+].find(p => fs.existsSync(p));
+
+export class Nats {
+	proc?: ChildProcess;
+	readonly storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-nats-"));
+	constructor(readonly port: number) {}
+
+	get url() {
+		return `nats://127.0.0.1:${this.port}`;
+	}
+
+	static async start(): Promise<Nats> {
+		const nats = new Nats(await freePort());
+		await nats.restart();
+		return nats;
+	}
+
+	async restart(): Promise<void> {
+		if (!NATS_BIN)
+			throw new Error("nats-server is not installed (apt-get install nats-server)");
+		this.proc = spawn(
+			NATS_BIN,
+			["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir],
+			{
+				stdio: "ignore"
+			}
+		);
+		await waitForPort(this.port);
+	}
+
+	async stop(): Promise<void> {
+		const proc = this.proc;
+		if (!proc || proc.exitCode !== null) return;
+		const exited = new Promise(r => proc.once("exit", r));
+		proc.kill("SIGTERM");
+		await exited;
+	}
+
+	async destroy(): Promise<void> {
+		await this.stop();
+		fs.rmSync(this.storeDir, { recursive: true, force: true });
+	}
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000) {
+	const until = Date.now() + timeoutMs;
+	while (Date.now() < until) {
+		const ok = await new Promise<boolean>(resolve => {
+			const sock = net.connect(port, "127.0.0.1", () => {
+				sock.end();
+				resolve(true);
+			});
+			sock.once("error", () => resolve(false));
+		});
+		if (ok) return;
+		await new Promise(r => setTimeout(r, 50));
+	}
+	throw new Error(`port ${port} did not open`);
+}
+
+export interface Cluster {
+	nats: Nats;
+	gatewayPort: number;
+	base: string;
+	namespace: string;
+	dataDir: string;
+	nodes: RunningNode[];
+	start(spec: Omit<NodeSpec, "env"> & { env?: Record<string, string | undefined> }): RunningNode;
+	stop(node: RunningNode, signal?: NodeJS.Signals): Promise<number | null>;
+	stopAll(): Promise<void>;
+	/** Output of every node, for a failing test's message. */
+	logs(): string;
+}
+
+/** A cluster sharing one nats-server and namespace; the gateway gets `gatewayPort`. */
+export async function createCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+	const nats = await Nats.start();
+	const gatewayPort = await freePort();
+	const namespace = `t${process.pid}${Date.now().toString(36)}`;
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-cluster-"));
+	const nodes: RunningNode[] = [];
+	const cluster: Cluster = {
+		nats,
+		gatewayPort,
+		base: `http://127.0.0.1:${gatewayPort}/api`,
+		namespace,
+		dataDir,
+		nodes,
+		start(spec) {
+			const node = startNode({
+				...spec,
+				env: {
+					NODE_ENV: "test",
+					LOGLEVEL: "warn",
+					TRANSPORTER: nats.url,
+					NAMESPACE: namespace,
+					PORT: String(gatewayPort),
+					HOST: "127.0.0.1",
+					DATA_DIR: path.join(dataDir, spec.nodeID),
+					HEARTBEAT_INTERVAL: "1",
+					HEARTBEAT_TIMEOUT: "4",
+					ADMIN_EMAIL: "admin@shopmesh.test",
+					ADMIN_PASSWORD: "admin-password-1",
+					...extraEnv,
+					...spec.env
+				}
+			});
+			nodes.push(node);
+			return node;
+		},
+		stop: (node, signal = "SIGTERM") => stopNode(node, signal),
+		async stopAll() {
+			await Promise.all(nodes.map(n => stopNode(n, "SIGKILL", 1000)));
+			await nats.destroy();
+			fs.rmSync(dataDir, { recursive: true, force: true });
+		},
+		logs: () => nodes.map(n => `--- ${n.spec.nodeID}\n${n.output()}`).join("\n")
+	};
+	return cluster;
+}
+
+export { waitForHttp };
+
+/** JSON over HTTP for cluster tests (the gateway is another process; no keep-alive left behind). */
+export function api(
+	base: string,
+	method: string,
+	url: string,
+	body?: unknown,
+	headers: Record<string, string> = {}
+): Promise<{ status: number; body: any; headers: http.IncomingHttpHeaders; ms: number }> {
+	const started = Date.now();
+	const payload = body === undefined ? undefined : JSON.stringify(body);
+	return new Promise((resolve, reject) => {
+		const req = http.request(
+			base + url,
+			{
+				method,
+				agent: false,
+				timeout: 20_000,
+				headers: {
+					Connection: "close",
+					...(payload
+						? {
+								"Content-Type": "application/json",
+								"Content-Length": Buffer.byteLength(payload)
+							}
+						: {}),
+					...headers
+				}
+			},
+			res => {
+				let text = "";
+				res.setEncoding("utf8");
+				res.on("data", chunk => (text += chunk));
+				res.on("end", () => {
+					let parsed: unknown = text;
+					try {
+						parsed = JSON.parse(text);
+					} catch {
+						/* not JSON */
+					}
+					resolve({
+						status: res.statusCode ?? 0,
+						body: parsed,
+						headers: res.headers,
+						ms: Date.now() - started
+					});
+				});
+			}
+		);
+		req.on("timeout", () => req.destroy(new Error(`${method} ${url} timed out`)));
+		req.on("error", reject);
+		req.end(payload);
+	});
+}
