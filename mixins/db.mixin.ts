@@ -46,6 +46,8 @@ export interface Store {
 	updateMany(query: Record<string, unknown>, update: Record<string, unknown>): Promise<number>;
 	removeMany(query: Record<string, unknown>): Promise<number>;
 	entityToObject(entity: any): any;
+	/** MongoDB only. */
+	stringToObjectID?(id: string): unknown;
 	connect(): Promise<void>;
 	disconnect(): Promise<void>;
 	init(broker: unknown, service: unknown): void;
@@ -74,16 +76,67 @@ function newAdapter(service: string, collection: string): Store {
 	const cfg = settings();
 	if (cfg.mongoUri) {
 		// mongodb 3.x driver inside the adapter; the third argument is the database name.
-		return new MongoDbAdapter(
+		const store = new MongoDbAdapter(
 			cfg.mongoUri,
 			{ useUnifiedTopology: true },
 			service
 		) as unknown as Store;
+		return withObjectIdQueries(store);
 	}
-	if (cfg.env === "test") return new DbService.MemoryAdapter() as unknown as Store;
-	return new DbService.MemoryAdapter({
-		filename: path.join(cfg.dataDir, service, `${collection}.db`)
-	}) as unknown as Store;
+	const store = new DbService.MemoryAdapter(
+		cfg.env === "test" ? {} : { filename: path.join(cfg.dataDir, service, `${collection}.db`) }
+	) as unknown as Store;
+	return withNativeUpdate(store);
+}
+
+/**
+ * moleculer-db's NeDB adapter wraps `db.update` with util.promisify around a function that
+ * returns a promise, and Node 22 prints DEP0174 on every call. Replace that one wrapper with
+ * NeDB's own promise API, same result shape ([numAffected, affectedDocuments]).
+ */
+function withNativeUpdate(store: Store): Store {
+	const connect = store.connect;
+	store.connect = async function connectWithNativeUpdate() {
+		await connect.call(store);
+		const db = store.db;
+		db.update = (query: unknown, update: unknown, options: Record<string, unknown> = {}) =>
+			db
+				.updateAsync(query, update, options)
+				.then((r: { numAffected: number; affectedDocuments: unknown }) => [
+					r.numAffected,
+					r.affectedDocuments
+				]);
+	};
+	return store;
+}
+
+/**
+ * Services query by the string ids they hand out (`{ _id: "..." }`, `{ _id: { $in: [...] } }`);
+ * MongoDB stores ObjectIds. Convert such queries, so the same service code works on both stores.
+ * A string that is no ObjectId stays a string and simply matches nothing.
+ */
+export function toObjectIdQuery(store: Store, query: any): any {
+	if (query == null || query._id === undefined) return query;
+	const convert = (v: unknown) =>
+		typeof v === "string" && /^[0-9a-f]{24}$/i.test(v) ? store.stringToObjectID!(v) : v;
+	const id = query._id;
+	if (typeof id === "string") return { ...query, _id: convert(id) };
+	if (id && Array.isArray(id.$in)) return { ...query, _id: { ...id, $in: id.$in.map(convert) } };
+	return query;
+}
+
+function withObjectIdQueries(store: Store): Store {
+	const { find, findOne, count, updateMany, removeMany } = store;
+	return Object.assign(store, {
+		find: (filters: any) =>
+			find.call(store, { ...filters, query: toObjectIdQuery(store, filters?.query) }),
+		findOne: (query: any) => findOne.call(store, toObjectIdQuery(store, query)),
+		count: (filters: any = {}) =>
+			count.call(store, { ...filters, query: toObjectIdQuery(store, filters.query) }),
+		updateMany: (query: any, update: any) =>
+			updateMany.call(store, toObjectIdQuery(store, query), update),
+		removeMany: (query: any) => removeMany.call(store, toObjectIdQuery(store, query))
+	});
 }
 
 async function ensureIndexes(store: Store, indexes: IndexSpec[]): Promise<void> {
@@ -252,9 +305,13 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 				update: Record<string, unknown>
 			) {
 				if (store.collection) {
-					const res = await store.collection.findOneAndUpdate(query, update, {
-						returnOriginal: false
-					});
+					const res = await store.collection.findOneAndUpdate(
+						toObjectIdQuery(store, query),
+						update,
+						{
+							returnOriginal: false
+						}
+					);
 					return res.value ?? null;
 				}
 				const [count, doc] = await store.db.update(query, update, {

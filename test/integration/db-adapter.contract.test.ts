@@ -102,6 +102,46 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 		).toBeNull();
 	});
 
+	it("holds per key: conditional $exists, $inc with $set/$unset of a dotted field", async () => {
+		// The inventory's reservation holds rely on exactly these operators on every store.
+		const doc = svc.toJSON(
+			svc.adapter,
+			await svc.adapter.insert({ key: "holds", stock: 3, holds: {} })
+		);
+		const take = () =>
+			svc.updateOne(
+				svc.adapter,
+				{ _id: doc._id, stock: { $gte: 2 }, "holds.o1": { $exists: false } },
+				{ $inc: { stock: -2 }, $set: { "holds.o1": 2 } }
+			);
+		const [first, second] = await Promise.all([take(), take()]);
+		expect([first, second].filter(Boolean)).toHaveLength(1);
+		const held = await svc.adapter.findOne({ _id: doc._id });
+		expect([held.stock, held.holds]).toEqual([1, { o1: 2 }]);
+
+		const give = () =>
+			svc.updateOne(
+				svc.adapter,
+				{ _id: doc._id, "holds.o1": { $exists: true } },
+				{ $inc: { stock: 2 }, $unset: { "holds.o1": "" } }
+			);
+		expect([await give(), await give()].filter(Boolean)).toHaveLength(1);
+		const back = await svc.adapter.findOne({ _id: doc._id });
+		expect([back.stock, back.holds]).toEqual([3, {}]);
+	});
+
+	it("queries by string ids ($in too) and appends with $push", async () => {
+		const a = svc.toJSON(svc.adapter, await svc.adapter.insert({ key: "ids-a", log: [] }));
+		const b = svc.toJSON(svc.adapter, await svc.adapter.insert({ key: "ids-b", log: [] }));
+		const found = await svc.adapter.find({ query: { _id: { $in: [a._id, b._id, "nope"] } } });
+		expect(found).toHaveLength(2);
+		expect(await svc.adapter.count({ query: { _id: a._id } })).toBe(1);
+		const pushed = await svc.updateOne(svc.adapter, { _id: a._id }, { $push: { log: "x" } });
+		expect(pushed.log).toEqual(["x"]);
+		expect(await svc.adapter.updateMany({ _id: b._id }, { $set: { n: 2 } })).toBe(1);
+		expect(await svc.adapter.findOne({ _id: "not-an-id" })).toBeFalsy();
+	});
+
 	it("opens secondary collections with their own indexes", async () => {
 		await svc.stores.extra.insert({ ref: "r1" });
 		const err = await svc.stores.extra.insert({ ref: "r1" }).catch((e: unknown) => e);

@@ -1,0 +1,846 @@
+/**
+ * inventory: the catalog, stock levels, reservations and shipping. Public routes:
+ * services/api/routes.ts (products and shipments); reserve, release, commit, restock,
+ * getProducts, shipmentForOrder and expireReservations are internal, for orders and operators.
+ *
+ * Owns the `inventory` database: `products` (primary), `reservations` (one per order) and
+ * `shipments` (one per order). Stock changes are conditional atomic updates on the product
+ * document (see stock-rules.ts), never read-then-write, so racing orders cannot oversell and every
+ * operation is idempotent per order.
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { DbMixin, isDuplicateKeyError, type DbMethods, type Store } from "../../mixins/db.mixin";
+import { ErrorTypes, conflict, notFound } from "../../lib/errors";
+import { emitDomainEvent, type DomainEvent, type ShipmentEvent } from "../../lib/events";
+import { IdParam, PageParams } from "../../lib/params";
+import { settings as appSettings } from "../../lib/settings";
+import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import { SEED_CATALOG } from "./inventory.seed";
+import {
+	SHIPMENT_STATUSES,
+	canReservationTransition,
+	canShipmentTransition,
+	carrierFor,
+	crossedLowStock,
+	holdOutcome,
+	holdPath,
+	literalPattern,
+	mergeItems,
+	newTrackingNumber,
+	returnPath,
+	toProduct,
+	toShipment,
+	type ProductDoc,
+	type ReservationItem,
+	type ReservationStatus,
+	type ShipmentDoc,
+	type ShipmentStatus
+} from "./stock-rules";
+
+const SkuParam = { type: "string", trim: true, pattern: /^[A-Za-z0-9._-]{1,64}$/ } as const;
+const NameParam = { type: "string", trim: true, min: 1, max: 200 } as const;
+const DescriptionParam = { type: "string", trim: true, max: 2000 } as const;
+const PriceParam = { type: "number", integer: true, min: 0, max: 100_000_000 } as const;
+const CurrencyParam = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
+const StockParam = { type: "number", integer: true, min: 0, max: 1_000_000_000 } as const;
+
+const ReservationItemsParam = {
+	type: "array",
+	min: 1,
+	max: 100,
+	items: {
+		type: "object",
+		strict: "remove",
+		props: {
+			productId: IdParam,
+			quantity: { type: "number", integer: true, min: 1, max: 1_000_000 }
+		}
+	}
+} as const;
+
+interface ReservationDoc {
+	_id: string;
+	orderId: string;
+	items: ReservationItem[];
+	status: ReservationStatus;
+	/** True once the product documents reflect `status` (holds taken, consumed or returned). */
+	settled: boolean;
+	expiresAt: string;
+	createdAt: string;
+	updatedAt: string;
+}
+
+interface Shortage {
+	productId: string;
+	requested: number;
+	available: number;
+}
+
+interface InventorySettings {
+	reservationTtlMs: number;
+	sweepIntervalMs: number;
+	lowStockThreshold: number;
+}
+
+type InventoryThis = Service<InventorySettings> & DbMethods & InventoryVars;
+interface InventoryVars {
+	adapter: Store;
+	sweepTimer?: NodeJS.Timeout;
+	clearCache(): Promise<void>;
+	findProduct(id: string, user?: AuthUser): Promise<ProductDoc>;
+	changeStock(id: string, delta: number): Promise<ProductDoc>;
+	reserveStock(
+		orderId: string,
+		items: ReservationItem[]
+	): Promise<ReturnType<typeof toReservation>>;
+	takeHolds(orderId: string, items: ReservationItem[]): Promise<Shortage[]>;
+	settle(res: ReservationDoc): Promise<void>;
+	moveReservation(
+		res: ReservationDoc,
+		to: ReservationStatus,
+		set?: Record<string, unknown>
+	): Promise<ReservationDoc | null>;
+	findReservation(orderId: string): Promise<ReservationDoc | null>;
+	expireReservations(): Promise<number>;
+	lowStock(before: ProductDoc | null, after: ProductDoc): Promise<void>;
+	findShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
+	moveShipment(
+		id: string,
+		to: ShipmentStatus,
+		user?: AuthUser
+	): Promise<ReturnType<typeof toShipment>>;
+	emitShipmentEvent(name: ShipmentEventName, doc: ShipmentDoc): Promise<void>;
+}
+
+type ShipmentEventName =
+	"shipment.created" | "shipment.shipped" | "shipment.delivered" | "shipment.cancelled";
+
+const SHIPMENT_EVENT: Record<ShipmentStatus, ShipmentEventName> = {
+	preparing: "shipment.created",
+	shipped: "shipment.shipped",
+	delivered: "shipment.delivered",
+	cancelled: "shipment.cancelled"
+};
+
+function toReservation(doc: ReservationDoc) {
+	return {
+		orderId: doc.orderId,
+		status: doc.status,
+		items: doc.items,
+		expiresAt: doc.expiresAt
+	};
+}
+
+const productNotFound = () => notFound("Product not found", ErrorTypes.PRODUCT_NOT_FOUND);
+const shipmentNotFound = () => notFound("Shipment not found", ErrorTypes.SHIPMENT_NOT_FOUND);
+const isAdmin = (user?: AuthUser) => user?.role === "admin";
+const now = () => new Date().toISOString();
+
+const InventoryService = {
+	name: "inventory",
+	mixins: [
+		DbMixin({
+			collection: "products",
+			indexes: [{ field: "sku", unique: true }, { field: "active" }],
+			stores: {
+				reservations: [{ field: "orderId", unique: true }, { field: "status" }],
+				shipments: [{ field: "orderId", unique: true }, { field: "status" }]
+			}
+		})
+	],
+
+	/** Defaults from lib/settings.ts (RESERVATION_TTL_MS, LOW_STOCK_THRESHOLD), read at creation. */
+	settings: {} as InventorySettings,
+
+	actions: {
+		// ---- catalog (public) ----
+
+		/** The catalog, paged; `q` searches name, SKU and description. Admins may see inactive ones. */
+		listProducts: {
+			auth: "optional",
+			cache: { keys: ["page", "pageSize", "q", "includeInactive", "#user.role"], ttl: 30 },
+			params: {
+				...PageParams,
+				q: { type: "string", trim: true, max: 100, optional: true },
+				includeInactive: { type: "boolean", convert: true, optional: true }
+			},
+			async handler(
+				this: InventoryThis,
+				ctx: Context<
+					{ page: number; pageSize: number; q?: string; includeInactive?: boolean },
+					AuthMeta
+				>
+			) {
+				const { page, pageSize, q, includeInactive } = ctx.params;
+				const query: Record<string, unknown> = {};
+				if (!(includeInactive && isAdmin(ctx.meta.user))) query.active = true;
+				if (q) {
+					const pattern = literalPattern(q);
+					query.$or = [
+						{ name: { $regex: pattern } },
+						{ sku: { $regex: pattern } },
+						{ description: { $regex: pattern } }
+					];
+				}
+				const [rows, total] = await Promise.all([
+					this.adapter.find({
+						query,
+						sort: ["name"],
+						limit: pageSize,
+						offset: (page - 1) * pageSize
+					}),
+					this.adapter.count({ query })
+				]);
+				return {
+					rows: rows.map(d => toProduct(this.toJSON(this.adapter, d))),
+					total,
+					page,
+					pageSize,
+					totalPages: Math.ceil(total / pageSize)
+				};
+			}
+		},
+
+		/** One product; an inactive one is visible to admins only. */
+		getProduct: {
+			auth: "optional",
+			cache: { keys: ["id", "#user.role"], ttl: 30 },
+			params: { id: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
+				return toProduct(await this.findProduct(ctx.params.id, ctx.meta.user));
+			}
+		},
+
+		/** Admin: add a product. The SKU is unique. */
+		createProduct: {
+			auth: "required",
+			roles: ["admin"],
+			params: {
+				$$strict: "remove",
+				sku: SkuParam,
+				name: NameParam,
+				description: { ...DescriptionParam, optional: true },
+				priceCents: PriceParam,
+				currency: CurrencyParam,
+				stock: { ...StockParam, optional: true, default: 0 },
+				active: { type: "boolean", optional: true, default: true }
+			},
+			async handler(
+				this: InventoryThis,
+				ctx: Context<Omit<ProductDoc, "_id" | "createdAt" | "updatedAt">, AuthMeta>
+			) {
+				const at = now();
+				try {
+					const doc = await this.adapter.insert({
+						...ctx.params,
+						description: ctx.params.description ?? "",
+						holds: {},
+						createdAt: at,
+						updatedAt: at
+					});
+					await this.clearCache();
+					ctx.meta.$statusCode = 201;
+					return toProduct(this.toJSON(this.adapter, doc));
+				} catch (err) {
+					if (isDuplicateKeyError(err))
+						throw conflict(
+							`A product with SKU '${ctx.params.sku}' exists`,
+							ErrorTypes.PRODUCT_EXISTS,
+							{ sku: ctx.params.sku }
+						);
+					throw err;
+				}
+			}
+		},
+
+		/** Admin: change a product's description, price or availability. Stock has its own route. */
+		updateProduct: {
+			auth: "required",
+			roles: ["admin"],
+			params: {
+				$$strict: "remove",
+				id: IdParam,
+				sku: { ...SkuParam, optional: true },
+				name: { ...NameParam, optional: true },
+				description: { ...DescriptionParam, optional: true },
+				priceCents: { ...PriceParam, optional: true },
+				currency: { ...CurrencyParam, optional: true },
+				active: { type: "boolean", optional: true }
+			},
+			async handler(
+				this: InventoryThis,
+				ctx: Context<{ id: string } & Partial<ProductDoc>, AuthMeta>
+			) {
+				const { id, ...changes } = ctx.params;
+				await this.findProduct(id, ctx.meta.user);
+				try {
+					const doc = await this.updateOne(
+						this.adapter,
+						{ _id: id },
+						{ $set: { ...changes, updatedAt: now() } }
+					);
+					if (!doc) throw productNotFound();
+					await this.clearCache();
+					return toProduct(this.toJSON(this.adapter, doc));
+				} catch (err) {
+					if (isDuplicateKeyError(err))
+						throw conflict(
+							`A product with SKU '${changes.sku}' exists`,
+							ErrorTypes.PRODUCT_EXISTS,
+							{ sku: changes.sku }
+						);
+					throw err;
+				}
+			}
+		},
+
+		/** Admin: receive goods (positive delta) or write off stock (negative, never below 0). */
+		adjustStock: {
+			auth: "required",
+			roles: ["admin"],
+			params: {
+				$$strict: "remove",
+				id: IdParam,
+				delta: {
+					type: "number",
+					integer: true,
+					min: -1_000_000,
+					max: 1_000_000,
+					notEqual: 0
+				}
+			},
+			async handler(this: InventoryThis, ctx: Context<{ id: string; delta: number }>) {
+				return toProduct(await this.changeStock(ctx.params.id, ctx.params.delta));
+			}
+		},
+
+		/** Internal (orders): the catalog entries of these ids, inactive ones included. */
+		getProducts: {
+			visibility: "public",
+			params: { ids: { type: "array", max: 100, items: IdParam } },
+			async handler(this: InventoryThis, ctx: Context<{ ids: string[] }>) {
+				if (ctx.params.ids.length === 0) return [];
+				const docs = await this.adapter.find({ query: { _id: { $in: ctx.params.ids } } });
+				return docs.map(d => toProduct(this.toJSON(this.adapter, d)));
+			}
+		},
+
+		// ---- reservations (internal, for the orders saga) ----
+
+		/** Hold stock for an order: all items or none. Idempotent per order. */
+		reserve: {
+			visibility: "public",
+			params: { orderId: IdParam, items: ReservationItemsParam },
+			async handler(
+				this: InventoryThis,
+				ctx: Context<{ orderId: string; items: ReservationItem[] }>
+			) {
+				return this.reserveStock(ctx.params.orderId, mergeItems(ctx.params.items));
+			}
+		},
+
+		/** Give an order's held stock back (saga compensation). Idempotent; unknown orders are a no-op. */
+		release: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				const res = await this.findReservation(ctx.params.orderId);
+				if (!res) return { orderId: ctx.params.orderId, status: "none" };
+				if (res.status === "committed")
+					throw conflict(
+						"The reservation is committed; restock it instead",
+						ErrorTypes.INVALID_TRANSITION,
+						{ orderId: res.orderId, status: res.status }
+					);
+				const done = canReservationTransition(res.status, "released")
+					? ((await this.moveReservation(res, "released")) ??
+						(await this.findReservation(res.orderId))!)
+					: res;
+				await this.settle(done);
+				return toReservation(done);
+			}
+		},
+
+		/** The order is paid: the held units leave the stock for good. Idempotent. */
+		commit: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				let res = await this.findReservation(ctx.params.orderId);
+				if (res?.status === "reserved") res = await this.moveReservation(res, "committed");
+				if (res?.status !== "committed")
+					throw conflict(
+						res
+							? `The reservation of this order is ${res.status}`
+							: "No reservation for this order",
+						ErrorTypes.RESERVATION_NOT_FOUND,
+						{ orderId: ctx.params.orderId, status: res?.status ?? "none" }
+					);
+				await this.settle(res);
+				return toReservation(res);
+			}
+		},
+
+		/** A committed order was cancelled: its units return to stock, once. Idempotent. */
+		restock: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				const res = await this.findReservation(ctx.params.orderId);
+				if (!res) return { orderId: ctx.params.orderId, status: "none" };
+				const to: ReservationStatus = res.status === "committed" ? "restocked" : "released";
+				const done = canReservationTransition(res.status, to)
+					? ((await this.moveReservation(res, to)) ??
+						(await this.findReservation(res.orderId))!)
+					: res;
+				await this.settle(done);
+				return toReservation(done);
+			}
+		},
+
+		/** Internal (operators, tests): return the stock of expired reservations now. */
+		expireReservations: {
+			visibility: "public",
+			async handler(this: InventoryThis) {
+				return { expired: await this.expireReservations() };
+			}
+		},
+
+		// ---- shipping ----
+
+		/** Shipments: a customer's own, or all (filtered) for an admin. */
+		listShipments: {
+			auth: "required",
+			params: {
+				...PageParams,
+				status: { type: "enum", values: [...SHIPMENT_STATUSES], optional: true },
+				orderId: { ...IdParam, optional: true }
+			},
+			async handler(
+				this: InventoryThis,
+				ctx: Context<
+					{ page: number; pageSize: number; status?: ShipmentStatus; orderId?: string },
+					AuthMeta
+				>
+			) {
+				const { page, pageSize, status, orderId } = ctx.params;
+				const query: Record<string, unknown> = {};
+				if (!isAdmin(ctx.meta.user)) query.userId = ctx.meta.user!.id;
+				if (status) query.status = status;
+				if (orderId) query.orderId = orderId;
+				const store = this.stores.shipments;
+				const [rows, total] = await Promise.all([
+					store.find({
+						query,
+						sort: ["-createdAt"],
+						limit: pageSize,
+						offset: (page - 1) * pageSize
+					}),
+					store.count({ query })
+				]);
+				return {
+					rows: rows.map(d => toShipment(this.toJSON(store, d))),
+					total,
+					page,
+					pageSize,
+					totalPages: Math.ceil(total / pageSize)
+				};
+			}
+		},
+
+		/** One shipment: its customer's or any for an admin; someone else's is a 404. */
+		getShipment: {
+			auth: "required",
+			params: { id: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
+				return toShipment(await this.findShipment(ctx.params.id, ctx.meta.user));
+			}
+		},
+
+		/** Admin: the parcel left the warehouse. */
+		shipShipment: {
+			auth: "required",
+			roles: ["admin"],
+			params: { id: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
+				return this.moveShipment(ctx.params.id, "shipped", ctx.meta.user);
+			}
+		},
+
+		/** Admin: the carrier delivered it. */
+		deliverShipment: {
+			auth: "required",
+			roles: ["admin"],
+			params: { id: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
+				return this.moveShipment(ctx.params.id, "delivered", ctx.meta.user);
+			}
+		},
+
+		/** Internal (orders' tracking): the shipment of an order, or null. */
+		shipmentForOrder: {
+			visibility: "public",
+			params: { orderId: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				const doc = await this.stores.shipments.findOne({ orderId: ctx.params.orderId });
+				return doc ? toShipment(this.toJSON(this.stores.shipments, doc)) : null;
+			}
+		}
+	},
+
+	events: {
+		/** A paid order gets a shipment (once, however often the event arrives). */
+		"order.confirmed": {
+			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
+				const { orderId, userId } = ctx.params;
+				const carrier = carrierFor(orderId);
+				const at = now();
+				let doc: ShipmentDoc;
+				try {
+					doc = this.toJSON(
+						this.stores.shipments,
+						await this.stores.shipments.insert({
+							orderId,
+							userId,
+							carrier,
+							trackingNumber: newTrackingNumber(carrier),
+							status: "preparing",
+							history: [{ status: "preparing", at }],
+							createdAt: at,
+							updatedAt: at
+						})
+					);
+				} catch (err) {
+					if (isDuplicateKeyError(err)) return; // handled before
+					throw err;
+				}
+				await this.emitShipmentEvent("shipment.created", doc);
+			}
+		},
+
+		/** A cancelled order's shipment is not sent (orders only cancels before shipping). */
+		"order.cancelled": {
+			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.cancelled">>) {
+				const store = this.stores.shipments;
+				const doc = await this.updateOne(
+					store,
+					{ orderId: ctx.params.orderId, status: "preparing" },
+					{
+						$set: { status: "cancelled", updatedAt: now() },
+						$push: { history: { status: "cancelled", at: now() } }
+					}
+				);
+				if (doc)
+					await this.emitShipmentEvent("shipment.cancelled", this.toJSON(store, doc));
+			}
+		}
+	},
+
+	methods: {
+		async seedDB(this: InventoryThis) {
+			if (!appSettings().seedCatalog) return;
+			const at = now();
+			for (const product of SEED_CATALOG)
+				await this.adapter.insert({
+					...product,
+					active: true,
+					holds: {},
+					createdAt: at,
+					updatedAt: at
+				});
+			this.logger.info(`Seeded ${SEED_CATALOG.length} products.`);
+		},
+
+		async findProduct(this: InventoryThis, id: string, user?: AuthUser) {
+			const doc: ProductDoc | null = await this.adapter.findOne({ _id: id });
+			if (!doc || (!doc.active && !isAdmin(user))) throw productNotFound();
+			return this.toJSON<ProductDoc>(this.adapter, doc);
+		},
+
+		async changeStock(this: InventoryThis, id: string, delta: number) {
+			// A write-off never takes the stock below zero (nor below what orders hold: held units
+			// are already out of `stock`).
+			const query = delta < 0 ? { _id: id, stock: { $gte: -delta } } : { _id: id };
+			const after: ProductDoc | null = await this.updateOne(this.adapter, query, {
+				$inc: { stock: delta },
+				$set: { updatedAt: now() }
+			});
+			if (!after) {
+				const current = await this.findProduct(id, { id: "", role: "admin" });
+				throw conflict(`Only ${current.stock} units in stock`, ErrorTypes.OUT_OF_STOCK, {
+					products: [{ productId: id, requested: -delta, available: current.stock }]
+				});
+			}
+			await this.clearCache();
+			await this.lowStock({ ...after, stock: after.stock - delta }, after);
+			return this.toJSON<ProductDoc>(this.adapter, after);
+		},
+
+		async findReservation(this: InventoryThis, orderId: string) {
+			const doc = await this.stores.reservations.findOne({ orderId });
+			return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
+		},
+
+		async reserveStock(this: InventoryThis, orderId: string, items: ReservationItem[]) {
+			let res = await this.findReservation(orderId);
+			if (!res) {
+				const at = now();
+				try {
+					res = this.toJSON<ReservationDoc>(
+						this.stores.reservations,
+						await this.stores.reservations.insert({
+							orderId,
+							items,
+							status: "pending",
+							settled: false,
+							expiresAt: new Date(
+								Date.now() + this.settings.reservationTtlMs
+							).toISOString(),
+							createdAt: at,
+							updatedAt: at
+						})
+					);
+				} catch (err) {
+					if (!isDuplicateKeyError(err)) throw err;
+					res = await this.findReservation(orderId); // a concurrent call of the same order
+				}
+			}
+			if (!res)
+				throw conflict("The reservation changed meanwhile", ErrorTypes.INVALID_TRANSITION);
+			if (res.status === "reserved" || res.status === "committed") return toReservation(res);
+			if (res.status !== "pending")
+				throw conflict(
+					`The reservation of this order was already ${res.status}`,
+					ErrorTypes.INVALID_TRANSITION,
+					{ orderId, status: res.status }
+				);
+
+			// Taking holds is idempotent per product, so a retried or resumed call is safe.
+			const shortages = await this.takeHolds(orderId, res.items);
+			if (shortages.length > 0) {
+				// All or nothing: give back what this order took, and forget the attempt.
+				await this.settle({ ...res, status: "released" });
+				await this.stores.reservations.removeMany({ orderId, status: "pending" });
+				throw conflict("Not enough stock", ErrorTypes.OUT_OF_STOCK, {
+					orderId,
+					products: shortages
+				});
+			}
+			const reserved = await this.moveReservation(res, "reserved", { settled: true });
+			if (reserved) return toReservation(reserved);
+			// Expired by the sweep while it was being taken (the sweep returns the units).
+			const current = await this.findReservation(orderId);
+			if (current?.status === "reserved" || current?.status === "committed")
+				return toReservation(current);
+			throw conflict("The reservation expired", ErrorTypes.RESERVATION_NOT_FOUND, {
+				orderId,
+				status: current?.status ?? "none"
+			});
+		},
+
+		/** Take every item's units for the order, stopping at the first shortage. */
+		async takeHolds(this: InventoryThis, orderId: string, items: ReservationItem[]) {
+			const hold = holdPath(orderId);
+			const shortages: Shortage[] = [];
+			let taken = false;
+			for (const { productId, quantity } of items) {
+				if (shortages.length > 0) {
+					// Only to tell the caller every missing line; nothing is taken any more.
+					const p: ProductDoc | null = await this.adapter.findOne({ _id: productId });
+					if (!p?.active || p.stock < quantity)
+						shortages.push({
+							productId,
+							requested: quantity,
+							available: p?.stock ?? 0
+						});
+					continue;
+				}
+				const after: ProductDoc | null = await this.updateOne(
+					this.adapter,
+					{
+						_id: productId,
+						active: true,
+						stock: { $gte: quantity },
+						[hold]: { $exists: false }
+					},
+					{ $inc: { stock: -quantity }, $set: { [hold]: quantity, updatedAt: now() } }
+				);
+				if (after) {
+					taken = true;
+					await this.lowStock({ ...after, stock: after.stock + quantity }, after);
+					continue;
+				}
+				const p: ProductDoc | null = await this.adapter.findOne({ _id: productId });
+				if (p?.holds?.[orderId] !== undefined) continue; // taken by an earlier attempt
+				shortages.push({
+					productId,
+					requested: quantity,
+					available: p?.active ? p.stock : 0
+				});
+			}
+			if (taken) await this.clearCache();
+			return shortages;
+		},
+
+		/**
+		 * Bring the products in line with the reservation's status: consume the holds of a
+		 * committed one, return those of a released or expired one, return a restocked one's units
+		 * once. Every step is conditional on the hold (or the return marker), so it is safe to
+		 * repeat after a crash; the sweep repeats it for any reservation left unsettled.
+		 */
+		async settle(this: InventoryThis, res: ReservationDoc) {
+			const outcome = holdOutcome(res.status);
+			const hold = holdPath(res.orderId);
+			for (const { productId, quantity } of res.items) {
+				const held = { _id: productId, [hold]: { $exists: true } };
+				if (outcome === "return")
+					await this.updateOne(this.adapter, held, {
+						$inc: { stock: quantity },
+						$unset: { [hold]: "" },
+						$set: { updatedAt: now() }
+					});
+				else if (outcome === "consume" || res.status === "restocked")
+					await this.updateOne(this.adapter, held, { $unset: { [hold]: "" } });
+				if (res.status === "restocked") {
+					const marker = returnPath(res.orderId);
+					await this.updateOne(
+						this.adapter,
+						{ _id: productId, [marker]: { $exists: false } },
+						{
+							$inc: { stock: quantity },
+							$set: { [marker]: quantity, updatedAt: now() }
+						}
+					);
+				}
+			}
+			if (outcome !== "keep" || res.status === "restocked") await this.clearCache();
+			if (!res.settled && res._id)
+				await this.stores.reservations.updateMany(
+					{ orderId: res.orderId, status: res.status },
+					{ $set: { settled: true, updatedAt: now() } }
+				);
+		},
+
+		/** Conditional status change: null when the reservation is no longer in `res.status`. */
+		async moveReservation(
+			this: InventoryThis,
+			res: ReservationDoc,
+			to: ReservationStatus,
+			set: Record<string, unknown> = {}
+		) {
+			if (!canReservationTransition(res.status, to)) return null;
+			const doc = await this.updateOne(
+				this.stores.reservations,
+				{ orderId: res.orderId, status: res.status },
+				{ $set: { status: to, settled: false, ...set, updatedAt: now() } }
+			);
+			return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
+		},
+
+		/** Return the units of reservations past their time, and settle any left unsettled. */
+		async expireReservations(this: InventoryThis) {
+			const store = this.stores.reservations;
+			const due = await store.find({
+				query: { status: { $in: ["pending", "reserved"] }, expiresAt: { $lte: now() } },
+				limit: 500
+			});
+			let expired = 0;
+			for (const raw of due) {
+				const res = this.toJSON<ReservationDoc>(store, raw);
+				const moved = await this.moveReservation(res, "expired");
+				if (!moved) continue; // committed or released meanwhile
+				await this.settle(moved);
+				expired++;
+				this.logger.info(`Reservation of order ${res.orderId} expired; stock returned.`);
+			}
+			// Repair what a crash left between a status change and its stock change.
+			const unsettled = await store.find({
+				query: {
+					settled: false,
+					status: { $in: ["committed", "released", "expired", "restocked"] }
+				},
+				limit: 500
+			});
+			for (const raw of unsettled) await this.settle(this.toJSON(store, raw));
+			return expired;
+		},
+
+		async lowStock(this: InventoryThis, before: ProductDoc | null, after: ProductDoc) {
+			const threshold = this.settings.lowStockThreshold;
+			if (!before || !crossedLowStock(before.stock, after.stock, threshold)) return;
+			await emitDomainEvent(this.broker, "inventory.low-stock", {
+				productId: String(after._id),
+				sku: after.sku,
+				stock: after.stock,
+				threshold
+			});
+		},
+
+		async findShipment(this: InventoryThis, id: string, user?: AuthUser) {
+			const store = this.stores.shipments;
+			const doc: ShipmentDoc | null = await store.findOne({ _id: id });
+			if (!doc || (!isAdmin(user) && doc.userId !== user?.id)) throw shipmentNotFound();
+			return this.toJSON<ShipmentDoc>(store, doc);
+		},
+
+		async moveShipment(this: InventoryThis, id: string, to: ShipmentStatus, user?: AuthUser) {
+			const store = this.stores.shipments;
+			const current = await this.findShipment(id, user);
+			if (!canShipmentTransition(current.status, to))
+				throw conflict(
+					`A ${current.status} shipment cannot become ${to}`,
+					ErrorTypes.INVALID_TRANSITION,
+					{ status: current.status }
+				);
+			const at = now();
+			const doc = await this.updateOne(
+				store,
+				{ _id: id, status: current.status },
+				{ $set: { status: to, updatedAt: at }, $push: { history: { status: to, at } } }
+			);
+			if (!doc)
+				throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
+			const shipment = this.toJSON<ShipmentDoc>(store, doc);
+			await this.emitShipmentEvent(SHIPMENT_EVENT[to], shipment);
+			return toShipment(shipment);
+		},
+
+		emitShipmentEvent(this: InventoryThis, name: ShipmentEventName, doc: ShipmentDoc) {
+			const event: ShipmentEvent = {
+				shipmentId: String(doc._id),
+				orderId: doc.orderId,
+				userId: doc.userId,
+				carrier: doc.carrier,
+				trackingNumber: doc.trackingNumber,
+				status: doc.status
+			};
+			// A stable id per shipment and status: consumers recognise a repeated event.
+			return emitDomainEvent(this.broker, name, event, `${event.shipmentId}:${doc.status}`);
+		}
+	},
+
+	created(this: InventoryThis) {
+		const cfg = appSettings();
+		this.settings.reservationTtlMs ??= cfg.reservationTtlMs;
+		this.settings.lowStockThreshold ??= cfg.lowStockThreshold;
+		this.settings.sweepIntervalMs ??= Math.min(
+			30_000,
+			Math.max(500, this.settings.reservationTtlMs / 4)
+		);
+	},
+
+	started(this: InventoryThis) {
+		this.sweepTimer = setInterval(() => {
+			this.expireReservations().catch(err =>
+				this.logger.warn("Reservation sweep failed:", (err as Error).message)
+			);
+		}, this.settings.sweepIntervalMs);
+		this.sweepTimer.unref();
+	},
+
+	stopped(this: InventoryThis) {
+		clearInterval(this.sweepTimer);
+	}
+} satisfies ServiceSchema<InventorySettings, any, any, InventoryThis>;
+
+export default InventoryService;

@@ -1,0 +1,128 @@
+import {
+	canReservationTransition,
+	canShipmentTransition,
+	carrierFor,
+	crossedLowStock,
+	holdOutcome,
+	holdPath,
+	isExpired,
+	literalPattern,
+	mergeItems,
+	newTrackingNumber,
+	returnPath,
+	toProduct,
+	type ProductDoc
+} from "../../../services/inventory/stock-rules";
+
+describe("mergeItems", () => {
+	it("sums the quantities of repeated products and sorts by product id", () => {
+		expect(
+			mergeItems([
+				{ productId: "b", quantity: 1 },
+				{ productId: "a", quantity: 2 },
+				{ productId: "b", quantity: 3 }
+			])
+		).toEqual([
+			{ productId: "a", quantity: 2 },
+			{ productId: "b", quantity: 4 }
+		]);
+	});
+});
+
+describe("reservation transitions", () => {
+	it("allows the saga's paths", () => {
+		expect(canReservationTransition("pending", "reserved")).toBe(true);
+		expect(canReservationTransition("reserved", "committed")).toBe(true);
+		expect(canReservationTransition("reserved", "released")).toBe(true);
+		expect(canReservationTransition("reserved", "expired")).toBe(true);
+		expect(canReservationTransition("committed", "restocked")).toBe(true);
+	});
+
+	it("never reopens a finished reservation or releases a committed one", () => {
+		expect(canReservationTransition("committed", "released")).toBe(false);
+		expect(canReservationTransition("released", "reserved")).toBe(false);
+		expect(canReservationTransition("expired", "committed")).toBe(false);
+		expect(canReservationTransition("restocked", "committed")).toBe(false);
+	});
+
+	it("maps each status to what happens to the held units", () => {
+		expect(holdOutcome("committed")).toBe("consume");
+		expect(holdOutcome("released")).toBe("return");
+		expect(holdOutcome("expired")).toBe("return");
+		expect(holdOutcome("reserved")).toBe("keep");
+		expect(holdOutcome("pending")).toBe("keep");
+	});
+
+	it("expires at the expiry time, not before", () => {
+		const at = "2026-01-01T00:00:00.000Z";
+		expect(isExpired(at, Date.parse(at) - 1)).toBe(false);
+		expect(isExpired(at, Date.parse(at))).toBe(true);
+	});
+});
+
+describe("hold paths", () => {
+	it("builds field paths from valid order ids only", () => {
+		expect(holdPath("abc_12-3")).toBe("holds.abc_12-3");
+		expect(returnPath("abc")).toBe("returned.abc");
+		expect(() => holdPath("a.b")).toThrow();
+		expect(() => holdPath("$where")).toThrow();
+	});
+});
+
+describe("crossedLowStock", () => {
+	it("fires once, when the stock falls to or under the threshold", () => {
+		expect(crossedLowStock(6, 5, 5)).toBe(true);
+		expect(crossedLowStock(10, 0, 5)).toBe(true);
+		expect(crossedLowStock(5, 4, 5)).toBe(false); // already low
+		expect(crossedLowStock(4, 6, 5)).toBe(false); // restocked
+		expect(crossedLowStock(9, 6, 5)).toBe(false);
+	});
+});
+
+describe("shipments", () => {
+	it("moves preparing -> shipped -> delivered, or preparing -> cancelled", () => {
+		expect(canShipmentTransition("preparing", "shipped")).toBe(true);
+		expect(canShipmentTransition("shipped", "delivered")).toBe(true);
+		expect(canShipmentTransition("preparing", "cancelled")).toBe(true);
+		expect(canShipmentTransition("preparing", "delivered")).toBe(false);
+		expect(canShipmentTransition("shipped", "cancelled")).toBe(false);
+		expect(canShipmentTransition("delivered", "shipped")).toBe(false);
+	});
+
+	it("gives an order always the same carrier and a fresh tracking number", () => {
+		expect(carrierFor("order-1")).toBe(carrierFor("order-1"));
+		const a = newTrackingNumber("DHL");
+		expect(a).toMatch(/^DH[0-9]{12}$/);
+		expect(newTrackingNumber("DHL")).not.toBe(a);
+	});
+});
+
+describe("toProduct", () => {
+	it("never shows the per-order holds", () => {
+		const doc: ProductDoc = {
+			_id: "p1",
+			sku: "S",
+			name: "N",
+			priceCents: 100,
+			currency: "EUR",
+			stock: 3,
+			active: true,
+			holds: { o1: 2 },
+			returned: { o0: 1 },
+			createdAt: "x",
+			updatedAt: "y"
+		};
+		const p = toProduct(doc);
+		expect(p).toMatchObject({ id: "p1", stock: 3, description: "" });
+		expect(p).not.toHaveProperty("holds");
+		expect(p).not.toHaveProperty("returned");
+	});
+});
+
+describe("literalPattern", () => {
+	it("matches the text literally and case-insensitively", () => {
+		expect(literalPattern("a.b").test("xA.Bx")).toBe(true);
+		expect(literalPattern("a.b").test("axb")).toBe(false);
+		expect(literalPattern("(.*)").test("anything")).toBe(false);
+	});
+});
