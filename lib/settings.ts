@@ -21,6 +21,8 @@ export interface Settings {
 	admin: { email: string; password: string } | undefined;
 	corsOrigins: string[];
 	rateLimit: { window: number; limit: number };
+	/** Failed logins allowed per account and per client IP in one window (0 disables either). */
+	loginThrottle: { windowMs: number; maxPerAccount: number; maxPerClient: number };
 	bodyLimit: string;
 	smtpUrl: string | undefined;
 	reservationTtlMs: number;
@@ -28,6 +30,15 @@ export interface Settings {
 	seedCatalog: boolean;
 	/** Add X-Node-ID (the node that handled the call) to API responses: for operators and tests. */
 	responseNodeHeader: boolean;
+	/** Durable domain events: JetStream when `natsUrl` is set, in-process otherwise. */
+	events: {
+		natsUrl: string | undefined;
+		namespace: string;
+		maxAttempts: number;
+		backoffMs: number;
+		ackWaitMs: number;
+		relayIntervalMs: number;
+	};
 }
 
 const DEV_JWT_SECRET = "shopmesh-dev-secret-do-not-use-in-production";
@@ -64,6 +75,14 @@ function list(raw: string | undefined): string[] {
 		.filter(Boolean);
 }
 
+/** BODY_LIMIT as body-parser reads it: bytes, or a number with b, kb, mb or gb. */
+function bodyLimit(raw: string | undefined): string {
+	if (raw == null || raw === "") return "100kb";
+	if (!/^\s*\d+(\.\d+)?\s*(b|kb|mb|gb)?\s*$/i.test(raw))
+		throw new ConfigError(`BODY_LIMIT must be a size like 100kb or 1mb (got "${raw}")`);
+	return raw.trim();
+}
+
 /** Parse and validate settings from an environment. Throws ConfigError with one clear line. */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 	const nodeEnv =
@@ -74,6 +93,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
 	if (secret != null && secret !== "" && secret.length < 32)
 		throw new ConfigError("JWT_SECRET must be at least 32 characters long");
+	if (nodeEnv === "production" && secret === DEV_JWT_SECRET)
+		throw new ConfigError("JWT_SECRET must not be the development default in production");
 
 	if (env.MONGO_URI && !/^mongodb(\+srv)?:\/\//.test(env.MONGO_URI))
 		throw new ConfigError(
@@ -121,12 +142,27 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			window: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
 			limit: int(env, "RATE_LIMIT_MAX", 1200, 0)
 		},
-		bodyLimit: env.BODY_LIMIT || "100kb",
+		loginThrottle: {
+			windowMs: int(env, "LOGIN_THROTTLE_WINDOW_MS", 15 * 60_000, 1000),
+			maxPerAccount: int(env, "LOGIN_MAX_FAILURES", 5, 0),
+			maxPerClient: int(env, "LOGIN_CLIENT_MAX_FAILURES", 20, 0)
+		},
+		bodyLimit: bodyLimit(env.BODY_LIMIT),
 		smtpUrl: env.SMTP_URL || undefined,
 		reservationTtlMs: int(env, "RESERVATION_TTL_MS", 15 * 60_000, 1000),
 		lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", 5, 0),
 		seedCatalog: bool(env, "SEED_CATALOG", nodeEnv !== "production"),
-		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false)
+		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false),
+		events: {
+			natsUrl:
+				env.EVENTS_NATS_URL ||
+				(/^nats:\/\//.test(env.TRANSPORTER ?? "") ? env.TRANSPORTER : undefined),
+			namespace: (env.NAMESPACE || "default").replace(/[^A-Za-z0-9_-]/g, "_"),
+			maxAttempts: int(env, "EVENTS_MAX_ATTEMPTS", 5, 1, 100),
+			backoffMs: int(env, "EVENTS_BACKOFF_MS", 1000, 10, 600_000),
+			ackWaitMs: int(env, "EVENTS_ACK_WAIT_MS", 30_000, 1000, 3_600_000),
+			relayIntervalMs: int(env, "EVENTS_RELAY_INTERVAL_MS", 1000, 50, 60_000)
+		}
 	};
 }
 

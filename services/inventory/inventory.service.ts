@@ -8,10 +8,17 @@
  * document (see stock-rules.ts), never read-then-write, so racing orders cannot oversell and every
  * operation is idempotent per order.
  */
+import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods, type Store } from "../../mixins/db.mixin";
 import { ErrorTypes, conflict, notFound } from "../../lib/errors";
-import { emitDomainEvent, type DomainEvent, type ShipmentEvent } from "../../lib/events";
+import type { DomainEvent, ShipmentEvent } from "../../lib/events";
+import {
+	DurableEvents,
+	INBOX_INDEXES,
+	type DurableEventsMethods,
+	type OutboxEntry
+} from "../../mixins/durable-events.mixin";
 import { IdParam, PageParams } from "../../lib/params";
 import { settings as appSettings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
@@ -82,7 +89,7 @@ interface InventorySettings {
 	lowStockThreshold: number;
 }
 
-type InventoryThis = Service<InventorySettings> & DbMethods & InventoryVars;
+type InventoryThis = Service<InventorySettings> & DbMethods & DurableEventsMethods & InventoryVars;
 interface InventoryVars {
 	adapter: Store;
 	sweepTimer?: NodeJS.Timeout;
@@ -109,7 +116,7 @@ interface InventoryVars {
 		to: ShipmentStatus,
 		user?: AuthUser
 	): Promise<ReturnType<typeof toShipment>>;
-	emitShipmentEvent(name: ShipmentEventName, doc: ShipmentDoc): Promise<void>;
+	shipmentEntry(name: ShipmentEventName, doc: ShipmentDoc): OutboxEntry;
 }
 
 type ShipmentEventName =
@@ -134,6 +141,9 @@ function toReservation(doc: ReservationDoc) {
 const productNotFound = () => notFound("Product not found", ErrorTypes.PRODUCT_NOT_FOUND);
 const shipmentNotFound = () => notFound("Shipment not found", ErrorTypes.SHIPMENT_NOT_FOUND);
 const isAdmin = (user?: AuthUser) => user?.role === "admin";
+/** The service acting on its own behalf (event handlers), with an admin's reach. */
+const SYSTEM: AuthUser = { id: "inventory", role: "admin" };
+const newShipmentId = () => `shp_${randomUUID().replace(/-/g, "")}`;
 const now = () => new Date().toISOString();
 
 const InventoryService = {
@@ -144,9 +154,12 @@ const InventoryService = {
 			indexes: [{ field: "sku", unique: true }, { field: "active" }],
 			stores: {
 				reservations: [{ field: "orderId", unique: true }, { field: "status" }],
-				shipments: [{ field: "orderId", unique: true }, { field: "status" }]
+				shipments: [{ field: "orderId", unique: true }, { field: "status" }],
+				inbox: INBOX_INDEXES
 			}
-		})
+		}),
+		// Shipment events leave through the shipment's outbox, low-stock through the product's.
+		DurableEvents({ outbox: ["adapter", "shipments"] })
 	],
 
 	/** Defaults from lib/settings.ts (RESERVATION_TTL_MS, LOW_STOCK_THRESHOLD), read at creation. */
@@ -491,47 +504,47 @@ const InventoryService = {
 	events: {
 		/** A paid order gets a shipment (once, however often the event arrives). */
 		"order.confirmed": {
+			params: { orderId: IdParam, userId: IdParam },
 			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
 				const { orderId, userId } = ctx.params;
 				const carrier = carrierFor(orderId);
 				const at = now();
-				let doc: ShipmentDoc;
+				// Our own id, so the shipment.created event can travel inside the new document.
+				const shipment: ShipmentDoc = {
+					_id: newShipmentId(),
+					orderId,
+					userId,
+					carrier,
+					trackingNumber: newTrackingNumber(carrier),
+					status: "preparing",
+					history: [{ status: "preparing", at }],
+					createdAt: at,
+					updatedAt: at
+				};
 				try {
-					doc = this.toJSON(
-						this.stores.shipments,
-						await this.stores.shipments.insert({
-							orderId,
-							userId,
-							carrier,
-							trackingNumber: newTrackingNumber(carrier),
-							status: "preparing",
-							history: [{ status: "preparing", at }],
-							createdAt: at,
-							updatedAt: at
-						})
-					);
+					await this.stores.shipments.insert({
+						...shipment,
+						outbox: [this.shipmentEntry("shipment.created", shipment)]
+					});
 				} catch (err) {
 					if (isDuplicateKeyError(err)) return; // handled before
 					throw err;
 				}
-				await this.emitShipmentEvent("shipment.created", doc);
+				await this.relayOutbox("shipments", shipment._id);
 			}
 		},
 
 		/** A cancelled order's shipment is not sent (orders only cancels before shipping). */
 		"order.cancelled": {
+			params: { orderId: IdParam },
 			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.cancelled">>) {
 				const store = this.stores.shipments;
-				const doc = await this.updateOne(
-					store,
-					{ orderId: ctx.params.orderId, status: "preparing" },
-					{
-						$set: { status: "cancelled", updatedAt: now() },
-						$push: { history: { status: "cancelled", at: now() } }
-					}
-				);
-				if (doc)
-					await this.emitShipmentEvent("shipment.cancelled", this.toJSON(store, doc));
+				const current = await store.findOne({
+					orderId: ctx.params.orderId,
+					status: "preparing"
+				});
+				if (!current) return;
+				await this.moveShipment(String(current._id), "cancelled", SYSTEM);
 			}
 		}
 	},
@@ -768,7 +781,7 @@ const InventoryService = {
 		async lowStock(this: InventoryThis, before: ProductDoc | null, after: ProductDoc) {
 			const threshold = this.settings.lowStockThreshold;
 			if (!before || !crossedLowStock(before.stock, after.stock, threshold)) return;
-			await emitDomainEvent(this.broker, "inventory.low-stock", {
+			await this.appendEvent("adapter", after._id, "inventory.low-stock", {
 				productId: String(after._id),
 				sku: after.sku,
 				stock: after.stock,
@@ -793,19 +806,23 @@ const InventoryService = {
 					{ status: current.status }
 				);
 			const at = now();
+			// The change and its event in one atomic update.
+			const event = this.shipmentEntry(SHIPMENT_EVENT[to], { ...current, status: to });
 			const doc = await this.updateOne(
 				store,
 				{ _id: id, status: current.status },
-				{ $set: { status: to, updatedAt: at }, $push: { history: { status: to, at } } }
+				{
+					$set: { status: to, updatedAt: at },
+					$push: { history: { status: to, at }, outbox: event }
+				}
 			);
 			if (!doc)
 				throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
-			const shipment = this.toJSON<ShipmentDoc>(store, doc);
-			await this.emitShipmentEvent(SHIPMENT_EVENT[to], shipment);
-			return toShipment(shipment);
+			await this.relayOutbox("shipments", id);
+			return toShipment(this.toJSON<ShipmentDoc>(store, doc));
 		},
 
-		emitShipmentEvent(this: InventoryThis, name: ShipmentEventName, doc: ShipmentDoc) {
+		shipmentEntry(this: InventoryThis, name: ShipmentEventName, doc: ShipmentDoc) {
 			const event: ShipmentEvent = {
 				shipmentId: String(doc._id),
 				orderId: doc.orderId,
@@ -815,7 +832,7 @@ const InventoryService = {
 				status: doc.status
 			};
 			// A stable id per shipment and status: consumers recognise a repeated event.
-			return emitDomainEvent(this.broker, name, event, `${event.shipmentId}:${doc.status}`);
+			return this.outboxEntry(name, event, `${event.shipmentId}:${doc.status}`);
 		}
 	},
 

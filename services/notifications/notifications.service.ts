@@ -15,6 +15,7 @@
  */
 import type { ActionParams, Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { DurableEvents } from "../../mixins/durable-events.mixin";
 import { notFound, unauthorized } from "../../lib/errors";
 import type { DomainEvent } from "../../lib/events";
 import { IdParam, PageParams } from "../../lib/params";
@@ -126,8 +127,6 @@ type NotificationsThis = Service & DbMethods & NotificationsVars;
 interface NotificationsVars {
 	adapter: any;
 	email: EmailChannel;
-	inflight: Set<Promise<void>>;
-	handle(ctx: Context<DomainEvent<NotificationKind>>, kind: NotificationKind): void;
 	notify(ctx: Context<DomainEvent<NotificationKind>>, kind: NotificationKind): Promise<void>;
 	recipientOf(
 		ctx: Context,
@@ -140,15 +139,20 @@ interface NotificationsVars {
 function notifyOn(kind: NotificationKind, params: ActionParams) {
 	return {
 		params,
+		// Durable (mixins/durable-events.mixin.ts): a failure is retried, so it must surface.
 		handler(this: NotificationsThis, ctx: Context<DomainEvent<NotificationKind>>) {
-			this.handle(ctx, kind);
+			return this.notify(ctx, kind);
 		}
 	};
 }
 
 const NotificationsService = {
 	name: "notifications",
-	mixins: [DbMixin({ indexes: [{ field: "dedupeKey", unique: true }, { field: "userId" }] })],
+	mixins: [
+		// dedupeKey (event id + kind) makes each notification once, however often its event comes.
+		DbMixin({ indexes: [{ field: "dedupeKey", unique: true }, { field: "userId" }] }),
+		DurableEvents()
+	],
 
 	actions: {
 		/** The caller's notifications, newest first; `unread` filters on the read flag. */
@@ -219,21 +223,6 @@ const NotificationsService = {
 	},
 
 	methods: {
-		/** Run the notification detached from the emitter; log, never throw. */
-		handle(
-			this: NotificationsThis,
-			ctx: Context<DomainEvent<NotificationKind>>,
-			kind: NotificationKind
-		) {
-			const work = this.notify(ctx, kind).catch(err => {
-				this.logger.error(
-					`Notification ${ctx.params.eventId}:${kind} failed (${safeErrorMessage(err)})`
-				);
-			});
-			this.inflight.add(work);
-			void work.finally(() => this.inflight.delete(work));
-		},
-
 		/** Claim (dedupe) -> find the address -> email, else inbox -> record the outcome. */
 		async notify(
 			this: NotificationsThis,
@@ -355,11 +344,9 @@ const NotificationsService = {
 
 	created(this: NotificationsThis) {
 		this.email = new EmailChannel();
-		this.inflight = new Set();
 	},
 
 	async stopped(this: NotificationsThis) {
-		await Promise.allSettled([...this.inflight]);
 		this.email.close();
 	}
 } satisfies ServiceSchema<any, any, any, NotificationsThis>;

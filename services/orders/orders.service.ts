@@ -9,12 +9,12 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam } from "../../lib/params";
+import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
 import {
-	emitDomainEvent,
-	type DomainEvent,
-	type DomainEventName,
-	type OrderEvent
-} from "../../lib/events";
+	DurableEvents,
+	INBOX_INDEXES,
+	type DurableEventsMethods
+} from "../../mixins/durable-events.mixin";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	canTransition,
@@ -100,9 +100,11 @@ interface CreateParams {
 interface OrdersSettings {
 	stuckAfterMs: number;
 	recoveryIntervalMs: number;
+	/** Test-only: the process kills itself (SIGKILL) right before this saga step. */
+	faultBeforeStep?: SagaStep;
 }
 
-type OrdersThis = Service<OrdersSettings> & DbMethods & OrdersVars;
+type OrdersThis = Service<OrdersSettings> & DbMethods & DurableEventsMethods & OrdersVars;
 interface OrdersVars {
 	adapter: any;
 	recoveryTimer?: NodeJS.Timeout;
@@ -112,17 +114,33 @@ interface OrdersVars {
 	transition(
 		order: OrderDoc,
 		to: OrderStatus,
-		extra?: Record<string, unknown>
+		extra?: Record<string, unknown>,
+		event?: OrderEventSpec
 	): Promise<OrderDoc | null>;
-	emitOrderEvent(
-		name: DomainEventName,
-		order: OrderDoc,
-		extra?: Record<string, unknown>
-	): Promise<void>;
 	sagaSteps(order: OrderDoc, card: PaymentInput | null, ctx?: Context): SagaSteps;
 	settle(order: OrderDoc, actions: PendingAction[]): Promise<PendingAction[]>;
 	recover(): Promise<void>;
 	replay(existing: OrderDoc, fingerprint: string): Promise<ReturnType<typeof toOrder>>;
+}
+
+/** The event a transition records with it: its name and fields beyond the order's own. */
+interface OrderEventSpec {
+	name: DomainEventName;
+	extra?: Record<string, unknown>;
+}
+
+/** The payload of an order event, from the order as it is after the change. */
+export function orderEvent(order: OrderDoc, extra: Record<string, unknown> = {}): OrderEvent {
+	return {
+		orderId: String(order._id),
+		userId: order.userId,
+		status: order.status,
+		totalCents: order.totalCents,
+		currency: order.currency,
+		items: order.items,
+		...(order.reason ? { reason: order.reason } : {}),
+		...extra
+	};
 }
 
 /** What callers see of an order. */
@@ -160,14 +178,22 @@ const OrdersService = {
 				{ field: "userId" },
 				{ field: "status" },
 				{ field: "idempotencyKey", unique: true, sparse: true }
-			]
-		})
+			],
+			stores: { inbox: INBOX_INDEXES }
+		}),
+		// Order events leave through the order document's outbox.
+		DurableEvents({ outbox: ["adapter"] })
 	],
 
 	settings: {
 		/** A saga whose last step is older than this is resumed or compensated by the sweep. */
 		stuckAfterMs: Number(process.env.ORDER_STUCK_AFTER_MS) || 120_000,
-		recoveryIntervalMs: Number(process.env.ORDER_RECOVERY_INTERVAL_MS) || 15_000
+		recoveryIntervalMs: Number(process.env.ORDER_RECOVERY_INTERVAL_MS) || 15_000,
+		// Read from the environment only, and ignored in production: no request can reach it.
+		faultBeforeStep:
+			process.env.NODE_ENV === "production"
+				? undefined
+				: (process.env.ORDERS_FAULT_BEFORE_STEP as SagaStep | undefined) || undefined
 	},
 
 	actions: {
@@ -253,16 +279,17 @@ const OrdersService = {
 						}
 					);
 				const owed: PendingAction[] = ["refund", "restock"];
-				const cancelled = await this.transition(order, "cancelled", {
-					reason: ctx.params.reason ?? "Cancelled by request",
-					pendingActions: owed
-				});
+				const cancelled = await this.transition(
+					order,
+					"cancelled",
+					{ reason: ctx.params.reason ?? "Cancelled by request", pendingActions: owed },
+					{ name: "order.cancelled" }
+				);
 				if (!cancelled)
 					throw conflict(
 						"The order changed meanwhile; it can no longer be cancelled",
 						ErrorTypes.INVALID_TRANSITION
 					);
-				await this.emitOrderEvent("order.cancelled", cancelled);
 				const left = await this.settle(cancelled, owed);
 				const doc = await this.updateOne(
 					this.adapter,
@@ -310,23 +337,25 @@ const OrdersService = {
 
 	events: {
 		"shipment.shipped": {
+			params: { orderId: IdParam },
 			async handler(this: OrdersThis, ctx: Context<DomainEvent<"shipment.shipped">>) {
 				const order = await this.findById(ctx.params.orderId);
 				if (!order || !canTransition(order.status, "shipped")) return;
-				const shipped = await this.transition(order, "shipped");
-				if (shipped)
-					await this.emitOrderEvent("order.shipped", shipped, {
+				await this.transition(order, "shipped", undefined, {
+					name: "order.shipped",
+					extra: {
 						carrier: ctx.params.carrier,
 						trackingNumber: ctx.params.trackingNumber
-					});
+					}
+				});
 			}
 		},
 		"shipment.delivered": {
+			params: { orderId: IdParam },
 			async handler(this: OrdersThis, ctx: Context<DomainEvent<"shipment.delivered">>) {
 				const order = await this.findById(ctx.params.orderId);
 				if (!order || !canTransition(order.status, "delivered")) return;
-				const delivered = await this.transition(order, "delivered");
-				if (delivered) await this.emitOrderEvent("order.delivered", delivered);
+				await this.transition(order, "delivered", undefined, { name: "order.delivered" });
 			}
 		}
 	},
@@ -371,21 +400,26 @@ const OrdersService = {
 			}
 
 			const createdAt = now();
+			const draft = {
+				userId: user.id,
+				status: "pending" as const,
+				items: priced.items,
+				totalCents: priced.totalCents,
+				currency: priced.currency
+			};
 			let order: OrderDoc;
 			try {
 				order = this.toJSON(
 					this.adapter,
 					await this.adapter.insert({
-						userId: user.id,
-						status: "pending",
-						items: priced.items,
-						totalCents: priced.totalCents,
-						currency: priced.currency,
+						...draft,
 						fingerprint,
 						...(idempotencyKey ? { idempotencyKey } : {}),
 						saga: { step: "reserve", updatedAt: createdAt },
 						pendingActions: [],
 						history: [{ status: "pending", at: createdAt }],
+						// order.created leaves with the order itself.
+						outbox: [this.outboxEntry("order.created", orderEvent(draft as OrderDoc))],
 						createdAt,
 						updatedAt: createdAt
 					})
@@ -399,17 +433,21 @@ const OrdersService = {
 					);
 				throw err;
 			}
-			await this.emitOrderEvent("order.created", order);
+			await this.relayOutbox("adapter", order._id);
 
 			const outcome = await runPlacementSaga(this.sagaSteps(order, ctx.params.payment, ctx));
 
 			if (outcome.ok) {
 				const card = outcome.payment as { brand?: string; last4?: string } | undefined;
-				const confirmed = await this.transition(order, "confirmed", {
-					payment: { brand: card?.brand, last4: card?.last4 },
-					saga: { step: "done", updatedAt: now() }
-				});
-				await this.emitOrderEvent("order.confirmed", confirmed!);
+				const confirmed = await this.transition(
+					order,
+					"confirmed",
+					{
+						payment: { brand: card?.brand, last4: card?.last4 },
+						saga: { step: "done", updatedAt: now() }
+					},
+					{ name: "order.confirmed" }
+				);
 				ctx.meta.$statusCode = 201;
 				return toOrder(confirmed!);
 			}
@@ -417,12 +455,16 @@ const OrdersService = {
 			const { error } = outcome;
 			const business = REJECTION_STATUS[error.type] !== undefined;
 			const reason = business ? error.type : ErrorTypes.SERVICE_UNAVAILABLE;
-			const rejected = await this.transition(order, "rejected", {
-				reason,
-				saga: { step: "done", updatedAt: now() },
-				pendingActions: outcome.pendingCompensations
-			});
-			await this.emitOrderEvent("order.rejected", rejected!, { reason });
+			await this.transition(
+				order,
+				"rejected",
+				{
+					reason,
+					saga: { step: "done", updatedAt: now() },
+					pendingActions: outcome.pendingCompensations
+				},
+				{ name: "order.rejected" }
+			);
 			throw rejectionError(String(order._id), error);
 		},
 
@@ -498,7 +540,16 @@ const OrdersService = {
 				},
 				capture: () => call("payments.capture", { orderId }),
 				commit: () => call("inventory.commit", { orderId }),
-				release: () => call("inventory.release", { orderId }),
+				release: async () => {
+					try {
+						await call("inventory.release", { orderId });
+					} catch (err) {
+						// Committed meanwhile (a resumed saga got further): give the units back.
+						if ((err as { type?: string }).type !== ErrorTypes.INVALID_TRANSITION)
+							throw err;
+						await call("inventory.restock", { orderId });
+					}
+				},
 				cancelPayment: async () => {
 					try {
 						await call("payments.void", { orderId });
@@ -513,6 +564,11 @@ const OrdersService = {
 						{ _id: order._id },
 						{ $set: { saga: { step, updatedAt: now() }, updatedAt: now() } }
 					);
+					if (this.settings.faultBeforeStep === step) {
+						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production).
+						this.logger.fatal(`Fault injection: killing the process before '${step}'`);
+						process.kill(process.pid, "SIGKILL");
+					}
 				}
 			};
 		},
@@ -578,11 +634,15 @@ const OrdersService = {
 								orderId: String(order._id)
 							}
 						);
-						const confirmed = await this.transition(order, "confirmed", {
-							payment: { brand: payment?.brand, last4: payment?.last4 },
-							saga: { step: "done", updatedAt: now() }
-						});
-						if (confirmed) await this.emitOrderEvent("order.confirmed", confirmed);
+						await this.transition(
+							order,
+							"confirmed",
+							{
+								payment: { brand: payment?.brand, last4: payment?.last4 },
+								saga: { step: "done", updatedAt: now() }
+							},
+							{ name: "order.confirmed" }
+						);
 						continue;
 					} catch (err) {
 						this.logger.warn(
@@ -592,15 +652,16 @@ const OrdersService = {
 					}
 				}
 				const left = await compensate(steps, ["cancelPayment", "release"]);
-				const rejected = await this.transition(order, "rejected", {
-					reason: "SAGA_ABORTED",
-					saga: { step: "done", updatedAt: now() },
-					pendingActions: left
-				});
-				if (rejected)
-					await this.emitOrderEvent("order.rejected", rejected, {
-						reason: "SAGA_ABORTED"
-					});
+				await this.transition(
+					order,
+					"rejected",
+					{
+						reason: "SAGA_ABORTED",
+						saga: { step: "done", updatedAt: now() },
+						pendingActions: left
+					},
+					{ name: "order.rejected" }
+				);
 			}
 		},
 
@@ -621,7 +682,8 @@ const OrdersService = {
 			this: OrdersThis,
 			order: OrderDoc,
 			to: OrderStatus,
-			extra: Record<string, unknown> = {}
+			extra: Record<string, unknown> = {},
+			event?: OrderEventSpec
 		) {
 			if (!canTransition(order.status, to))
 				throw conflict(
@@ -634,31 +696,20 @@ const OrdersService = {
 				at,
 				...(extra.reason ? { reason: String(extra.reason) } : {})
 			};
+			const push: Record<string, unknown> = { history: entry };
+			// The event is written in the same atomic update as the change: they cannot part ways.
+			if (event)
+				push.outbox = this.outboxEntry(
+					event.name,
+					orderEvent({ ...order, ...extra, status: to } as OrderDoc, event.extra)
+				);
 			const doc = await this.updateOne(
 				this.adapter,
 				{ _id: order._id, status: order.status },
-				{ $set: { ...extra, status: to, updatedAt: at }, $push: { history: entry } }
+				{ $set: { ...extra, status: to, updatedAt: at }, $push: push }
 			);
+			if (doc && event) await this.relayOutbox("adapter", doc._id);
 			return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;
-		},
-
-		async emitOrderEvent(
-			this: OrdersThis,
-			name: DomainEventName,
-			order: OrderDoc,
-			extra: Record<string, unknown> = {}
-		) {
-			const payload: OrderEvent = {
-				orderId: String(order._id),
-				userId: order.userId,
-				status: order.status,
-				totalCents: order.totalCents,
-				currency: order.currency,
-				items: order.items,
-				...(order.reason ? { reason: order.reason } : {}),
-				...extra
-			};
-			await emitDomainEvent(this.broker, name, payload as never);
 		}
 	},
 

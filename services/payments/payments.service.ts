@@ -22,7 +22,8 @@ import {
 	notFound,
 	unauthorized
 } from "../../lib/errors";
-import { emitDomainEvent, type PaymentEvent } from "../../lib/events";
+import type { PaymentEvent } from "../../lib/events";
+import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
 import type { AuthMeta } from "../../types/moleculer";
 import {
 	cardBrand,
@@ -101,7 +102,7 @@ interface PaymentsSettings {
 	pendingLeaseMs: number;
 }
 
-type PaymentsThis = Service<PaymentsSettings> & DbMethods & PaymentsVars;
+type PaymentsThis = Service<PaymentsSettings> & DbMethods & DurableEventsMethods & PaymentsVars;
 interface PaymentsVars {
 	adapter: any;
 	processor: CardProcessor;
@@ -175,7 +176,9 @@ const PaymentsService = {
 	mixins: [
 		DbMixin({
 			indexes: [{ field: "orderId", unique: true }, { field: "userId" }]
-		})
+		}),
+		// Payment events leave through the payment document's outbox.
+		DurableEvents({ outbox: ["adapter"] })
 	],
 
 	settings: {
@@ -458,8 +461,9 @@ const PaymentsService = {
 					declineCode: result.code
 				});
 				if (declined)
-					await emitDomainEvent(
-						ctx,
+					await this.appendEvent(
+						"adapter",
+						declined._id,
 						"payment.declined",
 						paymentEvent(declined, result.code),
 						`payment:${declined._id}:declined`
@@ -471,8 +475,9 @@ const PaymentsService = {
 				authorizationId: result.authorizationId
 			});
 			if (authorized) {
-				await emitDomainEvent(
-					ctx,
+				await this.appendEvent(
+					"adapter",
+					authorized._id,
 					"payment.authorized",
 					paymentEvent(authorized),
 					`payment:${authorized._id}:authorized`
@@ -509,8 +514,9 @@ const PaymentsService = {
 					await this.setStatus(orderId, "captured", "authorized", { capturedCents: 0 });
 					throw this.processorFailed("capture", orderId, err);
 				}
-				await emitDomainEvent(
-					ctx,
+				await this.appendEvent(
+					"adapter",
+					captured._id,
 					"payment.captured",
 					paymentEvent(captured),
 					`payment:${captured._id}:captured`
@@ -540,8 +546,9 @@ const PaymentsService = {
 						throw this.processorFailed("void", orderId, err);
 					}
 				}
-				await emitDomainEvent(
-					ctx,
+				await this.appendEvent(
+					"adapter",
+					voided._id,
 					"payment.voided",
 					paymentEvent(voided),
 					`payment:${voided._id}:voided`
@@ -609,8 +616,9 @@ const PaymentsService = {
 					await this.undoRefund(orderId, entry);
 					throw this.processorFailed("refund", orderId, err);
 				}
-				await emitDomainEvent(
-					ctx,
+				await this.appendEvent(
+					"adapter",
+					refunded._id,
 					"payment.refunded",
 					{ ...paymentEvent(refunded), refundedCents: amount },
 					`payment:${refunded._id}:refund:${entry.refundId}`

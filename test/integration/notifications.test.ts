@@ -29,7 +29,7 @@ async function eventually<T>(fn: () => Promise<T | null | undefined | false>, ms
 }
 
 /** Wait until every notification the service started has finished. */
-const settled = (s: System = sys) => eventually(async () => service(s).inflight.size === 0);
+const settled = (s: System = sys) => eventually(async () => service(s).durableInflight.size === 0);
 
 function orderEvent(userId: string, over: Record<string, unknown> = {}) {
 	return {

@@ -56,7 +56,7 @@ describe("reserve", () => {
 		const err = await reserve(orderId(), [
 			{ productId: a.id, quantity: 2 },
 			{ productId: b.id, quantity: 2 }
-		]).catch(e => e);
+		]).catch((e: any) => e);
 		expect(err).toMatchObject({ code: 409, type: "OUT_OF_STOCK" });
 		expect(err.data.products).toEqual([{ productId: b.id, requested: 2, available: 1 }]);
 		expect([await stockOf(a.id), await stockOf(b.id)]).toEqual([5, 1]);
@@ -83,7 +83,7 @@ describe("reserve", () => {
 		const err = await reserve(orderId(), [
 			{ productId: p.id, quantity: 2 },
 			{ productId: p.id, quantity: 2 }
-		]).catch(e => e);
+		]).catch((e: any) => e);
 		expect(err.type).toBe("OUT_OF_STOCK");
 		expect(await stockOf(p.id)).toBe(3);
 	});
@@ -112,11 +112,11 @@ describe("reserve", () => {
 	it("rejects operator objects and malformed ids before any query", async () => {
 		for (const bad of [{ $gt: "" }, "a.b", "$where"]) {
 			const err = await broker
-				.call("inventory.reserve", {
+				.call<any, any>("inventory.reserve", {
 					orderId: bad,
 					items: [{ productId: "x", quantity: 1 }]
 				})
-				.catch(e => e);
+				.catch((e: any) => e);
 			expect(err.type).toBe("VALIDATION_ERROR");
 		}
 	});
@@ -127,10 +127,12 @@ describe("release, commit and restock", () => {
 		const p = await product(5);
 		const oid = orderId();
 		await reserve(oid, [{ productId: p.id, quantity: 3 }]);
-		await broker.call("inventory.release", { orderId: oid });
-		await broker.call("inventory.release", { orderId: oid });
+		await broker.call<any, any>("inventory.release", { orderId: oid });
+		await broker.call<any, any>("inventory.release", { orderId: oid });
 		expect(await stockOf(p.id)).toBe(5);
-		const late = await broker.call("inventory.commit", { orderId: oid }).catch(e => e);
+		const late = await broker
+			.call<any, any>("inventory.commit", { orderId: oid })
+			.catch((e: any) => e);
 		expect(late).toMatchObject({ code: 409, type: "RESERVATION_NOT_FOUND" });
 	});
 
@@ -142,21 +144,29 @@ describe("release, commit and restock", () => {
 		const c2 = await broker.call<any, any>("inventory.commit", { orderId: oid });
 		expect([c1.status, c2.status]).toEqual(["committed", "committed"]);
 		expect(await stockOf(p.id)).toBe(3);
-		const release = await broker.call("inventory.release", { orderId: oid }).catch(e => e);
+		const release = await broker
+			.call<any, any>("inventory.release", { orderId: oid })
+			.catch((e: any) => e);
 		expect(release.type).toBe("INVALID_TRANSITION");
 
-		await broker.call("inventory.restock", { orderId: oid });
-		await broker.call("inventory.restock", { orderId: oid });
+		await broker.call<any, any>("inventory.restock", { orderId: oid });
+		await broker.call<any, any>("inventory.restock", { orderId: oid });
 		expect(await stockOf(p.id)).toBe(5);
 	});
 
 	it("commit of an unknown order is a 409; release and restock of one are no-ops", async () => {
-		const err = await broker.call("inventory.commit", { orderId: "ghost" }).catch(e => e);
+		const err = await broker
+			.call<any, any>("inventory.commit", { orderId: "ghost" })
+			.catch((e: any) => e);
 		expect(err.type).toBe("RESERVATION_NOT_FOUND");
-		expect(await broker.call("inventory.release", { orderId: "ghost" })).toMatchObject({
+		expect(
+			await broker.call<any, any>("inventory.release", { orderId: "ghost" })
+		).toMatchObject({
 			status: "none"
 		});
-		expect(await broker.call("inventory.restock", { orderId: "ghost" })).toMatchObject({
+		expect(
+			await broker.call<any, any>("inventory.restock", { orderId: "ghost" })
+		).toMatchObject({
 			status: "none"
 		});
 	});
@@ -168,15 +178,17 @@ describe("expiry", () => {
 		const kept = orderId();
 		const forgotten = orderId();
 		await reserve(kept, [{ productId: p.id, quantity: 1 }]);
-		await broker.call("inventory.commit", { orderId: kept });
+		await broker.call<any, any>("inventory.commit", { orderId: kept });
 		await reserve(forgotten, [{ productId: p.id, quantity: 2 }]);
 		expect(await stockOf(p.id)).toBe(1);
 
 		await new Promise(r => setTimeout(r, 350));
-		const { expired } = await broker.call<any, any>("inventory.expireReservations");
+		const { expired } = await broker.call<any, any>("inventory.expireReservations", {});
 		expect(expired).toBeGreaterThanOrEqual(1);
 		expect(await stockOf(p.id)).toBe(3); // the committed unit stays sold
-		const late = await broker.call("inventory.commit", { orderId: forgotten }).catch(e => e);
+		const late = await broker
+			.call<any, any>("inventory.commit", { orderId: forgotten })
+			.catch((e: any) => e);
 		expect(late.type).toBe("RESERVATION_NOT_FOUND");
 	});
 });
@@ -191,8 +203,8 @@ describe("stock administration", () => {
 		);
 		expect(up.stock).toBe(7);
 		const err = await broker
-			.call("inventory.adjustStock", { id: p.id, delta: -8 }, admin)
-			.catch(e => e);
+			.call<any, any>("inventory.adjustStock", { id: p.id, delta: -8 }, admin)
+			.catch((e: any) => e);
 		expect(err).toMatchObject({ code: 409, type: "OUT_OF_STOCK" });
 		expect(await stockOf(p.id)).toBe(7);
 	});
@@ -215,7 +227,7 @@ describe("stock administration", () => {
 				{ sku: p.sku, name: "X", priceCents: 1, currency: "EUR" },
 				admin
 			)
-			.catch(e => e);
+			.catch((e: any) => e);
 		expect(dup).toMatchObject({ code: 409, type: "PRODUCT_EXISTS" });
 		const patched = await broker.call<any, any>(
 			"inventory.updateProduct",
@@ -228,8 +240,8 @@ describe("stock administration", () => {
 	it("hides inactive products from customers", async () => {
 		const p = await product(1, { active: false });
 		const err = await broker
-			.call("inventory.getProduct", { id: p.id }, customer())
-			.catch(e => e);
+			.call<any, any>("inventory.getProduct", { id: p.id }, customer())
+			.catch((e: any) => e);
 		expect(err).toMatchObject({ code: 404, type: "PRODUCT_NOT_FOUND" });
 		const list = await broker.call<any, any>(
 			"inventory.listProducts",
@@ -273,10 +285,10 @@ describe("shipments", () => {
 		await confirmed(oid);
 		const s = await shipmentOf(oid);
 		const skip = await broker
-			.call("inventory.deliverShipment", { id: s.id }, admin)
-			.catch(e => e);
+			.call<any, any>("inventory.deliverShipment", { id: s.id }, admin)
+			.catch((e: any) => e);
 		expect(skip).toMatchObject({ code: 409, type: "INVALID_TRANSITION" });
-		await broker.call("inventory.shipShipment", { id: s.id }, admin);
+		await broker.call<any, any>("inventory.shipShipment", { id: s.id }, admin);
 		const done = await broker.call<any, any>("inventory.deliverShipment", { id: s.id }, admin);
 		expect(done.history.map((h: any) => h.status)).toEqual([
 			"preparing",
@@ -293,11 +305,11 @@ describe("shipments", () => {
 		await confirmed(oid, "owner");
 		const s = await shipmentOf(oid);
 		await expect(
-			broker.call("inventory.getShipment", { id: s.id }, customer("owner"))
+			broker.call<any, any>("inventory.getShipment", { id: s.id }, customer("owner"))
 		).resolves.toMatchObject({ id: s.id });
 		const other = await broker
-			.call("inventory.getShipment", { id: s.id }, customer("intruder"))
-			.catch(e => e);
+			.call<any, any>("inventory.getShipment", { id: s.id }, customer("intruder"))
+			.catch((e: any) => e);
 		expect(other).toMatchObject({ code: 404, type: "SHIPMENT_NOT_FOUND" });
 		const mine = await broker.call<any, any>(
 			"inventory.listShipments",
@@ -312,7 +324,13 @@ describe("shipments", () => {
 		await confirmed(oid);
 		await shipmentOf(oid);
 		await broker.broadcastLocal("order.cancelled", { orderId: oid });
-		const s = await broker.call<any, any>("inventory.shipmentForOrder", { orderId: oid });
-		expect(s.status).toBe("cancelled");
+		let status = "";
+		for (let i = 0; i < 50 && status !== "cancelled"; i++) {
+			await new Promise(r => setTimeout(r, 10));
+			status = (await broker.call<any, any>("inventory.shipmentForOrder", { orderId: oid }))
+				.status;
+		}
+		expect(status).toBe("cancelled");
+		expect(emitted.filter(e => e.name === "shipment.cancelled")).toHaveLength(1);
 	});
 });

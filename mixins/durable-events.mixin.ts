@@ -1,0 +1,294 @@
+/**
+ * Durable domain events: nothing lost between a state change and its consumers.
+ *
+ * Publisher side (transactional outbox): a service puts the event into the very document whose
+ * state changes, in the same atomic update (`$push: { outbox: entry }`, or `outbox: [entry]` on
+ * insert), so the change and its event cannot part ways. A relay publishes each entry and then
+ * pulls it from the document: right after the write, and by a periodic sweep that picks up what
+ * a crash or an unreachable broker left behind. Publishing is therefore at-least-once.
+ *
+ * Consumer side: every handler in the service's `events` whose name is a domain event
+ * (lib/events.ts) becomes durable and idempotent:
+ * - with NATS (`TRANSPORTER=nats://...` or `EVENTS_NATS_URL`), through JetStream (lib/jetstream.ts):
+ *   a durable consumer per service and event, ack after success, backoff, dead letters;
+ * - in the embedded default, through Moleculer's in-process events, with the same retries with
+ *   backoff and a dead-letter log (in-process delivery does not survive a crash of the process;
+ *   the outbox does, and is relayed again on restart).
+ * Each event carries a stable `eventId`; a service that consumes events keeps an `inbox` store
+ * (declare it in DbMixin's `stores`) of the ids it handled, so a redelivered event is skipped.
+ */
+import { randomUUID } from "node:crypto";
+import type { Context, ServiceSchema } from "moleculer";
+import type { DomainEventName, DomainEvents } from "../lib/events";
+import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
+import { settings } from "../lib/settings";
+import { isDuplicateKeyError, type Store } from "./db.mixin";
+
+export interface OutboxEntry {
+	eventId: string;
+	name: DomainEventName;
+	payload: Record<string, unknown>;
+}
+
+/** Indexes of the `inbox` store of a consuming service. */
+export const INBOX_INDEXES = [{ field: "key", unique: true }];
+
+const DOMAINS = new Set(["order", "payment", "shipment", "inventory", "user"]);
+const isDomainEvent = (name: string) => DOMAINS.has(name.split(".")[0]) && !name.includes("*");
+
+export interface DurableEventsOptions {
+	/** Stores whose documents carry an `outbox` array: "adapter" is the primary collection. */
+	outbox?: string[];
+}
+
+export interface DurableEventsMethods {
+	/** An outbox entry for `name`: push it into the changing document in the same update. */
+	outboxEntry<N extends DomainEventName>(
+		name: N,
+		payload: DomainEvents[N],
+		eventId?: string
+	): OutboxEntry;
+	/**
+	 * Add an event to an existing document's outbox and relay it. For events that follow a change
+	 * already written (not atomic with it): prefer pushing outboxEntry() in the change's update.
+	 */
+	appendEvent<N extends DomainEventName>(
+		storeName: string,
+		id: unknown,
+		name: N,
+		payload: DomainEvents[N],
+		eventId?: string
+	): Promise<void>;
+	/** Relay the outbox of one document now; never rejects (the sweep retries what fails). */
+	relayOutbox(storeName: string, id: unknown): Promise<void>;
+	/** Relay every pending outbox entry of this service; resolves when done. */
+	flushOutbox(): Promise<void>;
+}
+
+type Handler = (this: any, ctx: Context<any>) => unknown;
+
+export function DurableEvents(options: DurableEventsOptions = {}): Partial<ServiceSchema<any>> {
+	const outboxStores = options.outbox ?? [];
+
+	// `merged` is a lifecycle hook of Moleculer the typings do not list.
+	return <Partial<ServiceSchema<any>>>{
+		/** Take the domain events out of Moleculer's hands before the schema is parsed. */
+		merged(this: any, schema: any) {
+			const cfg = settings().events;
+			const durable: Record<string, { handler: Handler; params?: unknown }> = {};
+			for (const [name, def] of Object.entries<any>(schema.events ?? {})) {
+				if (!isDomainEvent(name)) continue;
+				const handler: Handler = typeof def === "function" ? def : def.handler;
+				durable[name] = { handler, params: def.params };
+				if (cfg.natsUrl) delete schema.events[name];
+				else
+					schema.events[name] = {
+						...(typeof def === "object" ? def : {}),
+						handler(this: any, ctx: Context<any>) {
+							this.receiveInProcess(name, ctx);
+						}
+					};
+			}
+			schema.$durableEvents = durable;
+		},
+
+		created(this: any) {
+			this.relaying = new Set<string>();
+			this.durableInflight = new Set<Promise<void>>();
+		},
+
+		async started(this: any) {
+			const cfg = settings().events;
+			const durable = this.schema.$durableEvents as Record<
+				string,
+				{ handler: Handler; params?: any }
+			>;
+			if (cfg.natsUrl) {
+				this.jetstream = new JetStreamEvents(
+					cfg.natsUrl,
+					cfg.namespace,
+					`${this.broker.nodeID}:${this.name}`,
+					this.logger
+				);
+				await this.jetstream.connect();
+				for (const [name, { params }] of Object.entries(durable)) {
+					const check = params ? this.broker.validator.compile(params) : null;
+					this.jetstream.subscribe(
+						this.name,
+						name,
+						async (payload: Record<string, unknown>) => {
+							if (check) {
+								const valid = await check(payload);
+								if (valid !== true)
+									throw new Error(
+										`invalid ${name} payload: ${JSON.stringify(valid)}`
+									);
+							}
+							const ctx = this.broker.ContextFactory.create(
+								this.broker,
+								null,
+								payload,
+								{}
+							);
+							ctx.eventName = name;
+							ctx.eventType = "emit";
+							await this.handleOnce(name, ctx);
+						},
+						{
+							maxAttempts: cfg.maxAttempts,
+							backoffMs: cfg.backoffMs,
+							ackWaitMs: cfg.ackWaitMs
+						}
+					);
+				}
+			}
+			if (outboxStores.length > 0) {
+				this.relayTimer = setInterval(() => {
+					this.flushOutbox().catch((err: Error) =>
+						this.logger.warn("Outbox relay failed:", err.message)
+					);
+				}, cfg.relayIntervalMs);
+				this.relayTimer.unref();
+				await this.flushOutbox().catch((err: Error) =>
+					this.logger.warn("Outbox relay failed:", err.message)
+				);
+			}
+		},
+
+		async stopped(this: any) {
+			clearInterval(this.relayTimer);
+			await Promise.allSettled([...this.durableInflight]);
+			await this.jetstream?.close();
+		},
+
+		methods: {
+			outboxEntry(name: DomainEventName, payload: object, eventId: string = randomUUID()) {
+				return {
+					eventId,
+					name,
+					payload: { ...payload, eventId, occurredAt: new Date().toISOString() }
+				};
+			},
+
+			storeOf(this: any, storeName: string): Store {
+				return storeName === "adapter" ? this.adapter : this.stores[storeName];
+			},
+
+			async appendEvent(
+				this: any,
+				storeName: string,
+				id: unknown,
+				name: DomainEventName,
+				payload: object,
+				eventId?: string
+			) {
+				const entry = this.outboxEntry(name, payload, eventId);
+				await this.storeOf(storeName).updateMany({ _id: id }, { $push: { outbox: entry } });
+				await this.relayOutbox(storeName, id);
+			},
+
+			relayOutbox(this: any, storeName: string, id: unknown) {
+				const store = this.storeOf(storeName);
+				return store
+					.findOne({ _id: id })
+					.then((doc: any) => doc && this.relayDocument(store, doc))
+					.catch((err: Error) =>
+						this.logger.warn("Outbox relay failed (the sweep retries):", err.message)
+					);
+			},
+
+			async flushOutbox(this: any) {
+				for (const storeName of outboxStores) {
+					const store = this.storeOf(storeName);
+					for (;;) {
+						const docs = await store.find({
+							query: { "outbox.0": { $exists: true } },
+							limit: 100
+						});
+						let relayed = 0;
+						for (const doc of docs) relayed += await this.relayDocument(store, doc);
+						if (docs.length < 100 || relayed === 0) break;
+					}
+				}
+			},
+
+			/** Publish a document's pending events in order; each leaves the outbox once stored. */
+			async relayDocument(this: any, store: Store, doc: any): Promise<number> {
+				let relayed = 0;
+				for (const entry of (doc.outbox ?? []) as OutboxEntry[]) {
+					if (this.relaying.has(entry.eventId)) return relayed; // another relay has it
+					this.relaying.add(entry.eventId);
+					try {
+						await this.publishDurable(entry);
+						await store.updateMany(
+							{ _id: doc._id },
+							{ $pull: { outbox: { eventId: entry.eventId } } }
+						);
+						relayed++;
+					} catch (err) {
+						this.logger.warn(
+							`Event ${entry.name} ${entry.eventId} not published yet: ${(err as Error).message}`
+						);
+						return relayed; // keep the order of this document's events
+					} finally {
+						this.relaying.delete(entry.eventId);
+					}
+				}
+				return relayed;
+			},
+
+			publishDurable(this: any, entry: OutboxEntry) {
+				if (this.jetstream)
+					return this.jetstream.publish(entry.name, entry.payload, entry.eventId);
+				// In-process: Moleculer delivers to one instance of each consuming service.
+				return this.broker.emit(entry.name, entry.payload);
+			},
+
+			/** Embedded default: run the handler detached, with retries and a dead-letter log. */
+			receiveInProcess(this: any, name: string, ctx: Context<any>) {
+				const cfg = settings().events;
+				const run = async () => {
+					for (let attempt = 1; ; attempt++) {
+						try {
+							await this.handleOnce(name, ctx);
+							return;
+						} catch (err) {
+							const message = (err as Error).message;
+							if (attempt >= cfg.maxAttempts) {
+								this.logger.error(
+									`DEAD LETTER: ${name} ${ctx.params?.eventId} failed ${attempt} times in ${this.name}: ${message}`
+								);
+								return;
+							}
+							this.logger.warn(
+								`Event ${name} ${ctx.params?.eventId} failed in ${this.name} (attempt ${attempt}/${cfg.maxAttempts}): ${message}`
+							);
+							await new Promise(r =>
+								setTimeout(r, backoffDelay(attempt, cfg.backoffMs)).unref()
+							);
+						}
+					}
+				};
+				const work = run();
+				this.durableInflight.add(work);
+				void work.finally(() => this.durableInflight.delete(work));
+			},
+
+			/** Handle an event unless this service handled its id before; then remember the id. */
+			async handleOnce(this: any, name: string, ctx: Context<any>) {
+				const { handler } = this.schema.$durableEvents[name];
+				const eventId = ctx.params?.eventId;
+				const inbox: Store | undefined = this.stores?.inbox;
+				const key = `${name}:${eventId}`;
+				if (inbox && eventId && (await inbox.findOne({ key }))) return;
+				await handler.call(this, ctx);
+				if (inbox && eventId)
+					await inbox
+						.insert({ key, at: new Date().toISOString() })
+						.catch((err: unknown) => {
+							if (!isDuplicateKeyError(err)) throw err;
+						});
+			}
+		}
+	};
+}
