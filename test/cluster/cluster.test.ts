@@ -2,7 +2,18 @@
  * Cluster mode: every service in its own process, joined by a real nats-server that this test
  * starts on a free loopback port. Each step is bounded in time; every process is killed at the end.
  */
-import { api, createCluster, waitForHttp, type Cluster } from "../helpers/cluster";
+import {
+	api,
+	bearer,
+	createCluster,
+	newProduct as createProduct,
+	placeOrder as placeOrderAs,
+	ready as readyIn,
+	stockOf as stockIn,
+	until,
+	waitForHttp,
+	type Cluster
+} from "../helpers/cluster";
 import type { RunningNode } from "../../scripts/cluster-lib";
 
 jest.setTimeout(90_000);
@@ -12,70 +23,15 @@ const nodes: Record<string, RunningNode> = {};
 let adminToken: string;
 let customerToken: string;
 
-const card = {
-	cardNumber: "4242424242424242",
-	expMonth: 12,
-	expYear: new Date().getFullYear() + 2,
-	cvc: "123"
-};
-const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
-
 function start(name: string, nodeID = `${name}-1`, env: Record<string, string> = {}) {
 	nodes[nodeID] = c.start({ services: name, nodeID, env });
 	return nodes[nodeID];
 }
 
-async function until<T>(
-	what: string,
-	check: () => Promise<T | false | null | undefined>,
-	ms = 30_000
-): Promise<T> {
-	const deadline = Date.now() + ms;
-	for (;;) {
-		const value = await check().catch(() => undefined);
-		if (value) return value;
-		if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms\n${c.logs()}`);
-		await new Promise(r => setTimeout(r, 200));
-	}
-}
-
-async function ready(services: string[]) {
-	return until(`services ${services.join(",")} visible to the gateway`, async () => {
-		const res = await api(c.base, "GET", "/ready");
-		return services.every(s => res.body.services?.[s]) ? res.body : null;
-	});
-}
-
-async function newProduct(stock: number) {
-	const res = await api(
-		c.base,
-		"POST",
-		"/products",
-		{
-			sku: `C-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
-			name: "Cluster mug",
-			priceCents: 1500,
-			currency: "EUR",
-			stock
-		},
-		bearer(adminToken)
-	);
-	expect(res.status).toBe(201);
-	return res.body.id as string;
-}
-
+const wait = <T>(what: string, check: () => Promise<T | false | null | undefined>, ms?: number) =>
+	until(c, what, check, ms);
 const placeOrder = (productId: string, quantity = 1) =>
-	api(
-		c.base,
-		"POST",
-		"/orders",
-		{ items: [{ productId, quantity }], payment: card },
-		bearer(customerToken)
-	);
-
-async function stockOf(id: string): Promise<number> {
-	return (await api(c.base, "GET", `/products/${id}`)).body.stock;
-}
+	placeOrderAs(c, customerToken, productId, quantity);
 
 beforeAll(async () => {
 	c = await createCluster({
@@ -86,7 +42,7 @@ beforeAll(async () => {
 	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
 		start(name);
 	await waitForHttp(`${c.base}/health`, 60_000);
-	await ready(["users", "inventory", "payments", "orders", "notifications"]);
+	await readyIn(c, ["users", "inventory", "payments", "orders", "notifications"]);
 
 	const login = await api(c.base, "POST", "/users/login", {
 		email: "admin@shopmesh.test",
@@ -111,13 +67,13 @@ describe("cluster over NATS", () => {
 	it("discovers every service in its own process and places a full order through the gateway", async () => {
 		const state = await api(c.base, "GET", "/ready");
 		expect(state.status).toBe(200);
-		const productId = await newProduct(5);
+		const productId = await createProduct(c, adminToken, 5);
 		const res = await placeOrder(productId, 2);
 		expect(res.status).toBe(201);
 		expect(res.body.status).toBe("confirmed");
 		expect(res.headers["x-node-id"]).toBe("orders-1");
-		expect(await stockOf(productId)).toBe(3);
-		const notes = await until("the customer is notified", async () => {
+		expect(await stockIn(c, productId)).toBe(3);
+		const notes = await wait("the customer is notified", async () => {
 			const n = await api(c.base, "GET", "/notifications", undefined, bearer(customerToken));
 			return n.body.rows?.length ? n.body.rows : null;
 		});
@@ -126,21 +82,21 @@ describe("cluster over NATS", () => {
 
 	it("keeps confirming orders with notifications killed", async () => {
 		await c.stop(nodes["notifications-1"], "SIGKILL");
-		const productId = await newProduct(5);
+		const productId = await createProduct(c, adminToken, 5);
 		for (let i = 0; i < 3; i++) {
 			const res = await placeOrder(productId);
 			expect(res.status).toBe(201);
 			expect(res.ms).toBeLessThan(2000);
 		}
 		start("notifications");
-		await ready(["notifications"]);
+		await readyIn(c, ["notifications"]);
 	});
 
 	it("answers 503 fast with payments killed, reserves nothing, and recovers when payments returns", async () => {
-		const productId = await newProduct(5);
+		const productId = await createProduct(c, adminToken, 5);
 		await c.stop(nodes["payments-1"], "SIGKILL");
 		// The gateway learns of the dead node by its missing heartbeats (HEARTBEAT_TIMEOUT).
-		await until("payments leaves the registry", async () => {
+		await wait("payments leaves the registry", async () => {
 			const r = await api(c.base, "GET", "/ready");
 			return r.status === 503 && r.body.missing.includes("payments");
 		});
@@ -149,20 +105,20 @@ describe("cluster over NATS", () => {
 			expect([res.status, res.body.type]).toEqual([503, "SERVICE_UNAVAILABLE"]);
 			expect(res.ms).toBeLessThan(2500);
 		}
-		expect(await stockOf(productId)).toBe(5);
+		expect(await stockIn(c, productId)).toBe(5);
 
 		start("payments");
-		const ok = await until("orders recover by themselves", async () => {
+		const ok = await wait("orders recover by themselves", async () => {
 			const res = await placeOrder(productId);
 			return res.status === 201 ? res : null;
 		});
 		expect(ok.body.status).toBe("confirmed");
-		expect(await stockOf(productId)).toBe(4);
+		expect(await stockIn(c, productId)).toBe(4);
 	});
 
 	it("spreads calls over two instances and loses no request when one stops gracefully under load", async () => {
 		start("inventory", "inventory-2");
-		const seen = await until("both inventory instances serve", async () => {
+		const seen = await wait("both inventory instances serve", async () => {
 			const served = new Set<string>();
 			for (let i = 0; i < 10; i++) {
 				const res = await api(c.base, "GET", "/products?pageSize=5");
@@ -173,7 +129,7 @@ describe("cluster over NATS", () => {
 		});
 		expect([...seen].sort()).toEqual(["inventory-1", "inventory-2"]);
 		// Without MONGO_URI each instance keeps its own NeDB data: both say so, loudly.
-		await until("the data fork is reported", async () =>
+		await wait("the data fork is reported", async () =>
 			/DATA FORK: another 'inventory' instance runs on node 'inventory-[12]'/.test(c.logs())
 		);
 
@@ -201,7 +157,7 @@ describe("cluster over NATS", () => {
 		await c.nats.stop();
 		await new Promise(r => setTimeout(r, 1000));
 		await c.nats.restart();
-		const productId = await until("the cluster serves orders again", async () => {
+		const productId = await wait("the cluster serves orders again", async () => {
 			const res = await api(
 				c.base,
 				"POST",
@@ -217,7 +173,7 @@ describe("cluster over NATS", () => {
 			);
 			return res.status === 201 ? (res.body.id as string) : null;
 		});
-		const res = await until("an order is confirmed", async () => {
+		const res = await wait("an order is confirmed", async () => {
 			const r = await placeOrder(productId);
 			return r.status === 201 ? r : null;
 		});

@@ -197,3 +197,105 @@ export function api(
 		req.end(payload);
 	});
 }
+
+/** Poll `check` until it returns a truthy value; on time-out, fail with the cluster's logs. */
+export async function until<T>(
+	c: Cluster,
+	what: string,
+	check: () => Promise<T | false | null | undefined>,
+	ms = 30_000
+): Promise<T> {
+	const deadline = Date.now() + ms;
+	for (;;) {
+		const value = await check().catch(() => undefined);
+		if (value) return value;
+		if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms\n${c.logs()}`);
+		await new Promise(r => setTimeout(r, 200));
+	}
+}
+
+/** Wait until the gateway reaches every one of `services`. */
+export function ready(c: Cluster, services: string[], ms = 30_000) {
+	return until(
+		c,
+		`services ${services.join(",")} visible to the gateway`,
+		async () => {
+			const res = await api(c.base, "GET", "/ready");
+			return services.every(s => res.body.services?.[s]) ? res.body : null;
+		},
+		ms
+	);
+}
+
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+export const TEST_CARD = {
+	cardNumber: "4242424242424242",
+	expMonth: 12,
+	expYear: new Date().getFullYear() + 2,
+	cvc: "123"
+};
+
+/** A product with `stock` units, created by an admin through the gateway; its id. */
+export async function newProduct(c: Cluster, adminToken: string, stock: number, priceCents = 1500) {
+	const res = await api(
+		c.base,
+		"POST",
+		"/products",
+		{
+			sku: `C-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+			name: "Cluster mug",
+			priceCents,
+			currency: "EUR",
+			stock
+		},
+		bearer(adminToken)
+	);
+	if (res.status !== 201) throw new Error(`product not created: ${JSON.stringify(res.body)}`);
+	return res.body.id as string;
+}
+
+/** A new customer: registered and logged in through the gateway. */
+export async function newCustomer(c: Cluster) {
+	const email = `c-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@shopmesh.test`;
+	const reg = await api(c.base, "POST", "/users", {
+		email,
+		password: "cluster-pass-1",
+		name: "C"
+	});
+	if (reg.status !== 201) throw new Error(`register failed: ${JSON.stringify(reg.body)}`);
+	const login = await api(c.base, "POST", "/users/login", { email, password: "cluster-pass-1" });
+	return { id: reg.body.id as string, token: login.body.token as string };
+}
+
+export const placeOrder = (c: Cluster, token: string, productId: string, quantity = 1) =>
+	api(
+		c.base,
+		"POST",
+		"/orders",
+		{ items: [{ productId, quantity }], payment: TEST_CARD },
+		bearer(token)
+	);
+
+export async function stockOf(c: Cluster, productId: string): Promise<number> {
+	return (await api(c.base, "GET", `/products/${productId}`)).body.stock;
+}
+
+/** Every row of a paged admin listing. */
+export async function allRows(c: Cluster, token: string, url: string): Promise<any[]> {
+	const rows: any[] = [];
+	for (let page = 1; ; page++) {
+		const sep = url.includes("?") ? "&" : "?";
+		const res = await api(
+			c.base,
+			"GET",
+			`${url}${sep}page=${page}&pageSize=100`,
+			undefined,
+			bearer(token)
+		);
+		if (res.status !== 200)
+			throw new Error(`${url}: ${res.status} ${JSON.stringify(res.body)}`);
+		rows.push(...res.body.rows);
+		if (page >= res.body.totalPages) return rows;
+	}
+}
