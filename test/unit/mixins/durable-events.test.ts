@@ -1,0 +1,157 @@
+/**
+ * The durable events mixin in the embedded default (no NATS): outbox relay, retries with backoff,
+ * dead letters and idempotent consumers, on one broker.
+ */
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { DbMixin } from "../../../mixins/db.mixin";
+import { DurableEvents, INBOX_INDEXES } from "../../../mixins/durable-events.mixin";
+import { backoffDelay, deadLetterSubject, durableName, streamName } from "../../../lib/jetstream";
+import { resetSettings } from "../../../lib/settings";
+
+const saved = { ...process.env };
+let broker: ServiceBroker;
+let producer: any;
+let consumer: any;
+const errors: string[] = [];
+let failuresLeft = 0;
+let handled: string[] = [];
+
+beforeAll(async () => {
+	process.env.EVENTS_MAX_ATTEMPTS = "3";
+	process.env.EVENTS_BACKOFF_MS = "10";
+	delete process.env.EVENTS_NATS_URL;
+	delete process.env.TRANSPORTER;
+	resetSettings();
+	broker = new ServiceBroker({
+		logger: {
+			type: "Console",
+			options: {
+				level: "warn",
+				formatter: (level: string, args: unknown[]) => {
+					if (level === "error") errors.push(args.map(String).join(" "));
+					return [];
+				}
+			}
+		}
+	});
+	producer = broker.createService({
+		name: "producer",
+		mixins: [DbMixin(), DurableEvents({ outbox: ["adapter"] })],
+		actions: {
+			change: {
+				async handler(this: any, ctx: any) {
+					const entry = this.outboxEntry(
+						"order.confirmed",
+						ctx.params.event,
+						ctx.params.eventId
+					);
+					const doc = await this.adapter.insert({ n: 1, outbox: [entry] });
+					if (!ctx.params.skipRelay) await this.relayOutbox("adapter", doc._id);
+					return doc._id;
+				}
+			}
+		}
+	} as ServiceSchema);
+	consumer = broker.createService({
+		name: "consumer",
+		mixins: [DbMixin({ stores: { inbox: INBOX_INDEXES } }), DurableEvents()],
+		events: {
+			"order.confirmed"(ctx: any) {
+				if (ctx.params.poison) throw new Error("always fails");
+				if (failuresLeft > 0) {
+					failuresLeft--;
+					throw new Error("fails for now");
+				}
+				handled.push(ctx.params.orderId);
+			}
+		}
+	} as ServiceSchema);
+	await broker.start();
+});
+
+afterAll(async () => {
+	await broker.stop();
+	process.env = saved;
+	resetSettings();
+});
+
+beforeEach(() => {
+	handled = [];
+	failuresLeft = 0;
+	errors.length = 0;
+});
+
+const settled = async () => {
+	for (let i = 0; i < 200 && consumer.durableInflight.size > 0; i++)
+		await new Promise(r => setTimeout(r, 10));
+};
+const event = (orderId: string, extra: Record<string, unknown> = {}) => ({
+	orderId,
+	userId: "u1",
+	status: "confirmed",
+	totalCents: 1,
+	currency: "EUR",
+	items: [],
+	...extra
+});
+
+describe("outbox relay", () => {
+	it("publishes the event written with the change and empties the outbox", async () => {
+		const id = await broker.call<string, any>("producer.change", { event: event("o1") });
+		await settled();
+		expect(handled).toEqual(["o1"]);
+		expect((await producer.adapter.findOne({ _id: id })).outbox).toEqual([]);
+	});
+
+	it("relays what was left in an outbox (a crash before the relay) on the next sweep", async () => {
+		await broker.call("producer.change", { event: event("o2"), skipRelay: true });
+		expect(handled).toEqual([]);
+		await producer.flushOutbox();
+		await settled();
+		expect(handled).toEqual(["o2"]);
+	});
+});
+
+describe("consumers", () => {
+	it("retry a failing handler with backoff until it succeeds", async () => {
+		failuresLeft = 2;
+		await broker.call("producer.change", { event: event("o3") });
+		await settled();
+		expect(handled).toEqual(["o3"]);
+		expect(errors).toEqual([]);
+	});
+
+	it("dead-letter an event after the configured attempts and keep handling the next", async () => {
+		await broker.call("producer.change", { event: event("bad", { poison: true }) });
+		await broker.call("producer.change", { event: event("o4") });
+		await settled();
+		expect(handled).toEqual(["o4"]);
+		expect(errors.some(e => /DEAD LETTER: order\.confirmed .* failed 3 times/.test(e))).toBe(
+			true
+		);
+	});
+
+	it("handle an event id once, however often it is delivered", async () => {
+		await broker.call("producer.change", { event: event("o5"), eventId: "same-id" });
+		await broker.call("producer.change", { event: event("o5"), eventId: "same-id" });
+		await settled();
+		expect(handled).toEqual(["o5"]);
+	});
+});
+
+describe("JetStream naming", () => {
+	it("names streams, subjects and consumers from the namespace and event", () => {
+		expect(streamName("prod", "order")).toBe("SHOPMESH_PROD_ORDER");
+		expect(durableName("notifications", "order.confirmed")).toBe(
+			"notifications__order_confirmed"
+		);
+		expect(deadLetterSubject("prod", "inventory", "order.confirmed")).toBe(
+			"shopmesh.prod.dlq.inventory.order.confirmed"
+		);
+	});
+
+	it("backs off exponentially, capped at a minute", () => {
+		expect([1, 2, 3].map(a => backoffDelay(a, 100))).toEqual([100, 200, 400]);
+		expect(backoffDelay(30, 1000)).toBe(60_000);
+	});
+});
