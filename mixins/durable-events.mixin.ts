@@ -97,77 +97,106 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			this.durableInflight = new Set<Promise<void>>();
 		},
 
-		async started(this: any) {
-			const cfg = settings().events;
-			const durable = this.schema.$durableEvents as Record<
-				string,
-				{ handler: Handler; params?: any }
-			>;
-			if (cfg.natsUrl) {
-				this.jetstream = new JetStreamEvents(
-					cfg.natsUrl,
-					cfg.namespace,
-					`${this.broker.nodeID}:${this.name}`,
-					this.logger
-				);
-				await this.jetstream.connect();
-				for (const [name, { params }] of Object.entries(durable)) {
-					const check = params ? this.broker.validator.compile(params) : null;
-					this.jetstream.subscribe(
-						this.name,
-						name,
-						async (payload: Record<string, unknown>) => {
-							if (check) {
-								const valid = await check(payload);
-								if (valid !== true)
-									throw new Error(
-										`invalid ${name} payload: ${JSON.stringify(valid)}`
-									);
-							}
-							const ctx = this.broker.ContextFactory.create(
-								this.broker,
-								null,
-								payload,
-								{}
-							);
-							ctx.eventName = name;
-							ctx.eventType = "emit";
-							await this.handleOnce(name, ctx);
-						},
-						{
-							maxAttempts: cfg.maxAttempts,
-							backoffMs: cfg.backoffMs,
-							ackWaitMs: cfg.ackWaitMs
-						}
-					);
-				}
-			}
-			if (outboxStores.length > 0) {
-				this.relayTimer = setInterval(() => {
-					this.flushOutbox().catch((err: Error) =>
-						this.logger.warn("Outbox relay failed:", err.message)
-					);
-				}, cfg.relayIntervalMs);
-				this.relayTimer.unref();
-				await this.flushOutbox().catch((err: Error) =>
-					this.logger.warn("Outbox relay failed:", err.message)
-				);
-			}
+		started(this: any) {
+			// Mixins' started hooks run one after the other in an order of Moleculer's choosing, so
+			// the stores this mixin needs may connect only after this hook: start once they have.
+			// (JetStream keeps what arrives meanwhile; the outbox keeps what is written meanwhile.)
+			this.durableStart = this.startDurableEvents().catch((err: Error) =>
+				this.logger.error("Durable events could not start:", err.message)
+			);
 		},
 
 		async stopped(this: any) {
+			this.durableStopping = true;
+			await this.durableStart;
 			clearInterval(this.relayTimer);
 			await Promise.allSettled([...this.durableInflight]);
 			await this.jetstream?.close();
 		},
 
 		methods: {
+			async startDurableEvents(this: any) {
+				const cfg = settings().events;
+				await this.storesConnected([
+					...outboxStores,
+					...(this.stores?.inbox ? ["inbox"] : [])
+				]);
+				if (this.durableStopping) return;
+				const durable = this.schema.$durableEvents as Record<
+					string,
+					{ handler: Handler; params?: any }
+				>;
+				if (cfg.natsUrl) {
+					this.jetstream = new JetStreamEvents(
+						cfg.natsUrl,
+						cfg.namespace,
+						`${this.broker.nodeID}:${this.name}`,
+						this.logger
+					);
+					await this.jetstream.connect();
+					this.jetstreamReady = true;
+					for (const [name, { params }] of Object.entries(durable)) {
+						const check = params ? this.broker.validator.compile(params) : null;
+						this.jetstream.subscribe(
+							this.name,
+							name,
+							async (payload: Record<string, unknown>) => {
+								if (check) {
+									const valid = await check(payload);
+									if (valid !== true)
+										throw new Error(
+											`invalid ${name} payload: ${JSON.stringify(valid)}`
+										);
+								}
+								const ctx = this.broker.ContextFactory.create(
+									this.broker,
+									null,
+									payload,
+									{}
+								);
+								ctx.eventName = name;
+								ctx.eventType = "emit";
+								await this.handleOnce(name, ctx);
+							},
+							{
+								maxAttempts: cfg.maxAttempts,
+								backoffMs: cfg.backoffMs,
+								ackWaitMs: cfg.ackWaitMs
+							}
+						);
+					}
+				}
+				if (outboxStores.length > 0) {
+					this.relayTimer = setInterval(() => {
+						this.flushOutbox().catch((err: Error) =>
+							this.logger.warn("Outbox relay failed:", err.message)
+						);
+					}, cfg.relayIntervalMs);
+					this.relayTimer.unref();
+					await this.flushOutbox().catch((err: Error) =>
+						this.logger.warn("Outbox relay failed:", err.message)
+					);
+				}
+			},
+
 			outboxEntry(name: DomainEventName, payload: object, eventId: string = randomUUID()) {
 				return {
 					eventId,
 					name,
 					payload: { ...payload, eventId, occurredAt: new Date().toISOString() }
 				};
+			},
+
+			async storesConnected(this: any, names: string[]) {
+				const connected = (name: string) => {
+					const store = this.storeOf(name);
+					return Boolean(store?.db || store?.collection);
+				};
+				for (let waited = 0; !names.every(connected); waited += 10) {
+					if (waited > 30_000)
+						throw new Error(`stores ${names.join(", ")} did not connect`);
+					await new Promise(r => setTimeout(r, 10));
+				}
 			},
 
 			storeOf(this: any, storeName: string): Store {
@@ -238,8 +267,11 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			},
 
 			publishDurable(this: any, entry: OutboxEntry) {
-				if (this.jetstream)
+				if (settings().events.natsUrl) {
+					// Not connected yet: the entry stays in the outbox for the relay's next round.
+					if (!this.jetstreamReady) throw new Error("JetStream is not connected yet");
 					return this.jetstream.publish(entry.name, entry.payload, entry.eventId);
+				}
 				// In-process: Moleculer delivers to one instance of each consuming service.
 				return this.broker.emit(entry.name, entry.payload);
 			},
