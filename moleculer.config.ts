@@ -10,6 +10,8 @@ import type { BrokerOptions, Errors, LogLevels } from "moleculer";
 import { ConfigError, settings } from "./lib/settings";
 import { retryable } from "./lib/retry";
 import { startHealthServer } from "./lib/health";
+import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
+import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
@@ -79,6 +81,8 @@ function tracingExporter(): NonNullable<Exclude<BrokerOptions["tracing"], boolea
 }
 
 const production = env.NODE_ENV === "production";
+// Structured JSON lines in production (one object per line, with the request id).
+const jsonLogs = production || env.LOG_FORMAT === "json";
 const metricsPort = env.METRICS_PORT ? num("METRICS_PORT", 3030) : undefined;
 const cacher = env.CACHER ?? "Memory";
 
@@ -91,11 +95,10 @@ const brokerConfig: BrokerOptions = {
 		type: "Console",
 		options: {
 			level: (env.LOGLEVEL as LogLevels) || "info",
-			colors: !production,
-			moduleColors: !production,
-			// Structured JSON lines in production (one object per line, with the request id).
-			formatter: production || env.LOG_FORMAT === "json" ? "json" : "full",
-			objectPrinter: null,
+			colors: !jsonLogs,
+			moduleColors: !jsonLogs,
+			formatter: jsonLogs ? jsonLogFormatter : "full",
+			objectPrinter: jsonLogs ? printObject : null,
 			autoPadding: false
 		}
 	},
@@ -173,17 +176,26 @@ const brokerConfig: BrokerOptions = {
 		}
 	},
 
-	middlewares: [],
+	middlewares: [
+		// Puts each handler's context in scope, so JSON log lines carry its request id.
+		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
+		// Business counters (orders, payments, reservations, domain events) next to moleculer's.
+		...(metricsPort != null ? [BusinessMetricsMiddleware()] : [])
+	],
 	replOptions: { customCommands: replCommands as never },
 
 	// Per-node liveness/readiness endpoint, opt-in so several nodes can share a host.
 	async created(broker) {
 		const port = env.HEALTH_PORT ? num("HEALTH_PORT", 0) : undefined;
 		if (port == null) return;
-		healthServer = await startHealthServer(broker, port).catch(err => {
-			broker.logger.error(`Health endpoint cannot listen on port ${port}: ${err.message}`);
-			return undefined;
-		});
+		healthServer = await startHealthServer(broker, port, env.HEALTH_HOST || "0.0.0.0").catch(
+			err => {
+				broker.logger.error(
+					`Health endpoint cannot listen on port ${port}: ${err.message}`
+				);
+				return undefined;
+			}
+		);
 	},
 	async stopped() {
 		await new Promise(resolve =>

@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import type { DomainEventName, DomainEvents } from "../lib/events";
 import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
+import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
 import { isDuplicateKeyError, type Store } from "./db.mixin";
 
@@ -270,7 +271,9 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				if (settings().events.natsUrl) {
 					// Not connected yet: the entry stays in the outbox for the relay's next round.
 					if (!this.jetstreamReady) throw new Error("JetStream is not connected yet");
-					return this.jetstream.publish(entry.name, entry.payload, entry.eventId);
+					return this.jetstream
+						.publish(entry.name, entry.payload, entry.eventId)
+						.then(() => countDomainEvent(this.broker, entry.name, entry.payload));
 				}
 				// In-process: Moleculer delivers to one instance of each consuming service.
 				return this.broker.emit(entry.name, entry.payload);

@@ -45,3 +45,65 @@ describe("per-node health endpoint", () => {
 		});
 	});
 });
+
+describe("per-node readiness follows the services' lifecycle", () => {
+	it("stays unready until every local service has started (its DB connected)", async () => {
+		const broker = new ServiceBroker({ logger: false });
+		let connect!: () => void;
+		const connected = new Promise<void>(resolve => (connect = resolve));
+		// Like moleculer-db: started() resolves once the database connection is up.
+		broker.createService({ name: "store", started: () => connected });
+		broker.createService({ name: "quick" });
+		const starting = broker.start();
+		try {
+			await new Promise(r => setTimeout(r, 50));
+			expect(nodeReadiness(broker)).toMatchObject({
+				ready: false,
+				started: false,
+				missingDependencies: []
+			});
+			connect();
+			await starting;
+			expect(nodeReadiness(broker)).toMatchObject({ ready: true, started: true });
+		} finally {
+			connect();
+			await starting.catch(() => undefined);
+			await broker.stop();
+		}
+	});
+
+	it("waits for a dependency hosted on another node before it is ready", async () => {
+		const broker = new ServiceBroker({ logger: false, dependencyInterval: 20 });
+		broker.createService({ name: "orders", dependencies: ["inventory"] });
+		const starting = broker.start();
+		try {
+			await new Promise(r => setTimeout(r, 50));
+			expect(nodeReadiness(broker)).toMatchObject({
+				ready: false,
+				missingDependencies: ["inventory"]
+			});
+			broker.createService({ name: "inventory" });
+			await starting;
+			expect(nodeReadiness(broker)).toMatchObject({ ready: true, missingDependencies: [] });
+		} finally {
+			await starting.catch(() => undefined);
+			await broker.stop();
+		}
+	});
+
+	it("turns unready as soon as the node begins to stop", async () => {
+		const broker = new ServiceBroker({ logger: false });
+		let release!: () => void;
+		const draining = new Promise<void>(resolve => (release = resolve));
+		broker.createService({ name: "slow", stopped: () => draining });
+		await broker.start();
+		expect(nodeReadiness(broker).ready).toBe(true);
+		const stopping = broker.stop();
+		try {
+			expect(nodeReadiness(broker)).toMatchObject({ ready: false, started: false });
+		} finally {
+			release();
+			await stopping;
+		}
+	});
+});
