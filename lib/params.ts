@@ -3,7 +3,12 @@
  */
 
 /** A database id: NeDB (16 alphanumerics) or MongoDB (24 hex), never an object or operator. */
-export const IdParam = { type: "string", min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ } as const;
+// Patterns are strings, not RegExp literals: action schemas travel to other nodes as JSON (for
+// the gateway's OpenAPI document), and a RegExp does not survive that.
+export const IdParam = { type: "string", min: 1, max: 64, pattern: "^[A-Za-z0-9_-]+$" } as const;
+
+/** An ISO 4217 currency code. */
+export const CurrencyParam = { type: "string", pattern: "^[A-Z]{3}$" } as const;
 
 /** `page` and `pageSize` of a listing, from the query string. */
 export const PageParams = {

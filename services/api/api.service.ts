@@ -7,9 +7,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { forbidden, unauthorized } from "../../lib/errors";
+import { limitBodySize, parseBytes, rejectDeepJson } from "../../lib/body-limits";
 import { verifyToken } from "../../lib/jwt";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import { DOCS_ALIASES, OpenApiMixin } from "./docs";
 import { toErrorBody } from "./http-errors";
 import { readiness } from "./readiness";
 import { ROUTES } from "./routes";
@@ -40,7 +42,7 @@ function clientKey(req: Req): string {
 
 const ApiService = {
 	name: "api",
-	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, OpenApiMixin()],
 
 	settings: {
 		port: cfg.port,
@@ -53,7 +55,8 @@ const ApiService = {
 		cors:
 			cfg.corsOrigins.length > 0
 				? {
-						origin: cfg.corsOrigins,
+						// Exact matches only (moleculer-web matches a string origin as a substring).
+						origin: (origin: string) => cfg.corsOrigins.includes(origin),
 						methods: ["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
 						allowedHeaders: ["Content-Type", "Authorization", "Idempotency-Key"],
 						exposedHeaders: ["X-Request-ID", "Retry-After"],
@@ -90,6 +93,23 @@ const ApiService = {
 				}
 			},
 			{
+				// The OpenAPI document and its Swagger UI page (docs.ts). Public, no body.
+				name: "docs",
+				path: "/",
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				aliases: DOCS_ALIASES,
+				rateLimit:
+					cfg.rateLimit.limit > 0
+						? {
+								window: cfg.rateLimit.window,
+								limit: cfg.rateLimit.limit,
+								headers: true,
+								key: clientKey
+							}
+						: undefined
+			},
+			{
 				name: "rest",
 				path: "/",
 				// Only the routes of the table are reachable; internal actions are not.
@@ -97,7 +117,19 @@ const ApiService = {
 				mappingPolicy: "restrict",
 				authentication: true,
 				authorization: true,
-				bodyParsers: { json: { limit: cfg.bodyLimit, strict: true }, urlencoded: false },
+				// JSON only. An oversized body is answered 413 as soon as it passes the limit (the
+				// parser alone would read a whole oversized upload before answering).
+				bodyParsers: false,
+				use: [
+					limitBodySize(parseBytes(cfg.bodyLimit)!, function (this: any, req, res, err) {
+						this.sendErrorBody(req, res, err);
+					}),
+					ApiGateway.bodyParser.json({
+						limit: cfg.bodyLimit,
+						strict: true,
+						verify: rejectDeepJson()
+					})
+				],
 				rateLimit:
 					cfg.rateLimit.limit > 0
 						? {
@@ -119,6 +151,8 @@ const ApiService = {
 					if (typeof key === "string" && key.length > 0)
 						ctx.meta.idempotencyKey = key.slice(0, 200);
 					ctx.meta.requestID = ctx.requestID ?? undefined;
+					// The login throttle's per-client key (users).
+					(ctx.meta as AuthMeta & { clientIp?: string }).clientIp = clientKey(req);
 					if (ctx.requestID) res.setHeader("X-Request-ID", ctx.requestID);
 				},
 				onAfterCall(
@@ -203,11 +237,19 @@ const ApiService = {
 			const body = toErrorBody(err);
 			if (body.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
 			if (res.headersSent) return res.end();
+			// Also for requests outside every route (404s), which skip the route middlewares.
+			securityHeaders(req, res, () => undefined);
 			if (body.code === 429) {
+				// The login throttle says when; the gateway's rate limit resets with its window.
+				const retryAfterSec = (err as { data?: { retryAfterSec?: unknown } }).data
+					?.retryAfterSec;
 				const store = req.$route?.rateLimit?.store;
-				const resetIn = store?.resetTime
-					? Math.ceil((store.resetTime - Date.now()) / 1000)
-					: 60;
+				const resetIn =
+					typeof retryAfterSec === "number"
+						? retryAfterSec
+						: store?.resetTime
+							? Math.ceil((store.resetTime - Date.now()) / 1000)
+							: 60;
 				res.setHeader("Retry-After", String(Math.max(1, resetIn)));
 			}
 			if (body.code === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="shopmesh"');

@@ -56,6 +56,13 @@ export function toErrorBody(error: unknown): ErrorBody {
 			413,
 			ErrorTypes.PAYLOAD_TOO_LARGE
 		);
+	if (type === "entity.too.deep")
+		return body(
+			"InvalidJsonError",
+			"Request body is nested too deeply",
+			400,
+			ErrorTypes.INVALID_JSON
+		);
 	if (type === "entity.parse.failed")
 		return body(
 			"InvalidJsonError",

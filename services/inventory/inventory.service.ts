@@ -19,7 +19,7 @@ import {
 	type DurableEventsMethods,
 	type OutboxEntry
 } from "../../mixins/durable-events.mixin";
-import { IdParam, PageParams } from "../../lib/params";
+import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
 import { settings as appSettings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { SEED_CATALOG } from "./inventory.seed";
@@ -44,11 +44,10 @@ import {
 	type ShipmentStatus
 } from "./stock-rules";
 
-const SkuParam = { type: "string", trim: true, pattern: /^[A-Za-z0-9._-]{1,64}$/ } as const;
+const SkuParam = { type: "string", trim: true, pattern: "^[A-Za-z0-9._-]{1,64}$" } as const;
 const NameParam = { type: "string", trim: true, min: 1, max: 200 } as const;
 const DescriptionParam = { type: "string", trim: true, max: 2000 } as const;
 const PriceParam = { type: "number", integer: true, min: 0, max: 100_000_000 } as const;
-const CurrencyParam = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
 const StockParam = { type: "number", integer: true, min: 0, max: 1_000_000_000 } as const;
 
 const ReservationItemsParam = {

@@ -18,7 +18,7 @@ import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mi
 import { DurableEvents } from "../../mixins/durable-events.mixin";
 import { notFound, unauthorized } from "../../lib/errors";
 import type { DomainEvent } from "../../lib/events";
-import { IdParam, PageParams } from "../../lib/params";
+import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
 import type { AuthMeta } from "../../types/moleculer";
 import {
 	EmailChannel,
@@ -88,7 +88,6 @@ export function toNotification(doc: NotificationDoc): Notification {
 const now = () => new Date().toISOString();
 
 const EventIdParam = { type: "string", min: 1, max: 200 } as const;
-const CurrencyParam = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
 const CentsParam = { type: "number", integer: true, min: 0 } as const;
 const TextParam = { type: "string", max: 500, optional: true } as const;
 

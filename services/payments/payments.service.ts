@@ -44,7 +44,7 @@ import {
 	type PaymentStatus,
 	type RefundEntry
 } from "./payment-state";
-import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
 
 const CentsParam = {
@@ -196,7 +196,7 @@ const PaymentsService = {
 				orderId: IdParam,
 				userId: IdParam,
 				amountCents: CentsParam,
-				currency: { type: "string", pattern: /^[A-Z]{3}$/ },
+				currency: CurrencyParam,
 				card: CardParams
 			},
 			async handler(this: PaymentsThis, ctx: Context<AuthorizeParams>): Promise<Payment> {

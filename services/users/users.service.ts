@@ -18,6 +18,12 @@ import { signToken } from "../../lib/jwt";
 import { IdParam, PageParams } from "../../lib/params";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, Role } from "../../types/moleculer";
+import {
+	createLoginThrottle,
+	loginBlockedFor,
+	loginFailed,
+	type LoginThrottle
+} from "./login-throttle";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords";
 import {
 	normalizeEmail,
@@ -44,11 +50,16 @@ const AddressParam = {
 	}
 } as const;
 
+/** The gateway adds the caller's IP address (the login throttle's per-client key). */
+type ClientMeta = AuthMeta & { clientIp?: string };
+
 type UsersThis = Service & DbMethods & UsersVars;
 interface UsersVars {
 	adapter: any;
 	clearCache(): Promise<void>;
 	dummyHash: string;
+	throttle: LoginThrottle;
+	refuseIfThrottled(email: string, client: string | undefined): void;
 	findByEmail(email: string): Promise<UserDoc | null>;
 	findUser(id: string): Promise<UserDoc | null>;
 	requireUser(ctx: Context<unknown, AuthMeta>): Promise<UserDoc>;
@@ -86,19 +97,29 @@ const UsersService = {
 		/** Exchange email and password for an access token. */
 		login: {
 			params: { email: EmailParam, password: { type: "string", min: 1, max: 128 } },
-			async handler(this: UsersThis, ctx: Context<{ email: string; password: string }>) {
-				const user = await this.findByEmail(ctx.params.email);
+			async handler(
+				this: UsersThis,
+				ctx: Context<{ email: string; password: string }, ClientMeta>
+			) {
+				// Throttled per account and per client before any hashing (same for unknown emails).
+				const email = normalizeEmail(ctx.params.email);
+				const client = ctx.meta.clientIp;
+				this.refuseIfThrottled(email, client);
+				const user = await this.findByEmail(email);
 				// Hash even when there is no such user, so the answer takes the same time either way.
 				const ok = await verifyPassword(
 					ctx.params.password,
 					user?.passwordHash ?? this.dummyHash
 				);
-				if (!user || !ok)
+				if (!user || !ok) {
+					loginFailed(this.throttle, email, client);
 					throw clientError(
 						"Invalid email or password",
 						401,
 						ErrorTypes.INVALID_CREDENTIALS
 					);
+				}
+				this.throttle.account.clear(email);
 
 				const cost = settings().passwordHashCost;
 				if (needsRehash(user.passwordHash, cost)) {
@@ -123,7 +144,12 @@ const UsersService = {
 			params: {
 				$$strict: "remove",
 				name: { ...NameParam, optional: true },
-				phone: { type: "string", optional: true, max: 32, pattern: /^\+?[0-9 ()-]{3,32}$/ },
+				phone: {
+					type: "string",
+					optional: true,
+					max: 32,
+					pattern: "^\\+?[0-9 ()-]{3,32}$"
+				},
 				address: AddressParam
 			},
 			async handler(
@@ -151,15 +177,19 @@ const UsersService = {
 			},
 			async handler(
 				this: UsersThis,
-				ctx: Context<{ currentPassword: string; newPassword: string }, AuthMeta>
+				ctx: Context<{ currentPassword: string; newPassword: string }, ClientMeta>
 			) {
 				const user = await this.requireUser(ctx);
-				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash)))
+				// The current password is guessed here as at login: the same throttle applies.
+				this.refuseIfThrottled(user.email, ctx.meta.clientIp);
+				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash))) {
+					loginFailed(this.throttle, user.email, ctx.meta.clientIp);
 					throw clientError(
 						"Current password is wrong",
 						401,
 						ErrorTypes.INVALID_CREDENTIALS
 					);
+				}
 				const problem = passwordProblem(ctx.params.newPassword);
 				if (problem) throw invalidField("newPassword", problem, "passwordWeak");
 				const passwordHash = await hashPassword(
@@ -234,6 +264,18 @@ const UsersService = {
 	},
 
 	methods: {
+		/** 429 RATE_LIMITED while this account or this client has too many failed logins. */
+		refuseIfThrottled(this: UsersThis, email: string, client: string | undefined) {
+			const waitMs = loginBlockedFor(this.throttle, email, client);
+			if (waitMs > 0)
+				throw clientError(
+					"Too many failed login attempts. Try again later.",
+					429,
+					ErrorTypes.RATE_LIMITED,
+					{ retryAfterSec: Math.ceil(waitMs / 1000) }
+				);
+		},
+
 		async findByEmail(this: UsersThis, email: string) {
 			const doc = await this.adapter.findOne({ email: normalizeEmail(email) });
 			return doc ? this.toJSON(this.adapter, doc) : null;
@@ -324,6 +366,10 @@ const UsersService = {
 				);
 			}
 		}
+	},
+
+	created(this: UsersThis) {
+		this.throttle = createLoginThrottle(settings().loginThrottle);
 	},
 
 	async started(this: UsersThis) {
