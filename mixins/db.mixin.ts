@@ -64,6 +64,21 @@ export interface DbMethods {
 		update: Record<string, unknown>
 	): Promise<any>;
 	toJSON<T = any>(store: Store, doc: any): T;
+	/** One page of a listing, with the paging fields every list action answers with. */
+	findPage<T>(
+		store: Store,
+		query: Record<string, unknown>,
+		paging: { page: number; pageSize: number; sort?: string[] },
+		toView: (doc: any) => T
+	): Promise<Page<T>>;
+}
+
+export interface Page<T> {
+	rows: T[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
 }
 
 /** True when an insert failed on a unique index (NeDB or MongoDB). */
@@ -323,6 +338,30 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 
 			toJSON(store: Store, doc: any) {
 				return doc == null ? doc : store.entityToObject(doc);
+			},
+
+			async findPage(
+				this: any,
+				store: Store,
+				query: Record<string, unknown>,
+				{
+					page,
+					pageSize,
+					sort = ["-createdAt"]
+				}: { page: number; pageSize: number; sort?: string[] },
+				toView: (doc: any) => unknown
+			) {
+				const [docs, total] = await Promise.all([
+					store.find({ query, sort, limit: pageSize, offset: (page - 1) * pageSize }),
+					store.count({ query })
+				]);
+				return {
+					rows: docs.map(d => toView(store.entityToObject(d))),
+					total,
+					page,
+					pageSize,
+					totalPages: Math.ceil(total / pageSize)
+				};
 			}
 		}
 	};

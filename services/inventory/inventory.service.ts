@@ -194,22 +194,12 @@ const InventoryService = {
 						{ description: { $regex: pattern } }
 					];
 				}
-				const [rows, total] = await Promise.all([
-					this.adapter.find({
-						query,
-						sort: ["name"],
-						limit: pageSize,
-						offset: (page - 1) * pageSize
-					}),
-					this.adapter.count({ query })
-				]);
-				return {
-					rows: rows.map(d => toProduct(this.toJSON(this.adapter, d))),
-					total,
-					page,
-					pageSize,
-					totalPages: Math.ceil(total / pageSize)
-				};
+				return this.findPage(
+					this.adapter,
+					query,
+					{ page, pageSize, sort: ["name"] },
+					toProduct
+				);
 			}
 		},
 
@@ -440,23 +430,7 @@ const InventoryService = {
 				if (!isAdmin(ctx.meta.user)) query.userId = ctx.meta.user!.id;
 				if (status) query.status = status;
 				if (orderId) query.orderId = orderId;
-				const store = this.stores.shipments;
-				const [rows, total] = await Promise.all([
-					store.find({
-						query,
-						sort: ["-createdAt"],
-						limit: pageSize,
-						offset: (page - 1) * pageSize
-					}),
-					store.count({ query })
-				]);
-				return {
-					rows: rows.map(d => toShipment(this.toJSON(store, d))),
-					total,
-					page,
-					pageSize,
-					totalPages: Math.ceil(total / pageSize)
-				};
+				return this.findPage(this.stores.shipments, query, { page, pageSize }, toShipment);
 			}
 		},
 

@@ -167,22 +167,12 @@ const NotificationsService = {
 				const { page, pageSize, unread } = ctx.params;
 				const query: Record<string, unknown> = { userId: user.id };
 				if (unread != null) query.read = !unread;
-				const [rows, total] = await Promise.all([
-					this.adapter.find({
-						query,
-						sort: ["-createdAt"],
-						limit: pageSize,
-						offset: (page - 1) * pageSize
-					}),
-					this.adapter.count({ query })
-				]);
-				return {
-					rows: rows.map((d: any) => toNotification(this.toJSON(this.adapter, d))),
-					total,
-					page,
-					pageSize,
-					totalPages: Math.ceil(total / pageSize)
-				};
+				return this.findPage(
+					this.adapter,
+					query,
+					{ page, pageSize, sort: ["-createdAt"] },
+					toNotification
+				);
 			}
 		},
 

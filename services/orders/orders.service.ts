@@ -230,22 +230,12 @@ const OrdersService = {
 				if (user.role !== "admin") query.userId = user.id;
 				else if (userId) query.userId = userId;
 				if (status) query.status = status;
-				const [rows, total] = await Promise.all([
-					this.adapter.find({
-						query,
-						sort: ["-createdAt"],
-						limit: pageSize,
-						offset: (page - 1) * pageSize
-					}),
-					this.adapter.count({ query })
-				]);
-				return {
-					rows: rows.map((d: any) => toOrder(this.toJSON(this.adapter, d))),
-					total,
-					page,
-					pageSize,
-					totalPages: Math.ceil(total / pageSize)
-				};
+				return this.findPage(
+					this.adapter,
+					query,
+					{ page, pageSize, sort: ["-createdAt"] },
+					toOrder
+				);
 			}
 		},
 

@@ -260,22 +260,12 @@ const PaymentsService = {
 				const query: Record<string, unknown> = {};
 				if (user.role !== "admin") query.userId = user.id;
 				if (orderId) query.orderId = orderId;
-				const [rows, total] = await Promise.all([
-					this.adapter.find({
-						query,
-						sort: ["-createdAt"],
-						limit: pageSize,
-						offset: (page - 1) * pageSize
-					}),
-					this.adapter.count({ query })
-				]);
-				return {
-					rows: rows.map((d: any) => toPayment(this.toJSON(this.adapter, d))),
-					total,
-					page,
-					pageSize,
-					totalPages: Math.ceil(total / pageSize)
-				};
+				return this.findPage(
+					this.adapter,
+					query,
+					{ page, pageSize, sort: ["-createdAt"] },
+					toPayment
+				);
 			}
 		},
 

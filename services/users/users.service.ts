@@ -218,21 +218,12 @@ const UsersService = {
 			},
 			async handler(this: UsersThis, ctx: Context<{ page: number; pageSize: number }>) {
 				const { page, pageSize } = ctx.params;
-				const [rows, total] = await Promise.all([
-					this.adapter.find({
-						sort: ["createdAt"],
-						limit: pageSize,
-						offset: (page - 1) * pageSize
-					}),
-					this.adapter.count()
-				]);
-				return {
-					rows: rows.map((d: any) => toPublicUser(this.toJSON(this.adapter, d))),
-					total,
-					page,
-					pageSize,
-					totalPages: Math.ceil(total / pageSize)
-				};
+				return this.findPage(
+					this.adapter,
+					{},
+					{ page, pageSize, sort: ["createdAt"] },
+					toPublicUser
+				);
 			}
 		},
 
