@@ -21,6 +21,11 @@ export interface Settings {
 	admin: { email: string; password: string } | undefined;
 	corsOrigins: string[];
 	rateLimit: { window: number; limit: number };
+	/**
+	 * Reverse proxies (ingress, load balancer) in front of the gateway that append the client's
+	 * address to X-Forwarded-For. 0: the socket's address is the client (the header is ignored).
+	 */
+	trustProxy: number;
 	/** Failed logins allowed per account and per client IP in one window (0 disables either). */
 	loginThrottle: { windowMs: number; maxPerAccount: number; maxPerClient: number };
 	bodyLimit: string;
@@ -142,6 +147,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			window: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
 			limit: int(env, "RATE_LIMIT_MAX", 1200, 0)
 		},
+		trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
 		loginThrottle: {
 			windowMs: int(env, "LOGIN_THROTTLE_WINDOW_MS", 15 * 60_000, 1000),
 			maxPerAccount: int(env, "LOGIN_MAX_FAILURES", 5, 0),

@@ -36,8 +36,20 @@ function securityHeaders(_req: Req, res: Res, next: () => void) {
 	next();
 }
 
-function clientKey(req: Req): string {
-	return req.socket.remoteAddress ?? "unknown";
+/**
+ * The client's address, the key of rate limits and the login throttle. Behind TRUST_PROXY
+ * proxies it is the address the outermost trusted proxy saw (X-Forwarded-For, counted from the
+ * right, as each proxy appends its peer); entries further left are client-supplied and ignored.
+ */
+function clientKey(req: Pick<Req, "socket" | "headers">, trustProxy = cfg.trustProxy) {
+	const remote = req.socket.remoteAddress ?? "unknown";
+	if (trustProxy <= 0) return remote;
+	const forwarded = String(req.headers["x-forwarded-for"] ?? "")
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
+	const chain = [...forwarded, remote];
+	return chain[Math.max(0, chain.length - 1 - trustProxy)];
 }
 
 const ApiService = {

@@ -15,7 +15,7 @@ import {
 	unauthorized
 } from "../../lib/errors";
 import { signToken } from "../../lib/jwt";
-import { IdParam, PageParams } from "../../lib/params";
+import { IdParam, PageParams, secretParam } from "../../lib/params";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, Role } from "../../types/moleculer";
 import {
@@ -35,7 +35,19 @@ import {
 } from "./user-rules";
 
 const EmailParam = { type: "email", max: 254, normalize: true } as const;
-const PasswordParam = { type: "string", min: 8, max: 128 } as const;
+// Passwords are checked without the value ever being copied into the validation error (the
+// validator's string rules put the rejected value into `actual`, which the broker logs at debug).
+const PasswordParam = secretParam(
+	"password",
+	v => v.length >= 8 && v.length <= 128,
+	"The '{field}' field must be a string of 8 to 128 characters."
+);
+/** A password to check (login, current password): any non-empty string up to 128 characters. */
+const GivenPasswordParam = secretParam(
+	"password",
+	v => v.length >= 1 && v.length <= 128,
+	"The '{field}' field must be a string of 1 to 128 characters."
+);
 const NameParam = { type: "string", min: 1, max: 100, trim: true } as const;
 const AddressParam = {
 	type: "object",
@@ -96,7 +108,7 @@ const UsersService = {
 
 		/** Exchange email and password for an access token. */
 		login: {
-			params: { email: EmailParam, password: { type: "string", min: 1, max: 128 } },
+			params: { email: EmailParam, password: GivenPasswordParam },
 			async handler(
 				this: UsersThis,
 				ctx: Context<{ email: string; password: string }, ClientMeta>
@@ -172,7 +184,7 @@ const UsersService = {
 		changePassword: {
 			auth: "required",
 			params: {
-				currentPassword: { type: "string", min: 1, max: 128 },
+				currentPassword: GivenPasswordParam,
 				newPassword: PasswordParam
 			},
 			async handler(
