@@ -12,6 +12,7 @@ import { retryable } from "./lib/retry";
 import { startHealthServer } from "./lib/health";
 import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
 import { BusinessMetricsMiddleware } from "./lib/metrics";
+import { DrainMiddleware } from "./lib/drain";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
@@ -177,6 +178,8 @@ const brokerConfig: BrokerOptions = {
 	},
 
 	middlewares: [
+		// Shutdown: the gateway stops taking requests before in-flight calls are awaited.
+		DrainMiddleware(),
 		// Puts each handler's context in scope, so JSON log lines carry its request id.
 		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.

@@ -36,6 +36,23 @@ function securityHeaders(_req: Req, res: Res, next: () => void) {
 	next();
 }
 
+/** A stopping node answers new requests on open connections with 503 and closes them. */
+function refuseWhileDraining(this: { draining?: boolean }, _req: Req, res: Res, next: () => void) {
+	if (!this.draining) return next();
+	res.statusCode = 503;
+	res.setHeader("Connection", "close");
+	res.setHeader("Retry-After", "1");
+	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	res.end(
+		JSON.stringify({
+			name: "ServiceUnavailableError",
+			message: "This node is shutting down. Try again.",
+			code: 503,
+			type: "SERVICE_UNAVAILABLE"
+		})
+	);
+}
+
 /**
  * The client's address, the key of rate limits and the login throttle. Behind TRUST_PROXY
  * proxies it is the address the outermost trusted proxy saw (X-Forwarded-For, counted from the
@@ -63,7 +80,7 @@ const ApiService = {
 		// The HTTP handler itself must never be retried (the request body is already consumed);
 		// calls from the gateway to services are retried by the broker's policy.
 		rootCallOptions: { retries: 0 },
-		use: [securityHeaders],
+		use: [securityHeaders, refuseWhileDraining],
 		cors:
 			cfg.corsOrigins.length > 0
 				? {
@@ -188,6 +205,16 @@ const ApiService = {
 	},
 
 	methods: {
+		/**
+		 * Shutdown, first step (lib/drain.ts): take no new connections, answer new requests on open
+		 * ones with 503; the requests in flight finish before the broker stops the services.
+		 */
+		drain(this: any) {
+			this.draining = true;
+			this.server?.close();
+			this.server?.closeIdleConnections?.();
+		},
+
 		/** Bearer token -> ctx.meta.user. A token that is sent must be valid, whatever the route. */
 		async authenticate(
 			this: any,
