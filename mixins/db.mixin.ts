@@ -17,6 +17,11 @@ import DbService from "moleculer-db";
 import MongoDbAdapter from "moleculer-db-adapter-mongo";
 import { settings } from "../lib/settings";
 
+/**
+ * An index of a collection. Index selective fields only (ids, emails, SKUs): NeDB keeps the
+ * documents of one key in an array, so an index on a field with few values (a status) makes every
+ * update of it O(n): profiling the order path showed it as the top cost.
+ */
 export interface IndexSpec {
 	field: string;
 	unique?: boolean;

@@ -150,10 +150,10 @@ const InventoryService = {
 	mixins: [
 		DbMixin({
 			collection: "products",
-			indexes: [{ field: "sku", unique: true }, { field: "active" }],
+			indexes: [{ field: "sku", unique: true }],
 			stores: {
-				reservations: [{ field: "orderId", unique: true }, { field: "status" }],
-				shipments: [{ field: "orderId", unique: true }, { field: "status" }],
+				reservations: [{ field: "orderId", unique: true }],
+				shipments: [{ field: "orderId", unique: true }],
 				inbox: INBOX_INDEXES
 			}
 		}),

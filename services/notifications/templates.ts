@@ -33,14 +33,26 @@ const MAX_REASON = 200;
  */
 export function formatMoney(cents: number, currency: string): string {
 	if (!Number.isSafeInteger(cents)) throw new RangeError(`Not an integer amount: ${cents}`);
-	let format: Intl.NumberFormat;
-	try {
-		format = new Intl.NumberFormat("en-US", { style: "currency", currency });
-	} catch {
-		return `${decimal(cents, 2)} ${currency}`;
+	const format = currencyFormat(currency);
+	if (!format) return `${decimal(cents, 2)} ${currency}`;
+	return format.format(decimal(cents, format.digits) as Intl.StringNumericLiteral);
+}
+
+/** Building an Intl.NumberFormat is costly (it showed in the order path's profile): one per currency. */
+const formats = new Map<string, { format: Intl.NumberFormat["format"]; digits: number } | null>();
+function currencyFormat(currency: string) {
+	if (!formats.has(currency)) {
+		try {
+			const nf = new Intl.NumberFormat("en-US", { style: "currency", currency });
+			formats.set(currency, {
+				format: nf.format.bind(nf),
+				digits: nf.resolvedOptions().maximumFractionDigits ?? 2
+			});
+		} catch {
+			formats.set(currency, null);
+		}
 	}
-	const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
-	return format.format(decimal(cents, digits) as Intl.StringNumericLiteral);
+	return formats.get(currency);
 }
 
 /** 12345, 2 -> "123.45"; -5, 2 -> "-0.05"; 500, 0 -> "500". */

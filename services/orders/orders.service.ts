@@ -174,11 +174,7 @@ const OrdersService = {
 	name: "orders",
 	mixins: [
 		DbMixin({
-			indexes: [
-				{ field: "userId" },
-				{ field: "status" },
-				{ field: "idempotencyKey", unique: true, sparse: true }
-			],
+			indexes: [{ field: "userId" }, { field: "idempotencyKey", unique: true, sparse: true }],
 			stores: { inbox: INBOX_INDEXES }
 		}),
 		// Order events leave through the order document's outbox.
