@@ -152,7 +152,7 @@ const brokerConfig: BrokerOptions = {
 		maxQueueSize: num("BULKHEAD_MAX_QUEUE", 1000)
 	},
 
-	cacher: cacher === "" || cacher.toLowerCase() === "none" ? null : (cacher as "Memory"),
+	cacher: ["", "none", "false"].includes(cacher.toLowerCase()) ? null : (cacher as "Memory"),
 
 	validator: true,
 	errorHandler: null,
@@ -208,5 +208,21 @@ const brokerConfig: BrokerOptions = {
 };
 
 let healthServer: Server | undefined;
+
+/**
+ * moleculer-runner (`npm start`, `npm run start:node`) copies every environment variable named
+ * like a top-level option over the loaded config. For these two options that copy is wrong: the
+ * TRANSPORTER URL string would replace the transporter object above (and drop its reconnect-for-
+ * ever options), and CACHER=none would become an invalid cacher type. Both are computed here
+ * from the same variables, so the runner's copy is ignored.
+ */
+for (const key of ["transporter", "cacher"] as const) {
+	const value = brokerConfig[key];
+	Object.defineProperty(brokerConfig, key, {
+		enumerable: true,
+		get: () => value,
+		set: () => undefined
+	});
+}
 
 export default brokerConfig;
