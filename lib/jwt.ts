@@ -2,6 +2,7 @@
  * Access tokens: HS256 JWTs with a short expiry, issuer and audience checked on every use.
  * Users signs them; the gateway verifies them (both with JWT_SECRET).
  */
+import { createSecretKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Role } from "../types/moleculer";
 import { settings } from "./settings";
@@ -13,9 +14,20 @@ export interface TokenClaims {
 	pwv: number;
 }
 
+/**
+ * The secret as a KeyObject, made once per secret: given a string, jsonwebtoken first tries to
+ * read it as a public key (which throws) on every verify; it showed in the request path's profile.
+ */
+let cachedKey: { secret: string; key: KeyObject } | undefined;
+function secretKey(secret: string): KeyObject {
+	if (cachedKey?.secret !== secret)
+		cachedKey = { secret, key: createSecretKey(Buffer.from(secret)) };
+	return cachedKey.key;
+}
+
 export function signToken(claims: TokenClaims): { token: string; expiresIn: number } {
 	const { secret, expiresInSec, issuer, audience } = settings().jwt;
-	const token = jwt.sign({ role: claims.role, pwv: claims.pwv }, secret, {
+	const token = jwt.sign({ role: claims.role, pwv: claims.pwv }, secretKey(secret), {
 		algorithm: "HS256",
 		subject: claims.sub,
 		expiresIn: expiresInSec,
@@ -29,7 +41,7 @@ export function signToken(claims: TokenClaims): { token: string; expiresIn: numb
 export function verifyToken(token: string): TokenClaims | null {
 	const { secret, issuer, audience } = settings().jwt;
 	try {
-		const payload = jwt.verify(token, secret, {
+		const payload = jwt.verify(token, secretKey(secret), {
 			algorithms: ["HS256"],
 			issuer,
 			audience

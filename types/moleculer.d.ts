@@ -20,6 +20,8 @@ export interface AuthUser {
 export interface AuthMeta {
 	user?: AuthUser;
 	$statusCode?: number;
+	/** Location header of a 201 (moleculer-web). */
+	$location?: string;
 	$responseHeaders?: Record<string, string>;
 	idempotencyKey?: string;
 	requestID?: string;

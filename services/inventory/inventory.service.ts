@@ -241,8 +241,10 @@ const InventoryService = {
 						updatedAt: at
 					});
 					await this.clearCache();
+					const product = toProduct(this.toJSON(this.adapter, doc));
 					ctx.meta.$statusCode = 201;
-					return toProduct(this.toJSON(this.adapter, doc));
+					ctx.meta.$location = `/api/products/${product.id}`;
+					return product;
 				} catch (err) {
 					if (isDuplicateKeyError(err))
 						throw conflict(

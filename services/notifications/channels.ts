@@ -81,6 +81,7 @@ export class EmailChannel implements Channel {
 	readonly transporter: Transporter;
 	/** The last messages sent by the memory transport, oldest first (at most OUTBOX_LIMIT). */
 	readonly outbox: SentEmail[] = [];
+	private mailDirReady?: Promise<void>;
 
 	constructor(private readonly config: EmailConfig = emailConfig()) {
 		if (config.smtpUrl) {
@@ -134,11 +135,25 @@ export class EmailChannel implements Channel {
 	}
 
 	private async writeFile(messageId: string | undefined, message: Buffer): Promise<void> {
-		await fs.mkdir(this.config.mailDir, { recursive: true });
+		// Once per channel, not per email (it showed in the order path's profile); again if it fails.
+		this.mailDirReady ??= fs.mkdir(this.config.mailDir, { recursive: true }).then(
+			() => undefined,
+			err => {
+				this.mailDirReady = undefined;
+				throw err;
+			}
+		);
+		await this.mailDirReady;
 		const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 		const id = (messageId ?? randomUUID()).replace(/[^A-Za-z0-9.-]+/g, "_").slice(0, 100);
-		await fs.writeFile(path.join(this.config.mailDir, `${stamp}-${id}.eml`), message, {
-			flag: "wx"
-		});
+		try {
+			await fs.writeFile(path.join(this.config.mailDir, `${stamp}-${id}.eml`), message, {
+				flag: "wx"
+			});
+		} catch (err) {
+			// The directory went away meanwhile: create it again next time.
+			if ((err as NodeJS.ErrnoException).code === "ENOENT") this.mailDirReady = undefined;
+			throw err;
+		}
 	}
 }

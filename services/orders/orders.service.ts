@@ -435,6 +435,7 @@ const OrdersService = {
 					{ name: "order.confirmed" }
 				);
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/orders/${String(order._id)}`;
 				return toOrder(confirmed!);
 			}
 

@@ -102,6 +102,7 @@ const UsersService = {
 				const user = await this.createUser({ ...ctx.params, role: "customer" });
 				ctx.emit("user.registered", { userId: String(user._id) });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = "/api/users/me";
 				return toPublicUser(user);
 			}
 		},

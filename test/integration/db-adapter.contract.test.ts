@@ -198,3 +198,56 @@ describe("NeDB files", () => {
 		}
 	});
 });
+
+describe("NeDB files across a restart", () => {
+	it("keeps every change made through inserts, conditional updates and $pull", async () => {
+		const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-persist-"));
+		const saved = { ...process.env };
+		process.env.NODE_ENV = "development";
+		delete process.env.MONGO_URI;
+		process.env.DATA_DIR = dataDir;
+		resetSettings();
+		const boot = async () => {
+			const broker = new ServiceBroker({ logger: false });
+			broker.createService({
+				name: "persisted",
+				mixins: [DbMixin({ stores: { extra: [] } })]
+			} as ServiceSchema);
+			await broker.start();
+			return { broker, svc: broker.getLocalService("persisted") as any };
+		};
+		try {
+			const first = await boot();
+			const doc = first.svc.toJSON(
+				first.svc.adapter,
+				await first.svc.adapter.insert({
+					n: 0,
+					outbox: [{ eventId: "a" }, { eventId: "b" }]
+				})
+			);
+			for (let i = 0; i < 5; i++)
+				await first.svc.updateOne(first.svc.adapter, { _id: doc._id }, { $inc: { n: 1 } });
+			await first.svc.adapter.updateMany(
+				{ _id: doc._id },
+				{ $pull: { outbox: { eventId: "a" } } }
+			);
+			await first.svc.stores.extra.insert({ k: "x" });
+			await first.broker.stop();
+
+			const second = await boot();
+			const back = await second.svc.adapter.findOne({ _id: doc._id });
+			expect([back.n, back.outbox]).toEqual([5, [{ eventId: "b" }]]);
+			expect(await second.svc.stores.extra.count({ query: { k: "x" } })).toBe(1);
+			await second.svc.updateOne(second.svc.adapter, { _id: doc._id }, { $inc: { n: 1 } });
+			await second.broker.stop();
+
+			const third = await boot();
+			expect((await third.svc.adapter.findOne({ _id: doc._id })).n).toBe(6);
+			await third.broker.stop();
+		} finally {
+			process.env = saved;
+			resetSettings();
+			fs.rmSync(dataDir, { recursive: true, force: true });
+		}
+	});
+});
