@@ -1,0 +1,232 @@
+/**
+ * The parts that drive the shop itself through its gateway: reads, the write path and RSS.
+ * Shared by the embedded and cluster scenarios.
+ */
+import { type BenchContext, CONCURRENCY, measureHttp, measurePaired } from "../lib/context";
+import { cpuMs, rssMB, sleep } from "../lib/procs";
+import { fromLoad, type Row, type Target } from "../lib/report";
+import { ratio } from "../lib/stats";
+import { orderBody, seedShop, type Shop, type Stack } from "../lib/stack";
+
+export const WRITE_CONCURRENCY = [1, 16, 64] as const;
+
+/** Orders at c64 must reach this many per second (issue targets). */
+export const ORDER_TARGETS = { embedded: 800, cluster: 400 } as const;
+const ORDER_P99_MS = 250;
+
+export async function seed(stack: Stack): Promise<Shop> {
+	// Many customers and several products: each connection orders as one customer and product.
+	// (A handful of customers with thousands of orders each would make NeDB's per-user index
+	// buckets unrealistically large.)
+	return seedShop(stack.base, { customers: 128, products: 8, stock: 10_000_000 });
+}
+
+export interface ReadSpec {
+	id: string;
+	group: string;
+	name: string;
+	path: string;
+	baselineId?: string;
+	targets?: (row: Row) => Target[];
+	note?: string;
+	/** Also measure this vanilla moleculer-web route in the same slices, as its own row. */
+	vanilla?: { id: string; name: string; url: string };
+}
+
+/**
+ * GET through the gateway at c64, in alternating slices with the bare node:http baseline (and
+ * the vanilla reference, if any); the answer must be 200 every time.
+ */
+export async function read(ctx: BenchContext, stack: Stack, spec: ReadSpec): Promise<Row> {
+	const { res, bare, others } = await measurePaired(
+		ctx,
+		spec.name,
+		{ url: stack.base + spec.path, connections: CONCURRENCY },
+		spec.vanilla ? [spec.vanilla] : []
+	);
+	const row = fromLoad(res, {
+		id: spec.id,
+		group: spec.group,
+		name: spec.name,
+		unit: "req/s",
+		baselineId: spec.baselineId,
+		note: spec.note
+	});
+	row.pairedBare = bare.rps;
+	row.targets = [...(spec.targets?.(row) ?? []), zeroErrors(row)];
+	if (spec.vanilla) {
+		const vanilla = ctx.results.add(
+			fromLoad(others[0], {
+				id: spec.vanilla.id,
+				group: spec.group,
+				name: spec.vanilla.name,
+				unit: "req/s",
+				note: "same slices as the next row"
+			})
+		);
+		vanilla.pairedBare = bare.rps;
+		const r = ratio(row.value, vanilla.value) ?? 0;
+		row.targets.push({
+			text: `beats vanilla moleculer-web (${(r * 100).toFixed(0)}% of it)`,
+			holds: r > 1
+		});
+	}
+	return ctx.results.add(row);
+}
+
+/** At least `share` of bare node:http measured in the same slices. */
+export function shareOfBare(row: Row, share: number): Target {
+	const r = ratio(row.value, row.pairedBare) ?? 0;
+	return {
+		text: `≥ ${share * 100}% of bare node:http (${(r * 100).toFixed(0)}%)`,
+		holds: r >= share
+	};
+}
+
+/** p99 latency under a bound. */
+export function p99Under(row: Row, ms: number): Target {
+	return { text: `p99 < ${ms} ms`, holds: (row.p99 ?? Infinity) < ms };
+}
+
+/** No error answers, and answers at all (a run whose every call outlasts it has none). */
+function zeroErrors(row: Row): Target {
+	if (!row.load?.total) return { text: "0 errors (no answer within the run)", holds: false };
+	return { text: "0 errors", holds: row.errors === 0 };
+}
+
+/** Check that one order goes through before loading the write path. */
+async function probeOrder(stack: Stack, shop: Shop): Promise<void> {
+	const res = await fetch(`${stack.base}/orders`, {
+		method: "POST",
+		headers: {
+			"Content-Type": "application/json",
+			Authorization: `Bearer ${shop.tokens[0]}`
+		},
+		body: orderBody(shop.productIds[0]),
+		signal: AbortSignal.timeout(20_000)
+	});
+	if (res.status !== 201)
+		throw new Error(`a first order failed: ${res.status} ${await res.text()}`);
+}
+
+/**
+ * POST /api/orders end to end (auth, pricing, reserve, authorize, capture, commit, events) at
+ * each concurrency level. Every answer must be 201.
+ */
+export async function writePath(
+	ctx: BenchContext,
+	stack: Stack,
+	shop: Shop,
+	mode: "embedded" | "cluster",
+	group: string
+): Promise<void> {
+	await probeOrder(stack, shop);
+	for (const c of WRITE_CONCURRENCY) {
+		const cpu = cpuMeter(stack);
+		const res = await measureHttp(
+			ctx,
+			`POST /api/orders c${c}`,
+			{
+				url: `${stack.base}/orders`,
+				connections: c,
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				perConnection: i => ({
+					headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
+					body: orderBody(shop.productIds[i % shop.productIds.length])
+				})
+			},
+			() => cpu.begin()
+		);
+		const row = fromLoad(res, {
+			id: `write.${mode}.c${c}`,
+			group,
+			name: `POST /api/orders, ${mode}, c${c}`,
+			unit: "orders/s",
+			baselineId: mode === "embedded" ? "gateway.local" : `write.embedded.c${c}`
+		});
+		row.cpuPerOrderMs = cpu.perRequest(res.total);
+		row.targets = [zeroErrors(row)];
+		if (c === 64)
+			row.targets.unshift(
+				{
+					text: `≥ ${ORDER_TARGETS[mode]} orders/s`,
+					holds: row.value >= ORDER_TARGETS[mode]
+				},
+				p99Under(row, ORDER_P99_MS)
+			);
+		ctx.results.add(row);
+		ctx.results.notes.push(
+			`${row.name}: CPU ms per order, by process: ` +
+				Object.entries(row.cpuPerOrderMs)
+					.map(([name, ms]) => `${name} ${ms}`)
+					.join(", ")
+		);
+		if (res.errorSamples?.length)
+			ctx.results.notes.push(
+				`${row.name}: first error answers: ${res.errorSamples.map(s => `\`${s}\``).join("; ")}`
+			);
+	}
+}
+
+/**
+ * CPU time each node of the stack (and its nats-server) uses during the measured run (from
+ * begin(), after the warm-up), per request: where an order's time goes, process by process.
+ */
+function cpuMeter(stack: Stack) {
+	const pids = () => [
+		...stack.nodes.map(n => ({ name: n.spec.nodeID, pid: n.proc.pid })),
+		...(stack.cluster ? [{ name: "nats-server", pid: stack.cluster.nats.proc?.pid }] : [])
+	];
+	let start: Map<string, number> | undefined;
+	const snapshot = () => new Map(pids().map(p => [p.name, cpuMs(p.pid) ?? NaN]));
+	return {
+		/** Call right before the measured run (after the warm-up). */
+		begin: () => (start = snapshot()),
+		perRequest(requests: number): Record<string, number> {
+			const end = snapshot();
+			const out: Record<string, number> = {};
+			for (const [name, ms] of end)
+				if (start?.has(name) && requests > 0)
+					out[name] = Math.round(((ms - start.get(name)!) / requests) * 100) / 100;
+			return out;
+		}
+	};
+}
+
+/** RSS of every node of a stack, in MB (idle: before any load; after: after the write path). */
+export async function memory(
+	ctx: BenchContext,
+	stack: Stack,
+	phase: "idle" | "after",
+	group: string
+): Promise<void> {
+	await sleep(1000); // let the last requests and timers settle
+	for (const node of stack.nodes) {
+		const value = rssMB(node.proc.pid);
+		if (value == null) continue;
+		const id = `memory.${stack.kind}.${node.spec.nodeID}`;
+		ctx.results.add({
+			id: `${id}.${phase}`,
+			group,
+			name: `RSS ${stack.kind === "embedded" ? "embedded (all services)" : node.spec.nodeID}, ${
+				phase === "idle" ? "idle" : "after the write path"
+			}`,
+			unit: "MB",
+			value,
+			baselineId: phase === "after" ? `${id}.idle` : undefined
+		});
+	}
+	if (stack.kind === "cluster") {
+		const total = stack.nodes.reduce((sum, n) => sum + (rssMB(n.proc.pid) ?? 0), 0);
+		ctx.results.add({
+			id: `memory.cluster.total.${phase}`,
+			group,
+			name: `RSS all ${stack.nodes.length} cluster nodes, ${phase === "idle" ? "idle" : "after the write path"}`,
+			unit: "MB",
+			value: total,
+			baselineId:
+				phase === "after" ? "memory.cluster.total.idle" : "memory.embedded.embedded.idle"
+		});
+	}
+}
