@@ -69,6 +69,17 @@ function clientKey(req: Pick<Req, "socket" | "headers">, trustProxy = cfg.trustP
 	return chain[Math.max(0, chain.length - 1 - trustProxy)];
 }
 
+/** Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off). */
+const rateLimit =
+	cfg.rateLimit.limit > 0
+		? {
+				window: cfg.rateLimit.window,
+				limit: cfg.rateLimit.limit,
+				headers: true,
+				key: clientKey
+			}
+		: undefined;
+
 const ApiService = {
 	name: "api",
 	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, OpenApiMixin()],
@@ -128,15 +139,7 @@ const ApiService = {
 				mappingPolicy: "restrict",
 				bodyParsers: false,
 				aliases: DOCS_ALIASES,
-				rateLimit:
-					cfg.rateLimit.limit > 0
-						? {
-								window: cfg.rateLimit.window,
-								limit: cfg.rateLimit.limit,
-								headers: true,
-								key: clientKey
-							}
-						: undefined
+				rateLimit
 			},
 			{
 				name: "rest",
@@ -159,15 +162,7 @@ const ApiService = {
 						verify: rejectDeepJson()
 					})
 				],
-				rateLimit:
-					cfg.rateLimit.limit > 0
-						? {
-								window: cfg.rateLimit.window,
-								limit: cfg.rateLimit.limit,
-								headers: true,
-								key: clientKey
-							}
-						: undefined,
+				rateLimit,
 				callOptions: {},
 				onBeforeCall(
 					this: any,
