@@ -1,13 +1,15 @@
 import type { Errors } from "moleculer";
 
 /**
- * Errors after which a call surely did not run, so it is safe to send again.
+ * Errors after which a call surely did not run, and a retry may find an endpoint.
  * A RequestTimeoutError is left out on purpose: the handler may have run on the other side,
  * and sending a non-idempotent call twice is worse than failing once.
+ * SERVICE_NOT_AVAILABLE is left out too: every endpoint is known but unusable (circuit breaker
+ * open, or its node gone silent), which does not change within a retry's delay. Retrying it only
+ * delayed the fast 503 of an open breaker by the whole backoff (test/cluster/circuit-breaker).
  */
 const SAFE_TO_RETRY = new Set([
 	"SERVICE_NOT_FOUND",
-	"SERVICE_NOT_AVAILABLE",
 	"REQUEST_REJECTED",
 	"QUEUE_FULL",
 	"BAD_GATEWAY"

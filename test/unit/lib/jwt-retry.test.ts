@@ -33,7 +33,7 @@ describe("access tokens", () => {
 
 describe("retry policy", () => {
 	it("retries only errors where the call surely did not run", () => {
-		expect(retryable(new Errors.ServiceNotAvailableError({ action: "a" }))).toBe(true);
+		expect(retryable(new Errors.ServiceNotAvailableError({ action: "a" }))).toBe(false);
 		expect(retryable(new Errors.ServiceNotFoundError({ action: "a" }))).toBe(true);
 		expect(
 			retryable(new Errors.QueueIsFullError({ action: "a", nodeID: "n", size: 1, limit: 1 }))
