@@ -2,6 +2,7 @@
  * inventory alone on one broker: reservations, expiry, low stock and shipments.
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { captureEmits } from "../../helpers/emitted";
 import InventoryService from "../../../services/inventory/inventory.service";
 
 const broker = new ServiceBroker({ logger: false });
@@ -11,18 +12,10 @@ broker.createService({
 	settings: { reservationTtlMs: 300, sweepIntervalMs: 60_000, lowStockThreshold: 3 }
 });
 
-let emitted: { name: string; payload: any }[] = [];
-const emitSpy = jest.spyOn(broker, "emit");
+const emitted = captureEmits(broker);
 
 beforeAll(() => broker.start());
 afterAll(() => broker.stop());
-beforeEach(() => {
-	emitted = [];
-	emitSpy.mockClear();
-	emitSpy.mockImplementation((async (name: string, payload: unknown) => {
-		emitted.push({ name, payload });
-	}) as any);
-});
 
 const admin = { meta: { user: { id: "admin-1", role: "admin" } } };
 const customer = (id = "user-1") => ({ meta: { user: { id, role: "customer" } } });

@@ -1,22 +1,15 @@
 import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { captureEmits } from "../../helpers/emitted";
 import PaymentsService from "../../../services/payments/payments.service";
 import { TEST_CARDS } from "../../../services/payments/processor";
 
 const broker = new ServiceBroker({ logger: false });
 const svc = broker.createService(PaymentsService as unknown as ServiceSchema) as any;
 
-let emitted: { name: string; payload: any }[] = [];
-const emitSpy = jest.spyOn(broker, "emit");
+const emitted = captureEmits(broker);
 
 beforeAll(() => broker.start());
 afterAll(() => broker.stop());
-beforeEach(() => {
-	emitted = [];
-	emitSpy.mockClear();
-	emitSpy.mockImplementation((async (name: string, payload: unknown) => {
-		emitted.push({ name, payload });
-	}) as any);
-});
 
 const CVC = "987";
 const nextYear = new Date().getUTCFullYear() + 1;
@@ -49,7 +42,7 @@ async function captured(amountCents = 10_000) {
 	const orderId = newOrderId();
 	await authorize(orderId, { amountCents });
 	await capture(orderId);
-	emitted = [];
+	emitted.length = 0;
 	return orderId;
 }
 
@@ -257,7 +250,7 @@ describe("capture", () => {
 	it("captures the authorized amount, once", async () => {
 		const orderId = newOrderId();
 		await authorize(orderId, { amountCents: 4_321 });
-		emitted = [];
+		emitted.length = 0;
 		const first = await capture(orderId);
 		expect(first).toMatchObject({ status: "captured", capturedCents: 4_321 });
 		const again = await capture(orderId);
@@ -292,7 +285,7 @@ describe("capture", () => {
 	it("stays authorized when the processor fails, and captures on the next try", async () => {
 		const orderId = newOrderId();
 		await authorize(orderId);
-		emitted = [];
+		emitted.length = 0;
 		const spy = jest
 			.spyOn(svc.processor, "capture")
 			.mockRejectedValueOnce(new Error("timeout"));
@@ -311,7 +304,7 @@ describe("void", () => {
 	it("voids an authorization, idempotently", async () => {
 		const orderId = newOrderId();
 		await authorize(orderId);
-		emitted = [];
+		emitted.length = 0;
 		expect(await voidPayment(orderId)).toEqual({ orderId, status: "voided" });
 		expect(await voidPayment(orderId)).toEqual({ orderId, status: "voided" });
 		expect(names()).toEqual(["payment.voided"]);
@@ -445,7 +438,7 @@ describe("refund", () => {
 	it("takes the refund back when the processor fails", async () => {
 		const orderId = await captured(10_000);
 		await refund(orderId, { amountCents: 1_000, refundId: "kept" });
-		emitted = [];
+		emitted.length = 0;
 		const spy = jest
 			.spyOn(svc.processor, "refund")
 			.mockRejectedValueOnce(new Error("processor down"));
@@ -477,7 +470,7 @@ describe("forOrder", () => {
 
 describe("card data", () => {
 	it("is never stored nor emitted: only brand and last4", async () => {
-		emitted = [];
+		emitted.length = 0;
 		const numbers = [
 			TEST_CARDS.success,
 			TEST_CARDS.declined,
