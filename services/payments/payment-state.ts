@@ -93,23 +93,7 @@ export interface PaymentDoc {
 }
 
 /** What callers see of a payment: no processor reference, no internal lock. */
-export interface Payment {
-	id: string;
-	orderId: string;
-	userId: string;
-	status: PaymentStatus;
-	amountCents: number;
-	currency: string;
-	capturedCents: number;
-	refundedCents: number;
-	brand: CardBrand;
-	last4: string;
-	declineCode?: DeclineCode;
-	refunds: RefundEntry[];
-	history: HistoryEntry[];
-	createdAt: string;
-	updatedAt: string;
-}
+export type Payment = Omit<PaymentDoc, "_id" | "authorizationId" | "lockedUntil"> & { id: string };
 
 export function toPayment(doc: PaymentDoc): Payment {
 	const payment: Payment = {
