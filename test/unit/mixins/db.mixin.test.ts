@@ -1,0 +1,116 @@
+/**
+ * The NeDB side of the db mixin: indexes stay right when documents change in place (the mixin
+ * swaps a document in its index node when the key did not change) and new ids are unique.
+ */
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { DbMixin, isDuplicateKeyError } from "../../../mixins/db.mixin";
+
+let broker: ServiceBroker;
+let svc: any;
+
+beforeAll(async () => {
+	broker = new ServiceBroker({ logger: false });
+	svc = broker.createService({
+		name: "ledger",
+		mixins: [
+			DbMixin({
+				indexes: [
+					{ field: "orderId", unique: true },
+					{ field: "userId" },
+					{ field: "key", unique: true, sparse: true }
+				]
+			})
+		]
+	} as ServiceSchema);
+	await broker.start();
+});
+
+afterAll(() => broker.stop());
+
+const db = () => svc.adapter.db;
+const byOrder = (orderId: string) => svc.adapter.findOne({ orderId });
+
+describe("documents changed in place", () => {
+	it("are found through every index with their new content", async () => {
+		const doc = await svc.adapter.insert({ orderId: "o1", userId: "u1", n: 0 });
+		for (let n = 1; n <= 5; n++)
+			await svc.updateOne(svc.adapter, { orderId: "o1" }, { $set: { n } });
+		expect((await byOrder("o1")).n).toBe(5);
+		expect((await svc.adapter.findOne({ _id: doc._id })).n).toBe(5);
+		expect((await svc.adapter.find({ query: { userId: "u1" } })).map((d: any) => d.n)).toEqual([
+			5
+		]);
+		// The index holds the stored document itself, not a stale copy.
+		const stored = db()
+			.getAllData()
+			.find((d: any) => d.orderId === "o1");
+		expect(db().indexes.orderId.getMatching("o1")).toEqual([stored]);
+		expect(db().indexes._id.getMatching(doc._id)).toEqual([stored]);
+	});
+
+	it("keep the other documents of a shared key", async () => {
+		await svc.adapter.insert({ orderId: "o2", userId: "shared", n: 0 });
+		await svc.adapter.insert({ orderId: "o3", userId: "shared", n: 0 });
+		await svc.updateOne(svc.adapter, { orderId: "o2" }, { $set: { n: 2 } });
+		await svc.updateOne(svc.adapter, { orderId: "o3" }, { $set: { n: 3 } });
+		const rows = await svc.adapter.find({ query: { userId: "shared" }, sort: ["orderId"] });
+		expect(rows.map((d: any) => [d.orderId, d.n])).toEqual([
+			["o2", 2],
+			["o3", 3]
+		]);
+		expect(db().indexes.userId.getMatching("shared")).toHaveLength(2);
+	});
+
+	it("move to their new key when the indexed field changes", async () => {
+		await svc.adapter.insert({ orderId: "o4", userId: "u4" });
+		await svc.updateOne(svc.adapter, { orderId: "o4" }, { $set: { userId: "u5" } });
+		expect(await svc.adapter.find({ query: { userId: "u4" } })).toEqual([]);
+		expect(
+			(await svc.adapter.find({ query: { userId: "u5" } })).map((d: any) => d.orderId)
+		).toEqual(["o4"]);
+	});
+
+	it("still refuse a unique key taken by another document, and change nothing", async () => {
+		await svc.adapter.insert({ orderId: "o6", userId: "u6", n: 0 });
+		await svc.adapter.insert({ orderId: "o7", userId: "u7", n: 0 });
+		const err = await svc
+			.updateOne(svc.adapter, { orderId: "o7" }, { $set: { orderId: "o6", n: 1 } })
+			.catch((e: unknown) => e);
+		expect(isDuplicateKeyError(err)).toBe(true);
+		expect((await byOrder("o7")).n).toBe(0);
+		expect((await byOrder("o6")).userId).toBe("u6");
+	});
+
+	it("enter and leave a sparse index as the field appears and disappears", async () => {
+		await svc.adapter.insert({ orderId: "o8", userId: "u8" });
+		await svc.updateOne(svc.adapter, { orderId: "o8" }, { $set: { key: "k8" } });
+		expect((await svc.adapter.findOne({ key: "k8" })).orderId).toBe("o8");
+		await svc.updateOne(svc.adapter, { orderId: "o8" }, { $unset: { key: true } });
+		expect(await svc.adapter.findOne({ key: "k8" })).toBeNull();
+		expect(db().indexes.key.getMatching("k8")).toEqual([]);
+	});
+
+	it("change in place together in a multi-document update", async () => {
+		await svc.adapter.insert({ orderId: "m1", userId: "multi", n: 0 });
+		await svc.adapter.insert({ orderId: "m2", userId: "multi", n: 0 });
+		expect(await svc.adapter.updateMany({ userId: "multi" }, { $inc: { n: 1 } })).toBe(2);
+		const rows = await svc.adapter.find({ query: { userId: "multi" } });
+		expect(rows.map((d: any) => d.n)).toEqual([1, 1]);
+		expect(db().indexes.orderId.getMatching("m1")[0].n).toBe(1);
+	});
+});
+
+describe("new ids", () => {
+	it("are unique, 16 characters a route's id pattern accepts", async () => {
+		const ids = new Set<string>();
+		for (let i = 0; i < 500; i++)
+			ids.add(String((await svc.adapter.insert({ orderId: `id-${i}`, userId: "ids" }))._id));
+		expect(ids.size).toBe(500);
+		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
+	});
+
+	it("are kept when the caller gives one", async () => {
+		const doc = await svc.adapter.insert({ _id: "shp_given", orderId: "given", userId: "u" });
+		expect(doc._id).toBe("shp_given");
+	});
+});
