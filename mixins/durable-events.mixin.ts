@@ -242,29 +242,39 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				}
 			},
 
-			/** Publish a document's pending events in order; each leaves the outbox once stored. */
+			/**
+			 * Publish a document's pending events in order, then take every published one out of
+			 * the outbox in one update (one write per relay, not one per event). Stops at the first
+			 * that fails, to keep the order of the document's events; a crash before the update
+			 * publishes them again (at-least-once: consumers skip what they handled).
+			 */
 			async relayDocument(this: any, store: Store, doc: any): Promise<number> {
-				let relayed = 0;
-				for (const entry of (doc.outbox ?? []) as OutboxEntry[]) {
-					if (this.relaying.has(entry.eventId)) return relayed; // another relay has it
-					this.relaying.add(entry.eventId);
-					try {
-						await this.publishDurable(entry);
+				const claimed: string[] = [];
+				const published: string[] = [];
+				try {
+					for (const entry of (doc.outbox ?? []) as OutboxEntry[]) {
+						if (this.relaying.has(entry.eventId)) break; // another relay has it
+						this.relaying.add(entry.eventId);
+						claimed.push(entry.eventId);
+						try {
+							await this.publishDurable(entry);
+							published.push(entry.eventId);
+						} catch (err) {
+							this.logger.warn(
+								`Event ${entry.name} ${entry.eventId} not published yet: ${(err as Error).message}`
+							);
+							break;
+						}
+					}
+					if (published.length > 0)
 						await store.updateMany(
 							{ _id: doc._id },
-							{ $pull: { outbox: { eventId: entry.eventId } } }
+							{ $pull: { outbox: { eventId: { $in: published } } } }
 						);
-						relayed++;
-					} catch (err) {
-						this.logger.warn(
-							`Event ${entry.name} ${entry.eventId} not published yet: ${(err as Error).message}`
-						);
-						return relayed; // keep the order of this document's events
-					} finally {
-						this.relaying.delete(entry.eventId);
-					}
+					return published.length;
+				} finally {
+					for (const eventId of claimed) this.relaying.delete(eventId);
 				}
-				return relayed;
 			},
 
 			publishDurable(this: any, entry: OutboxEntry) {

@@ -404,7 +404,8 @@ const OrdersService = {
 						saga: { step: "reserve", updatedAt: createdAt },
 						pendingActions: [],
 						history: [{ status: "pending", at: createdAt }],
-						// order.created leaves with the order itself.
+						// order.created is written with the order itself, and relayed together with
+						// the saga's outcome (one outbox write for both; no service waits for it).
 						outbox: [this.outboxEntry("order.created", orderEvent(draft as OrderDoc))],
 						createdAt,
 						updatedAt: createdAt
@@ -419,7 +420,6 @@ const OrdersService = {
 					);
 				throw err;
 			}
-			await this.relayOutbox("adapter", order._id);
 
 			const outcome = await runPlacementSaga(this.sagaSteps(order, ctx.params.payment, ctx));
 
@@ -547,10 +547,14 @@ const OrdersService = {
 					}
 				},
 				onStep: async step => {
-					await this.adapter.updateMany(
-						{ _id: order._id },
-						{ $set: { saga: { step, updatedAt: now() }, updatedAt: now() } }
-					);
+					// Only the step where recovery changes its mind is written (see recover()):
+					// before capture it compensates, from capture on it resumes. The insert wrote
+					// "reserve"; one write per order instead of four.
+					if (step === "capture")
+						await this.adapter.updateMany(
+							{ _id: order._id },
+							{ $set: { saga: { step, updatedAt: now() }, updatedAt: now() } }
+						);
 					if (this.settings.faultBeforeStep === step) {
 						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production).
 						this.logger.fatal(`Fault injection: killing the process before '${step}'`);

@@ -23,7 +23,11 @@ import {
 	unauthorized
 } from "../../lib/errors";
 import type { PaymentEvent } from "../../lib/events";
-import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
+import {
+	DurableEvents,
+	type DurableEventsMethods,
+	type OutboxEntry
+} from "../../mixins/durable-events.mixin";
 import type { AuthMeta } from "../../types/moleculer";
 import {
 	cardBrand,
@@ -120,7 +124,8 @@ interface PaymentsVars {
 		orderId: string,
 		from: PaymentStatus,
 		to: PaymentStatus,
-		set?: Record<string, unknown>
+		set?: Record<string, unknown>,
+		event?: OutboxEntry
 	): Promise<PaymentDoc | null>;
 }
 
@@ -321,13 +326,17 @@ const PaymentsService = {
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
 		},
 
-		/** Conditional status change with a history entry; the updated payment or null. */
+		/**
+		 * Conditional status change with a history entry and, when given, its event in the same
+		 * atomic update (relayed right after); the updated payment or null.
+		 */
 		async setStatus(
 			this: PaymentsThis,
 			orderId: string,
 			from: PaymentStatus,
 			to: PaymentStatus,
-			set: Record<string, unknown> = {}
+			set: Record<string, unknown> = {},
+			event?: OutboxEntry
 		) {
 			const at = now();
 			const doc = await this.updateOne(
@@ -336,9 +345,10 @@ const PaymentsService = {
 				{
 					$set: { ...set, status: to, updatedAt: at },
 					$unset: { lockedUntil: true },
-					$push: { history: { status: to, at } }
+					$push: { history: { status: to, at }, ...(event ? { outbox: event } : {}) }
 				}
 			);
+			if (doc && event) await this.relayOutbox("adapter", doc._id);
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
 		},
 
@@ -446,34 +456,32 @@ const PaymentsService = {
 				throw this.processorFailed("authorize", orderId, err);
 			}
 
+			// The processor has answered: the outcome and its event are written together.
+			const outcomeEvent = (status: "declined" | "authorized", reason?: string) =>
+				this.outboxEntry(
+					`payment.${status}`,
+					paymentEvent({ ...doc, status }, reason),
+					`payment:${doc._id}:${status}`
+				);
 			if (!result.ok) {
-				const declined = await this.setStatus(orderId, "pending", "declined", {
-					declineCode: result.code
-				});
-				if (declined)
-					await this.appendEvent(
-						"adapter",
-						declined._id,
-						"payment.declined",
-						paymentEvent(declined, result.code),
-						`payment:${declined._id}:declined`
-					);
+				await this.setStatus(
+					orderId,
+					"pending",
+					"declined",
+					{ declineCode: result.code },
+					outcomeEvent("declined", result.code)
+				);
 				throw declineError(result.code, orderId);
 			}
 
-			const authorized = await this.setStatus(orderId, "pending", "authorized", {
-				authorizationId: result.authorizationId
-			});
-			if (authorized) {
-				await this.appendEvent(
-					"adapter",
-					authorized._id,
-					"payment.authorized",
-					paymentEvent(authorized),
-					`payment:${authorized._id}:authorized`
-				);
-				return toPayment(authorized);
-			}
+			const authorized = await this.setStatus(
+				orderId,
+				"pending",
+				"authorized",
+				{ authorizationId: result.authorizationId },
+				outcomeEvent("authorized")
+			);
+			if (authorized) return toPayment(authorized);
 
 			// Settled meanwhile: by another call of the same request (same answer), or by a void,
 			// in which case this late authorization must not hold the customer's money.
