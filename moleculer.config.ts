@@ -13,6 +13,7 @@ import { startHealthServer } from "./lib/health";
 import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
 import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { DrainMiddleware } from "./lib/drain";
+import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
@@ -180,6 +181,8 @@ const brokerConfig: BrokerOptions = {
 	middlewares: [
 		// Shutdown: the gateway stops taking requests before in-flight calls are awaited.
 		DrainMiddleware(),
+		// Nested in-process calls start from the event loop, so one order cannot hog it.
+		FairSchedulingMiddleware(),
 		// Puts each handler's context in scope, so JSON log lines carry its request id.
 		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.

@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import type { DomainEventName, DomainEvents } from "../lib/events";
 import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
+import { nextTurn } from "../lib/fair-scheduling";
 import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
 import { isDuplicateKeyError, type Store } from "./db.mixin";
@@ -314,7 +315,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 						}
 					}
 				};
-				const work = run();
+				// From the event loop, like a delivery over NATS (see lib/fair-scheduling.ts).
+				const work = nextTurn().then(run);
 				this.durableInflight.add(work);
 				void work.finally(() => this.durableInflight.delete(work));
 			},

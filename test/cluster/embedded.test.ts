@@ -43,7 +43,10 @@ it("finishes in-flight requests on SIGTERM, exits 0, and keeps users and orders 
 	const credentials = { email: `emb-${Date.now()}@shopmesh.test`, password: "embedded-pass-1" };
 	expect((await api(base, "POST", "/users", { ...credentials, name: "E" })).status).toBe(201);
 	const token = (await api(base, "POST", "/users/login", credentials)).body.token;
-	const productId = (await api(base, "GET", "/products")).body.rows[0].id;
+	// The seeded product with the most stock: the clients must not run out of it.
+	const catalog: { id: string; stock: number }[] = (await api(base, "GET", "/products")).body
+		.rows;
+	const productId = catalog.sort((a, b) => b.stock - a.stock)[0].id;
 
 	// Clients keep ordering while the process is told to stop.
 	const outcomes: string[] = [];

@@ -370,8 +370,10 @@ describe("shipping and tracking", () => {
 		const placed = await order(c.token, [{ productId: p.id, quantity: 1 }]);
 		const note = await eventually(async () => {
 			const res = await sys.http.get("/api/notifications").set(bearer(c.token));
+			// Listed from its claim on; deliveredVia is set once a channel took it.
 			return res.body.rows.find(
-				(n: any) => n.orderId === placed.body.id && n.kind === "order.confirmed"
+				(n: any) =>
+					n.orderId === placed.body.id && n.kind === "order.confirmed" && n.deliveredVia
 			);
 		});
 		expect(note.deliveredVia).toBe("email");
