@@ -61,9 +61,14 @@ export interface DurableEventsMethods {
 		payload: DomainEvents[N],
 		eventId?: string
 	): Promise<void>;
-	/** Relay the outbox of one document now; never rejects (the sweep retries what fails). */
+	/** Relay the outbox of one document now; never rejects (what fails is retried). */
 	relayOutbox(storeName: string, id: unknown): Promise<void>;
-	/** Relay every pending outbox entry of this service; resolves when done. */
+	/**
+	 * Have a document's outbox relayed by the relay's next round, unless a relayOutbox() of the
+	 * same document comes first (an event written now and relayed with a later change).
+	 */
+	relayLater(storeName: string, id: unknown): void;
+	/** Scan every outbox store and relay all pending entries; resolves when done. */
 	flushOutbox(): Promise<void>;
 }
 
@@ -96,6 +101,10 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 
 		created(this: any) {
 			this.relaying = new Set<string>();
+			// Documents whose outbox still holds events: relayed again every relay round.
+			this.relayPending = new Map<string, Map<string, unknown>>(
+				outboxStores.map(name => [name, new Map()])
+			);
 			this.durableInflight = new Set<Promise<void>>();
 		},
 
@@ -169,9 +178,16 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 					}
 				}
 				if (outboxStores.length > 0) {
+					// Each round retries the documents known to hold events; a full scan of every
+					// outbox (what a crash, or another instance on a shared MongoDB, left behind)
+					// runs at start and every EVENTS_SWEEP_INTERVAL_MS. Scanning every round was a
+					// query over every document of every outbox store each second.
+					let lastScan = Date.now();
 					this.relayTimer = setInterval(() => {
-						this.flushOutbox().catch((err: Error) =>
-							this.logger.warn("Outbox relay failed:", err.message)
+						const scan = Date.now() - lastScan >= cfg.sweepIntervalMs;
+						if (scan) lastScan = Date.now();
+						(scan ? this.flushOutbox() : this.relayPendingOutboxes()).catch(
+							(err: Error) => this.logger.warn("Outbox relay failed:", err.message)
 						);
 					}, cfg.relayIntervalMs);
 					this.relayTimer.unref();
@@ -220,12 +236,31 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 
 			relayOutbox(this: any, storeName: string, id: unknown) {
 				const store = this.storeOf(storeName);
+				this.relayLater(storeName, id); // until it is known to be empty
 				return store
 					.findOne({ _id: id })
-					.then((doc: any) => doc && this.relayDocument(store, doc))
+					.then((doc: any) =>
+						doc
+							? this.relayDocument(store, doc, storeName)
+							: this.relayPending.get(storeName)?.delete(String(id))
+					)
+					.then(() => undefined)
 					.catch((err: Error) =>
-						this.logger.warn("Outbox relay failed (the sweep retries):", err.message)
+						this.logger.warn("Outbox relay failed (retried):", err.message)
 					);
+			},
+
+			relayLater(this: any, storeName: string, id: unknown) {
+				this.relayPending.get(storeName)?.set(String(id), id);
+			},
+
+			/** One relay round over the documents known to hold events. */
+			async relayPendingOutboxes(this: any) {
+				for (const [storeName, pending] of this.relayPending as Map<
+					string,
+					Map<string, unknown>
+				>)
+					for (const id of [...pending.values()]) await this.relayOutbox(storeName, id);
 			},
 
 			async flushOutbox(this: any) {
@@ -237,7 +272,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							limit: 100
 						});
 						let relayed = 0;
-						for (const doc of docs) relayed += await this.relayDocument(store, doc);
+						for (const doc of docs)
+							relayed += await this.relayDocument(store, doc, storeName);
 						if (docs.length < 100 || relayed === 0) break;
 					}
 				}
@@ -247,9 +283,15 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			 * Publish a document's pending events in order, then take every published one out of
 			 * the outbox in one update (one write per relay, not one per event). Stops at the first
 			 * that fails, to keep the order of the document's events; a crash before the update
-			 * publishes them again (at-least-once: consumers skip what they handled).
+			 * publishes them again (at-least-once: consumers skip what they handled). A document
+			 * left with events stays on the list of the next relay round.
 			 */
-			async relayDocument(this: any, store: Store, doc: any): Promise<number> {
+			async relayDocument(
+				this: any,
+				store: Store,
+				doc: any,
+				storeName?: string
+			): Promise<number> {
 				const claimed: string[] = [];
 				const published: string[] = [];
 				try {
@@ -272,6 +314,12 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							{ _id: doc._id },
 							{ $pull: { outbox: { eventId: { $in: published } } } }
 						);
+					if (storeName) {
+						const pending = this.relayPending.get(storeName);
+						if (published.length < (doc.outbox?.length ?? 0))
+							pending?.set(String(doc._id), doc._id);
+						else pending?.delete(String(doc._id));
+					}
 					return published.length;
 				} finally {
 					for (const eventId of claimed) this.relaying.delete(eventId);

@@ -420,6 +420,7 @@ const OrdersService = {
 					);
 				throw err;
 			}
+			this.relayLater("adapter", order._id); // should the saga not get to its outcome
 
 			const outcome = await runPlacementSaga(this.sagaSteps(order, ctx.params.payment, ctx));
 

@@ -19,6 +19,9 @@ let handled: string[] = [];
 beforeAll(async () => {
 	process.env.EVENTS_MAX_ATTEMPTS = "3";
 	process.env.EVENTS_BACKOFF_MS = "10";
+	// Relay rounds every 50 ms; the full scan of the outboxes only when a test asks for it.
+	process.env.EVENTS_RELAY_INTERVAL_MS = "50";
+	process.env.EVENTS_SWEEP_INTERVAL_MS = "3600000";
 	delete process.env.EVENTS_NATS_URL;
 	delete process.env.TRANSPORTER;
 	resetSettings();
@@ -35,7 +38,8 @@ beforeAll(async () => {
 						ctx.params.eventId
 					);
 					const doc = await this.adapter.insert({ n: 1, outbox: [entry] });
-					if (!ctx.params.skipRelay) await this.relayOutbox("adapter", doc._id);
+					if (ctx.params.relayLater) this.relayLater("adapter", doc._id);
+					else if (!ctx.params.skipRelay) await this.relayOutbox("adapter", doc._id);
 					return doc._id;
 				}
 			}
@@ -101,6 +105,52 @@ describe("outbox relay", () => {
 		await producer.flushOutbox();
 		await settled();
 		expect(handled).toEqual(["o2"]);
+	});
+});
+
+describe("relay rounds", () => {
+	const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+	const until = async (check: () => boolean) => {
+		for (let i = 0; i < 100 && !check(); i++) await sleep(10);
+	};
+
+	it("relay an event left for later without scanning the outboxes", async () => {
+		const id = await broker.call<string, any>("producer.change", {
+			event: event("later"),
+			relayLater: true
+		});
+		await until(() => handled.includes("later"));
+		expect(handled).toEqual(["later"]);
+		expect((await producer.adapter.findOne({ _id: id })).outbox).toEqual([]);
+		expect(producer.relayPending.get("adapter").size).toBe(0);
+	});
+
+	it("leave a document nobody asked to relay to the full scan", async () => {
+		await broker.call("producer.change", { event: event("crashed"), skipRelay: true });
+		await sleep(200); // four rounds
+		expect(handled).toEqual([]);
+		await producer.flushOutbox();
+		await settled();
+		expect(handled).toEqual(["crashed"]);
+	});
+
+	it("retry a document whose event could not be published", async () => {
+		const publish = jest
+			.spyOn(producer, "publishDurable")
+			.mockImplementationOnce(() => Promise.reject(new Error("broker unreachable")));
+		const warn = jest.spyOn(producer.logger, "warn").mockImplementation(() => undefined);
+		try {
+			const id = await broker.call<string, any>("producer.change", { event: event("retry") });
+			expect(handled).toEqual([]);
+			expect(producer.relayPending.get("adapter").has(String(id))).toBe(true);
+			await until(() => handled.includes("retry"));
+			expect(handled).toEqual(["retry"]);
+			expect(publish.mock.calls.length).toBeGreaterThanOrEqual(2);
+			expect(producer.relayPending.get("adapter").size).toBe(0);
+		} finally {
+			publish.mockRestore();
+			warn.mockRestore();
+		}
 	});
 });
 
