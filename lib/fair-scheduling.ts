@@ -14,9 +14,20 @@ import type { Context, Middleware, ServiceBroker } from "moleculer";
 /** Resolve from the event loop's check phase, after the pending I/O has had its turn. */
 export const nextTurn = (): Promise<void> => new Promise(resolve => setImmediate(resolve));
 
-/** A call made by an action or event handler of this very process (not by the gateway's socket or a remote node). */
+/**
+ * The call option a caller that itself just came from I/O sets (the gateway, for the action a
+ * request maps to): its call starts at once.
+ */
+export const FROM_IO = "fromIo";
+
+/**
+ * A call made by an action or event handler of this very process, not by a remote node and not
+ * straight from I/O (a top-level call, or the gateway's call for an HTTP request).
+ */
 export const isNestedLocalCall = (ctx: Context, nodeID: string): boolean =>
-	ctx.level > 1 && ctx.nodeID === nodeID;
+	ctx.level > 1 &&
+	ctx.nodeID === nodeID &&
+	!(ctx.options as Record<string, unknown> | undefined)?.[FROM_IO];
 
 export function FairSchedulingMiddleware(): Middleware {
 	let nodeID = "";

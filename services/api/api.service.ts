@@ -8,6 +8,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { forbidden, unauthorized } from "../../lib/errors";
 import { limitBodySize, parseBytes, rejectDeepJson } from "../../lib/body-limits";
+import { FROM_IO } from "../../lib/fair-scheduling";
 import { verifyToken } from "../../lib/jwt";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
@@ -163,7 +164,8 @@ const ApiService = {
 					})
 				],
 				rateLimit,
-				callOptions: {},
+				// The request came from the socket: its action starts at once (lib/fair-scheduling.ts).
+				callOptions: { [FROM_IO]: true },
 				onBeforeCall(
 					this: any,
 					ctx: Context<unknown, AuthMeta>,

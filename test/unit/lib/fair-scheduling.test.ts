@@ -3,7 +3,7 @@
  * over the network would), so pending I/O runs first; a request from outside starts at once.
  */
 import { ServiceBroker, type Context } from "moleculer";
-import { FairSchedulingMiddleware, isNestedLocalCall } from "../../../lib/fair-scheduling";
+import { FROM_IO, FairSchedulingMiddleware, isNestedLocalCall } from "../../../lib/fair-scheduling";
 
 let broker: ServiceBroker;
 let seen: string[] = [];
@@ -47,8 +47,11 @@ it("starts a call from outside (gateway socket, transporter) at once", async () 
 });
 
 it("tells nested local calls from remote and top-level ones", () => {
-	const ctx = (level: number, nodeID: string) => ({ level, nodeID }) as Context;
+	const ctx = (level: number, nodeID: string, options = {}) =>
+		({ level, nodeID, options }) as Context;
 	expect(isNestedLocalCall(ctx(2, "here"), "here")).toBe(true);
+	// The gateway's call for an HTTP request: it came from the socket.
+	expect(isNestedLocalCall(ctx(2, "here", { [FROM_IO]: true }), "here")).toBe(false);
 	expect(isNestedLocalCall(ctx(1, "here"), "here")).toBe(false);
 	expect(isNestedLocalCall(ctx(2, "elsewhere"), "here")).toBe(false);
 });
