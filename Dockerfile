@@ -38,6 +38,8 @@ ENV NODE_ENV=production \
 	HEALTH_PORT=3001 \
 	METRICS_PORT=3030 \
 	DATA_DIR=/app/data
+# A larger young generation: fewer scavenges under load (README, Performance).
+ENV NODE_OPTIONS=--max-semi-space-size=32
 WORKDIR /app
 # Code and dependencies stay owned by root: the service user can read them, not change them.
 COPY package.json ./

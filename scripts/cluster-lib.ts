@@ -47,6 +47,13 @@ export function freePort(): Promise<number> {
 }
 
 /** Start one node: `npm run start:node` with SERVICES and NODEID set, on this machine's Node. */
+/**
+ * V8 flags of every node, as in `npm start` and the image: a larger young generation (32 MB
+ * semi-spaces) means fewer scavenges and less promoted garbage; about 7% more orders per second
+ * (README, Performance).
+ */
+export const NODE_FLAGS = ["--max-semi-space-size=32"];
+
 export function startNode(spec: NodeSpec, opts: { inherit?: boolean } = {}): RunningNode {
 	const env: NodeJS.ProcessEnv = { ...process.env, SERVICES: spec.services, NODEID: spec.nodeID };
 	for (const [k, v] of Object.entries(spec.env ?? {})) {
@@ -57,6 +64,7 @@ export function startNode(spec: NodeSpec, opts: { inherit?: boolean } = {}): Run
 		process.execPath,
 		// tsx as a loader in the same process (no wrapper process), so signals reach the node itself.
 		[
+			...NODE_FLAGS,
 			"--import",
 			"tsx",
 			RUNNER,
