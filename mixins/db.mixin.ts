@@ -321,7 +321,8 @@ function isAlive(pid: number): boolean {
 export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any>> {
 	let releaseLock: (() => void) | undefined;
 
-	return {
+	// `merged` is a lifecycle hook of Moleculer the typings do not list.
+	return <Partial<ServiceSchema<any>>>{
 		mixins: [DbService as unknown as Partial<ServiceSchema>],
 
 		// moleculer-db's generic CRUD actions carry `rest` routes and would publish every field of
@@ -385,16 +386,26 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 			releaseLock?.();
 		},
 
+		/**
+		 * moleculer-db broadcasts `cache.clean.<service>` on every change (and cleans its own node's
+		 * cacher first): every other instance of the service drops its cached answers. Only the
+		 * service itself listens, so the broadcast does not reach the nodes of other services (it
+		 * did, through a `cache.clean.**` listener in each of them: two broadcasts per order, to
+		 * every node of the cluster).
+		 */
+		merged(this: any, schema: any) {
+			schema.events = {
+				...schema.events,
+				[`cache.clean.${schema.name}`](this: any, ctx: Context) {
+					if (this.broker.cacher && ctx.nodeID !== this.broker.nodeID)
+						return this.broker.cacher.clean(`${this.fullName}.**`);
+				}
+			};
+		},
+
 		events: {
 			"$services.changed"(this: any) {
 				this.warnIfForked();
-			},
-
-			// moleculer-db broadcasts `cache.clean.<service>` on every change; every node of the
-			// service (and every gateway caching its answers) drops its cached entries.
-			"cache.clean.**"(this: any, ctx: Context) {
-				if (this.broker.cacher && ctx.eventName === `cache.clean.${this.fullName}`)
-					return this.broker.cacher.clean(`${this.fullName}.**`);
 			}
 		},
 

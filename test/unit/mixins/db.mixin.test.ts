@@ -114,3 +114,66 @@ describe("new ids", () => {
 		expect(doc._id).toBe("shp_given");
 	});
 });
+
+describe("cache invalidation across nodes", () => {
+	// Three nodes on moleculer's in-process Fake transporter: two instances of `shelf`, one `desk`.
+	const brokers: ServiceBroker[] = [];
+	let reads = 0;
+	const shelf = (): ServiceSchema => ({
+		name: "shelf",
+		mixins: [DbMixin()],
+		actions: {
+			count: {
+				cache: { keys: [], ttl: 30 },
+				handler() {
+					reads++;
+					return reads;
+				}
+			},
+			change: {
+				handler(this: any) {
+					return this.clearCache();
+				}
+			}
+		}
+	});
+
+	beforeAll(async () => {
+		const node = (nodeID: string) =>
+			new ServiceBroker({
+				namespace: "db-cache",
+				nodeID,
+				transporter: "Fake",
+				cacher: "Memory",
+				logger: false
+			});
+		const [a, b, c] = ["shelf-a", "shelf-b", "desk-c"].map(node);
+		a.createService(shelf());
+		b.createService(shelf());
+		c.createService({ name: "desk", mixins: [DbMixin()] } as ServiceSchema);
+		brokers.push(a, b, c);
+		await Promise.all(brokers.map(br => br.start()));
+		await Promise.all(brokers.map(br => br.waitForServices(["shelf", "desk"])));
+	});
+
+	afterAll(() => Promise.all(brokers.map(br => br.stop())));
+
+	it("drops the cached answers of every instance of the changed service", async () => {
+		const [a, b] = brokers;
+		const onB = { nodeID: "shelf-b" };
+		const first = await b.call("shelf.count", {}, onB);
+		expect(await b.call("shelf.count", {}, onB)).toBe(first); // cached on shelf-b
+		await a.call("shelf.change", {}, { nodeID: "shelf-a" });
+		const fresh = async () => (await b.call("shelf.count", {}, onB)) !== first;
+		for (let i = 0; i < 50 && !(await fresh()); i++) await new Promise(r => setTimeout(r, 10));
+		expect(await b.call("shelf.count", {}, onB)).not.toBe(first);
+	});
+
+	it("reaches only the nodes that run the service", () => {
+		const listeners = brokers[0].registry.events
+			.getAllEndpoints("cache.clean.shelf")
+			.map((ep: any) => ep.id)
+			.sort();
+		expect(listeners).toEqual(["shelf-a", "shelf-b"]);
+	});
+});
