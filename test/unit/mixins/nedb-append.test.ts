@@ -1,0 +1,72 @@
+/**
+ * The NeDB datafile as the db mixin writes it: one appended line per change, rewritten once the
+ * appended lines outgrow the live documents, and always loadable to the latest state.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Datastore from "@seald-io/nedb";
+import { appendSynchronously } from "../../../mixins/db.mixin";
+
+let dir: string;
+beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-nedb-"))));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** What the tests store; NeDB adds the `_id`. */
+type Doc = { _id?: string; i?: number; n: number };
+
+const lines = (file: string) => fs.readFileSync(file, "utf8").split("\n").filter(Boolean).length;
+
+async function open(file: string, policy = { minLines: 20, factor: 2 }) {
+	const db = new Datastore<Doc>({ filename: file });
+	await db.loadDatabaseAsync();
+	const close = appendSynchronously(db, policy);
+	return { db, close };
+}
+
+it("appends one line per change and loads back the latest state", async () => {
+	const file = path.join(dir, "t.db");
+	const { db, close } = await open(file, { minLines: 1000, factor: 4 });
+	const doc = await db.insertAsync<Doc>({ n: 0 });
+	for (let n = 1; n <= 5; n++) await db.updateAsync({ _id: doc._id }, { $set: { n } });
+	expect(lines(file)).toBe(6);
+	close();
+	const again = new Datastore<Doc>({ filename: file });
+	await again.loadDatabaseAsync();
+	expect((await again.findOneAsync({ _id: doc._id }))?.n).toBe(5);
+});
+
+it("rewrites the file once the appends outgrow the live documents, losing nothing", async () => {
+	const file = path.join(dir, "t.db");
+	const { db, close } = await open(file);
+	let compactions = 0;
+	db.on("compaction.done", () => compactions++);
+	const docs = await Promise.all(
+		Array.from({ length: 10 }, (_, i) => db.insertAsync<Doc>({ i, n: 0 }))
+	);
+	for (let n = 1; n <= 20; n++)
+		for (const d of docs) await db.updateAsync({ _id: d._id }, { $set: { n } });
+	await db.compactDatafileAsync(); // waits for any rewrite still queued, then one more
+	const before = compactions;
+	expect(before).toBeGreaterThan(2); // 210 changes of 10 documents: rewritten along the way
+	// Bounded by (1 + factor) x live documents + the minimum, far below one line per change.
+	expect(lines(file)).toBeLessThan(10 * 3 + 20);
+	close();
+	const again = new Datastore<Doc>({ filename: file });
+	await again.loadDatabaseAsync();
+	const all = await again.findAsync({});
+	expect(all.map(d => d.n)).toEqual(Array(10).fill(20));
+});
+
+it("keeps appending to the new file after a rewrite", async () => {
+	const file = path.join(dir, "t.db");
+	const { db, close } = await open(file);
+	const doc = await db.insertAsync<Doc>({ n: 0 });
+	await db.compactDatafileAsync();
+	await db.updateAsync({ _id: doc._id }, { $set: { n: 1 } });
+	expect(lines(file)).toBe(2); // the rewritten document, then the change
+	close();
+	const again = new Datastore<Doc>({ filename: file });
+	await again.loadDatabaseAsync();
+	expect((await again.findOneAsync({ _id: doc._id }))?.n).toBe(1);
+});
