@@ -45,6 +45,8 @@ export interface Settings {
 		relayIntervalMs: number;
 		/** How often the relay scans every outbox, not only the documents known to hold events. */
 		sweepIntervalMs: number;
+		/** How long a consumer remembers the id of an event it handled. */
+		inboxRetentionMs: number;
 	};
 }
 
@@ -170,7 +172,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			backoffMs: int(env, "EVENTS_BACKOFF_MS", 1000, 10, 600_000),
 			ackWaitMs: int(env, "EVENTS_ACK_WAIT_MS", 30_000, 1000, 3_600_000),
 			relayIntervalMs: int(env, "EVENTS_RELAY_INTERVAL_MS", 1000, 50, 60_000),
-			sweepIntervalMs: int(env, "EVENTS_SWEEP_INTERVAL_MS", 30_000, 50, 3_600_000)
+			sweepIntervalMs: int(env, "EVENTS_SWEEP_INTERVAL_MS", 30_000, 50, 3_600_000),
+			inboxRetentionMs: int(
+				env,
+				"EVENTS_INBOX_RETENTION_MS",
+				7 * 24 * 3_600_000,
+				60_000,
+				365 * 24 * 3_600_000
+			)
 		}
 	};
 }

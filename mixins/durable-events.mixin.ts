@@ -70,6 +70,8 @@ export interface DurableEventsMethods {
 	relayLater(storeName: string, id: unknown): void;
 	/** Scan every outbox store and relay all pending entries; resolves when done. */
 	flushOutbox(): Promise<void>;
+	/** Forget handled event ids older than EVENTS_INBOX_RETENTION_MS; the number removed. */
+	pruneInbox(): Promise<number>;
 }
 
 type Handler = (this: any, ctx: Context<any>) => unknown;
@@ -121,6 +123,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			this.durableStopping = true;
 			await this.durableStart;
 			clearInterval(this.relayTimer);
+			clearInterval(this.inboxPruneTimer);
 			await Promise.allSettled([...this.durableInflight]);
 			await this.jetstream?.close();
 		},
@@ -176,6 +179,16 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							}
 						);
 					}
+				}
+				if (this.stores?.inbox) {
+					// Ten times per retention period, at most hourly.
+					const every = Math.max(1000, Math.min(cfg.inboxRetentionMs / 10, 3_600_000));
+					this.inboxPruneTimer = setInterval(() => {
+						this.pruneInbox().catch((err: Error) =>
+							this.logger.warn("Pruning the inbox failed:", err.message)
+						);
+					}, every);
+					this.inboxPruneTimer.unref();
 				}
 				if (outboxStores.length > 0) {
 					// Each round retries the documents known to hold events; a full scan of every
@@ -367,6 +380,19 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				const work = nextTurn().then(run);
 				this.durableInflight.add(work);
 				void work.finally(() => this.durableInflight.delete(work));
+			},
+
+			/**
+			 * Forget the ids of events handled longer ago than EVENTS_INBOX_RETENTION_MS (7 days):
+			 * far beyond any redelivery (JetStream's ack wait and attempts, an outbox relayed again
+			 * after a crash), and every handler is idempotent by itself besides. Without it the
+			 * inbox grew by an entry per event for ever. Resolves to the number removed.
+			 */
+			async pruneInbox(this: any): Promise<number> {
+				const inbox: Store | undefined = this.stores?.inbox;
+				if (!inbox) return 0;
+				const cutoff = new Date(Date.now() - settings().events.inboxRetentionMs);
+				return inbox.removeMany({ at: { $lt: cutoff.toISOString() } });
 			},
 
 			/** Handle an event unless this service handled its id before; then remember the id. */

@@ -181,6 +181,18 @@ describe("consumers", () => {
 	});
 });
 
+describe("inbox", () => {
+	it("forgets the ids of events handled longer ago than the retention (7 days)", async () => {
+		const inbox = consumer.stores.inbox;
+		const daysAgo = (d: number) => new Date(Date.now() - d * 24 * 3_600_000).toISOString();
+		await inbox.insert({ key: "order.confirmed:old", at: daysAgo(8) });
+		await inbox.insert({ key: "order.confirmed:recent", at: daysAgo(6) });
+		expect(await consumer.pruneInbox()).toBe(1);
+		expect(await inbox.findOne({ key: "order.confirmed:old" })).toBeNull();
+		expect(await inbox.findOne({ key: "order.confirmed:recent" })).not.toBeNull();
+	});
+});
+
 describe("JetStream naming", () => {
 	it("names streams, subjects and consumers from the namespace and event", () => {
 		expect(streamName("prod", "order")).toBe("SHOPMESH_PROD_ORDER");
