@@ -243,9 +243,11 @@ export function appendSynchronously(
 }
 
 /**
- * moleculer-db's NeDB adapter wraps `db.update` with util.promisify around a function that
- * returns a promise, and Node 22 prints DEP0174 on every call. Replace that one wrapper with
- * NeDB's own promise API, same result shape ([numAffected, affectedDocuments]).
+ * moleculer-db's NeDB adapter wraps NeDB's callback API with util.promisify, and NeDB 3 builds
+ * that callback API on its promises with util.callbackify: every operation went promise ->
+ * callback -> promise (`callbackify` alone showed at ~2% of the order path), and for `update`
+ * Node 22 printed DEP0174 on every call. Call NeDB's own promise API instead, with the same
+ * results (`update` as [numAffected, affectedDocuments]).
  */
 function withNativeUpdate(store: Store): Store {
 	const connect = store.connect;
@@ -258,6 +260,15 @@ function withNativeUpdate(store: Store): Store {
 	store.connect = async function connectWithNativeUpdate() {
 		await connect.call(store);
 		const db = store.db;
+		db.findOne = (query: unknown, projection?: unknown) =>
+			db.findOneAsync(query, projection ?? {}).execAsync();
+		db.count = (query: unknown) => db.countAsync(query).execAsync();
+		db.insert = (docs: unknown) => db.insertAsync(docs);
+		db.remove = (query: unknown, options?: unknown) => db.removeAsync(query, options ?? {});
+		// Its find() and count() run a cursor through its callback API.
+		const cursor = (filters: unknown) => (store as any).createCursor(filters).execAsync();
+		store.find = filters => cursor(filters);
+		store.count = (filters = {}) => cursor(filters).then((docs: unknown[]) => docs.length);
 		db.update = (query: unknown, update: unknown, options: Record<string, unknown> = {}) =>
 			db
 				.updateAsync(query, update, options)
