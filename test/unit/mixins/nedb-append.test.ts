@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Datastore from "@seald-io/nedb";
-import { appendSynchronously } from "../../../mixins/db.mixin";
+import { appendSynchronously, serializeStored } from "../../../mixins/db.mixin";
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-nedb-"))));
@@ -69,4 +69,43 @@ it("keeps appending to the new file after a rewrite", async () => {
 	const again = new Datastore<Doc>({ filename: file });
 	await again.loadDatabaseAsync();
 	expect((await again.findOneAsync({ _id: doc._id }))?.n).toBe(1);
+});
+
+describe("lines", () => {
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const nedbModel = require("@seald-io/nedb/lib/model.js");
+	const doc = {
+		_id: "a1",
+		status: "confirmed",
+		totalCents: 1998,
+		ok: true,
+		none: null,
+		gone: undefined,
+		items: [{ productId: "p", quantity: 2, tags: ["x", "y"] }],
+		nested: { deep: { at: "2026-11-25T10:00:00.000Z" } },
+		empty: {},
+		list: []
+	};
+
+	it("are what NeDB itself writes, for documents without Dates", () => {
+		expect(serializeStored(doc)).toBe(nedbModel.serialize(doc));
+	});
+
+	it("keep Dates as NeDB does, anywhere in the document", () => {
+		const dated = { ...doc, nested: { when: new Date(1_700_000_000_000) }, at: [new Date(0)] };
+		expect(serializeStored(dated)).toBe(nedbModel.serialize(dated));
+		expect(serializeStored(dated)).toContain('"$$date":1700000000000');
+	});
+
+	it("load back with their Dates as Dates", async () => {
+		const file = path.join(dir, "dates.db");
+		const { db, close } = await open(file);
+		const inserted = await db.insertAsync<Doc & { when?: Date }>({ n: 1, when: new Date(42) });
+		close();
+		const again = new Datastore<Doc & { when?: Date }>({ filename: file });
+		await again.loadDatabaseAsync();
+		const loaded = await again.findOneAsync({ _id: inserted._id });
+		expect(loaded?.when).toBeInstanceOf(Date);
+		expect(loaded?.when?.getTime()).toBe(42);
+	});
 });
