@@ -303,7 +303,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				this: any,
 				store: Store,
 				doc: any,
-				storeName?: string
+				storeName: string
 			): Promise<number> {
 				const claimed: string[] = [];
 				const published: string[] = [];
@@ -327,12 +327,10 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							{ _id: doc._id },
 							{ $pull: { outbox: { eventId: { $in: published } } } }
 						);
-					if (storeName) {
-						const pending = this.relayPending.get(storeName);
-						if (published.length < (doc.outbox?.length ?? 0))
-							pending?.set(String(doc._id), doc._id);
-						else pending?.delete(String(doc._id));
-					}
+					const pending = this.relayPending.get(storeName);
+					if (published.length < (doc.outbox?.length ?? 0))
+						pending?.set(String(doc._id), doc._id);
+					else pending?.delete(String(doc._id));
 					return published.length;
 				} finally {
 					for (const eventId of claimed) this.relaying.delete(eventId);
