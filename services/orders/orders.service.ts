@@ -435,9 +435,16 @@ const OrdersService = {
 					},
 					{ name: "order.confirmed" }
 				);
+				// Settled meanwhile by the recovery sweep (the saga outlived ORDER_STUCK_AFTER_MS):
+				// answer with what the sweep decided.
+				if (!confirmed)
+					return this.replay(
+						(await this.findById(String(order._id))) ?? order,
+						fingerprint
+					);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/orders/${String(order._id)}`;
-				return toOrder(confirmed!);
+				return toOrder(confirmed);
 			}
 
 			const { error } = outcome;

@@ -443,6 +443,41 @@ describe("racing for the last units", () => {
 	});
 });
 
+describe("a saga the recovery sweep settles while it runs", () => {
+	it("answers with the order the sweep confirmed, charging and taking stock once", async () => {
+		const orders: any = sys.broker.getLocalService("orders");
+		const payments: any = sys.broker.getLocalService("payments");
+		const c = await sys.customer();
+		const p = await product(5);
+		const capture = payments.capturePayment;
+		const stuckAfterMs = orders.settings.stuckAfterMs;
+		let swept = false;
+		// Right before this saga captures, the sweep finds it "stuck" at capture and finishes it.
+		payments.capturePayment = async function (this: any, ...args: any[]) {
+			if (!swept) {
+				swept = true;
+				orders.settings.stuckAfterMs = -1000;
+				await sys.broker.call("orders.recover");
+				orders.settings.stuckAfterMs = stuckAfterMs;
+			}
+			return capture.apply(this, args);
+		};
+		try {
+			const res = await order(c.token, [{ productId: p.id, quantity: 2 }]);
+			expect(swept).toBe(true);
+			expect(res.status).toBe(200); // the sweep's outcome, not a 500
+			expect(res.body.status).toBe("confirmed");
+			const charges = await paymentsOf(c.token, res.body.id);
+			expect(charges).toHaveLength(1);
+			expect(charges[0]).toMatchObject({ status: "captured", capturedCents: 2500 });
+			expect(await stockOf(p.id)).toBe(3);
+		} finally {
+			payments.capturePayment = capture;
+			orders.settings.stuckAfterMs = stuckAfterMs;
+		}
+	});
+});
+
 describe("degraded dependencies", () => {
 	it("keeps placing orders while notifications is down", async () => {
 		const notifications = sys.broker.getLocalService("notifications")!;
