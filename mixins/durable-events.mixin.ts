@@ -108,6 +108,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				outboxStores.map(name => [name, new Map()])
 			);
 			this.durableInflight = new Set<Promise<void>>();
+			this.retryWakers = new Set<() => void>();
 		},
 
 		started(this: any) {
@@ -121,6 +122,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 
 		async stopped(this: any) {
 			this.durableStopping = true;
+			for (const wake of [...this.retryWakers]) wake();
 			await this.durableStart;
 			clearInterval(this.relayTimer);
 			clearInterval(this.inboxPruneTimer);
@@ -359,18 +361,22 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							return;
 						} catch (err) {
 							const message = (err as Error).message;
-							if (attempt >= cfg.maxAttempts) {
+							const deadLetter = (why: string) =>
 								this.logger.error(
-									`DEAD LETTER: ${name} ${ctx.params?.eventId} failed ${attempt} times in ${this.name}: ${message}`
+									`DEAD LETTER: ${name} ${ctx.params?.eventId} ${why} in ${this.name}: ${message}`
 								);
-								return;
-							}
+							if (attempt >= cfg.maxAttempts)
+								return deadLetter(`failed ${attempt} times`);
 							this.logger.warn(
 								`Event ${name} ${ctx.params?.eventId} failed in ${this.name} (attempt ${attempt}/${cfg.maxAttempts}): ${message}`
 							);
-							await new Promise(r =>
-								setTimeout(r, backoffDelay(attempt, cfg.backoffMs)).unref()
-							);
+							// A stopping node retries no more: its stop must not wait out a backoff
+							// of up to a minute (SHUTDOWN_TIMEOUT would kill it first).
+							await this.backoff(backoffDelay(attempt, cfg.backoffMs));
+							if (this.durableStopping)
+								return deadLetter(
+									`failed ${attempt} times and was not retried: the node stopped`
+								);
 						}
 					}
 				};
@@ -378,6 +384,21 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				const work = nextTurn().then(run);
 				this.durableInflight.add(work);
 				void work.finally(() => this.durableInflight.delete(work));
+			},
+
+			/** Wait before a retry; a stopping node wakes every waiting retry at once. */
+			backoff(this: any, ms: number): Promise<void> {
+				if (this.durableStopping) return Promise.resolve();
+				return new Promise<void>(resolve => {
+					const wake = () => {
+						clearTimeout(timer);
+						this.retryWakers.delete(wake);
+						resolve();
+					};
+					const timer = setTimeout(wake, ms);
+					timer.unref();
+					this.retryWakers.add(wake);
+				});
 			},
 
 			/**

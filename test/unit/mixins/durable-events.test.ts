@@ -181,6 +181,57 @@ describe("consumers", () => {
 	});
 });
 
+describe("stopping", () => {
+	it("does not wait out a retry's backoff: the event is dead-lettered and the node stops", async () => {
+		const env = { ...process.env };
+		process.env.EVENTS_BACKOFF_MS = "60000"; // the first retry would wait a minute
+		resetSettings();
+		const logged: string[] = [];
+		const node = new ServiceBroker({ logger: false });
+		let attempts = 0;
+		node.createService({
+			name: "emitter",
+			mixins: [DbMixin(), DurableEvents({ outbox: ["adapter"] })],
+			actions: {
+				async change(this: any, ctx: any) {
+					const entry = this.outboxEntry("order.confirmed", ctx.params.event);
+					const doc = await this.adapter.insert({ outbox: [entry] });
+					await this.relayOutbox("adapter", doc._id);
+				}
+			}
+		} as ServiceSchema);
+		const failing = node.createService({
+			name: "failing",
+			mixins: [DbMixin({ stores: { inbox: INBOX_INDEXES } }), DurableEvents()],
+			events: {
+				"order.confirmed"() {
+					attempts++;
+					throw new Error("down");
+				}
+			}
+		} as ServiceSchema);
+		failing.logger.error = (...args: unknown[]) => logged.push(args.map(String).join(" "));
+		failing.logger.warn = () => undefined;
+		try {
+			await node.start();
+			await node.call("emitter.change", { event: event("stuck") });
+			for (let i = 0; i < 100 && attempts === 0; i++)
+				await new Promise(r => setTimeout(r, 10));
+			expect(attempts).toBe(1);
+			const started = Date.now();
+			await node.stop();
+			expect(Date.now() - started).toBeLessThan(5000);
+			expect(attempts).toBe(1);
+			expect(logged.some(l => /DEAD LETTER: .*not retried: the node stopped/.test(l))).toBe(
+				true
+			);
+		} finally {
+			process.env = env;
+			resetSettings();
+		}
+	});
+});
+
 describe("inbox", () => {
 	it("forgets the ids of events handled longer ago than the retention (7 days)", async () => {
 		const inbox = consumer.stores.inbox;
