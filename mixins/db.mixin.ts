@@ -172,7 +172,7 @@ function newAdapter(service: string, collection: string): Store {
 	const store = new DbService.MemoryAdapter(
 		cfg.env === "test" ? {} : { filename: path.join(cfg.dataDir, service, `${collection}.db`) }
 	) as unknown as Store;
-	return withNativeUpdate(store);
+	return withNativePromises(store);
 }
 
 /** Whether a document holds a Date anywhere (NeDB's own test: a `getTime` method). */
@@ -269,7 +269,7 @@ export function appendSynchronously(
  * Node 22 printed DEP0174 on every call. Call NeDB's own promise API instead, with the same
  * results (`update` as [numAffected, affectedDocuments]).
  */
-function withNativeUpdate(store: Store): Store {
+function withNativePromises(store: Store): Store {
 	const connect = store.connect;
 	const disconnect = store.disconnect;
 	let closeDatafile: (() => void) | undefined;
@@ -277,7 +277,7 @@ function withNativeUpdate(store: Store): Store {
 		closeDatafile?.();
 		return disconnect.call(store);
 	};
-	store.connect = async function connectWithNativeUpdate() {
+	store.connect = async function connectWithNativePromises() {
 		await connect.call(store);
 		const db = store.db;
 		db.findOne = (query: unknown, projection?: unknown) =>
