@@ -16,12 +16,11 @@ import path from "node:path";
 import type { Context, ServiceSchema } from "moleculer";
 import DbService from "moleculer-db";
 import MongoDbAdapter from "moleculer-db-adapter-mongo";
+import { appendSynchronously, DEFAULT_COMPACTION, type Datafile } from "../lib/nedb-datafile";
 import { settings } from "../lib/settings";
 
-// NeDB's own document serializer, so appended lines are exactly what NeDB would write.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nedbModel = require("@seald-io/nedb/lib/model.js") as {
-	serialize(doc: unknown): string;
 	getDotValue(doc: unknown, field: string): unknown;
 };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -175,93 +174,6 @@ function newAdapter(service: string, collection: string): Store {
 	return withNativePromises(store);
 }
 
-/** Whether a document holds a Date anywhere (NeDB's own test: a `getTime` method). */
-function holdsDate(value: unknown): boolean {
-	if (value === null || typeof value !== "object") return false;
-	if (typeof (value as { getTime?: unknown }).getTime === "function") return true;
-	if (Array.isArray(value)) return value.some(holdsDate);
-	for (const key in value) if (holdsDate((value as Record<string, unknown>)[key])) return true;
-	return false;
-}
-
-/**
- * One datafile line for a document NeDB has just stored. NeDB serializes with a JSON.stringify
- * replacer that checks every key and writes Dates as `{ $$date }`; a replacer takes V8 off its
- * fast path (~5% of the order path). The keys of a stored document were checked when NeDB stored
- * it, so only Dates need the replacer: documents without one (all of ours: times are ISO strings)
- * take plain JSON.stringify, which writes the same line.
- */
-export function serializeStored(doc: unknown): string {
-	return holdsDate(doc) ? nedbModel.serialize(doc) : JSON.stringify(doc);
-}
-
-/** When an append-only datafile is rewritten: see appendSynchronously. */
-export interface CompactionPolicy {
-	/** Never before this many lines were appended since the last rewrite. */
-	minLines: number;
-	/** Rewrite once the appended lines exceed this many times the live documents. */
-	factor: number;
-}
-
-export const DEFAULT_COMPACTION: CompactionPolicy = { minLines: 10_000, factor: 4 };
-
-/**
- * NeDB appends every change with fs.appendFile: open, write and close, three round trips through
- * the thread pool per change, and an order makes about 20 changes; profiling the order path put
- * them first. Keep the datafile open and append with one synchronous write (to the page cache),
- * reopening after NeDB rewrites the file (compaction renames a new file into place). Durability
- * is unchanged: neither way fsyncs, and a write that returned survives a killed process.
- * NeDB runs one operation at a time per datastore, so writes never interleave. (Writing through
- * the thread pool with the file kept open was measured too: 2.3x slower, as every operation of a
- * datastore then waits for a round trip.)
- *
- * NeDB only rewrites (compacts) its datafile when it loads it, so a long-running process's file
- * grew by every change for ever (about 6 kB per order in `orders.db`). Once the lines appended
- * since the last rewrite exceed `factor` times the live documents, the file is rewritten: its
- * size stays within about (1 + factor) times the live data, and each rewrite (one serialization
- * of every document) is paid for by `factor` times as many appends before it.
- */
-export function appendSynchronously(
-	db: any,
-	policy: CompactionPolicy = DEFAULT_COMPACTION,
-	onError: (err: Error) => void = () => undefined
-): () => void {
-	const persistence = db.persistence;
-	let fd: number | undefined;
-	let live = db.getAllData().length;
-	let appended = 0;
-	let compacting = false;
-	const close = () => {
-		if (fd !== undefined) fs.closeSync(fd);
-		fd = undefined;
-	};
-	db.on("compaction.done", () => {
-		close();
-		live = db.getAllData().length;
-		appended = 0;
-		compacting = false;
-	});
-	persistence.persistNewStateAsync = async (newDocs: unknown[]) => {
-		let data = "";
-		for (const doc of newDocs)
-			data += persistence.afterSerialization(serializeStored(doc)) + "\n";
-		if (data.length === 0) return;
-		fd ??= fs.openSync(persistence.filename, "a", persistence.modes.fileMode);
-		fs.writeSync(fd, data);
-		appended += newDocs.length;
-		if (!compacting && appended > Math.max(policy.minLines, policy.factor * live)) {
-			compacting = true;
-			// Queued behind the operation that is writing now (never awaited here: that would
-			// wait for itself).
-			db.compactDatafileAsync().catch((err: Error) => {
-				compacting = false;
-				onError(err);
-			});
-		}
-	};
-	return close;
-}
-
 /**
  * moleculer-db's NeDB adapter wraps NeDB's callback API with util.promisify, and NeDB 3 builds
  * that callback API on its promises with util.callbackify: every operation went promise ->
@@ -272,9 +184,9 @@ export function appendSynchronously(
 function withNativePromises(store: Store): Store {
 	const connect = store.connect;
 	const disconnect = store.disconnect;
-	let closeDatafile: (() => void) | undefined;
+	let datafile: Datafile | undefined;
 	store.disconnect = async function disconnectAndClose() {
-		closeDatafile?.();
+		datafile?.close();
 		return disconnect.call(store);
 	};
 	store.connect = async function connectWithNativePromises() {
@@ -298,7 +210,7 @@ function withNativePromises(store: Store): Store {
 				]);
 		fastIds(db);
 		if (!db.inMemoryOnly)
-			closeDatafile = appendSynchronously(db, DEFAULT_COMPACTION, err =>
+			datafile = appendSynchronously(db, DEFAULT_COMPACTION, err =>
 				(
 					store as { service?: { logger?: { error(...a: unknown[]): void } } }
 				).service?.logger?.error(
