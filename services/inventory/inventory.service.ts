@@ -1,7 +1,8 @@
 /**
  * inventory: the catalog, stock levels, reservations and shipping. Public routes:
  * services/api/routes.ts (products and shipments); reserve, release, commit, restock,
- * getProducts, shipmentForOrder and expireReservations are internal, for orders and operators.
+ * getProducts, shipmentForOrder, cancelShipment and expireReservations are internal, for orders
+ * and operators.
  *
  * Owns the `inventory` database: `products` (primary), `reservations` (one per order) and
  * `shipments` (one per order). Stock changes are conditional atomic updates on the product
@@ -110,6 +111,7 @@ interface InventoryVars {
 	expireReservations(): Promise<number>;
 	lowStock(before: ProductDoc | null, after: ProductDoc): Promise<void>;
 	findShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
+	holdBackShipment(orderId: string, userId: string): Promise<ReturnType<typeof toShipment>>;
 	moveShipment(
 		id: string,
 		to: ShipmentStatus,
@@ -142,6 +144,8 @@ const shipmentNotFound = () => notFound("Shipment not found", ErrorTypes.SHIPMEN
 const isAdmin = (user?: AuthUser) => user?.role === "admin";
 /** The service acting on its own behalf (event handlers), with an admin's reach. */
 const SYSTEM: AuthUser = { id: "inventory", role: "admin" };
+/** Tries of a shipment change that lost a race, before giving up with 409. */
+const MAX_SHIPMENT_ATTEMPTS = 5;
 const newShipmentId = () => `shp_${randomUUID().replace(/-/g, "")}`;
 const now = () => new Date().toISOString();
 
@@ -465,6 +469,21 @@ const InventoryService = {
 			}
 		},
 
+		/**
+		 * Internal (orders, before it cancels an order): the order's shipment will not be sent.
+		 * A preparing one is cancelled; one not created yet (its order.confirmed still on the
+		 * way) is created cancelled, so the event finds the order handled; once it has left,
+		 * 409 INVALID_TRANSITION. Idempotent. Asked before the order changes, so an admin
+		 * shipping at the same moment either wins (the cancel is refused) or is refused.
+		 */
+		cancelShipment: {
+			visibility: "public",
+			params: { orderId: IdParam, userId: IdParam },
+			async handler(this: InventoryThis, ctx: Context<{ orderId: string; userId: string }>) {
+				return this.holdBackShipment(ctx.params.orderId, ctx.params.userId);
+			}
+		},
+
 		/** Internal (orders' tracking): the shipment of an order, or null. */
 		shipmentForOrder: {
 			visibility: "public",
@@ -769,6 +788,50 @@ const InventoryService = {
 			const doc: ShipmentDoc | null = await store.findOne({ _id: id });
 			if (!doc || (!isAdmin(user) && doc.userId !== user?.id)) throw shipmentNotFound();
 			return this.toJSON<ShipmentDoc>(store, doc);
+		},
+
+		async holdBackShipment(this: InventoryThis, orderId: string, userId: string) {
+			const store = this.stores.shipments;
+			for (let attempt = 0; attempt < MAX_SHIPMENT_ATTEMPTS; attempt++) {
+				const current: ShipmentDoc | null = await store.findOne({ orderId });
+				if (!current) {
+					const at = now();
+					const carrier = carrierFor(orderId);
+					const cancelled: ShipmentDoc = {
+						_id: newShipmentId(),
+						orderId,
+						userId,
+						carrier,
+						trackingNumber: newTrackingNumber(carrier),
+						status: "cancelled",
+						history: [{ status: "cancelled", at }],
+						createdAt: at,
+						updatedAt: at
+					};
+					try {
+						return toShipment(this.toJSON(store, await store.insert({ ...cancelled })));
+					} catch (err) {
+						if (isDuplicateKeyError(err)) continue; // created meanwhile: decide again
+						throw err;
+					}
+				}
+				const shipment = this.toJSON<ShipmentDoc>(store, current);
+				if (shipment.status === "cancelled") return toShipment(shipment);
+				if (shipment.status !== "preparing")
+					throw conflict(
+						`The order's shipment is ${shipment.status}`,
+						ErrorTypes.INVALID_TRANSITION,
+						{ status: shipment.status }
+					);
+				try {
+					return await this.moveShipment(String(shipment._id), "cancelled", SYSTEM);
+				} catch (err) {
+					if ((err as { type?: string }).type !== ErrorTypes.INVALID_TRANSITION)
+						throw err;
+					// changed meanwhile (shipped, or cancelled by the event): decide again
+				}
+			}
+			throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
 		},
 
 		async moveShipment(this: InventoryThis, id: string, to: ShipmentStatus, user?: AuthUser) {

@@ -264,6 +264,23 @@ const OrdersService = {
 							status: order.status
 						}
 					);
+				// The shipment first: once inventory holds it back no admin can send it, and when
+				// it has left already the order is not cancelled (its shipment.shipped event may
+				// still be on its way here). Without inventory the answer is 503: whether the
+				// parcel left cannot be known.
+				await ctx
+					.call("inventory.cancelShipment", {
+						orderId: String(order._id),
+						userId: order.userId
+					})
+					.catch((err: { type?: string; data?: { status?: string } }) => {
+						if (err.type !== ErrorTypes.INVALID_TRANSITION) throw err;
+						throw conflict(
+							"The order has shipped; it can no longer be cancelled",
+							ErrorTypes.INVALID_TRANSITION,
+							{ status: order.status, shipment: err.data?.status }
+						);
+					});
 				const owed: PendingAction[] = ["refund", "restock"];
 				const cancelled = await this.transition(
 					order,

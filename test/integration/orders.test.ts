@@ -364,6 +364,34 @@ describe("shipping and tracking", () => {
 		expect(done.shipment.status).toBe("delivered");
 	});
 
+	it("never ships a cancelled order nor refunds a shipped one, when ship and cancel meet", async () => {
+		const c = await sys.customer();
+		const p = await product(20);
+		let shipped = 0;
+		for (let i = 0; i < 4; i++) {
+			const placed = await order(c.token, [{ productId: p.id, quantity: 1 }]);
+			const id = placed.body.id;
+			const shipment = await eventually(async () => {
+				const t = await sys.http.get(`/api/orders/${id}/tracking`).set(bearer(c.token));
+				return t.body.shipment;
+			});
+			const [ship, cancel] = await Promise.all([
+				sys.http.post(`/api/shipments/${shipment.id}/ship`).set(bearer(admin.token)),
+				sys.http.post(`/api/orders/${id}/cancel`).set(bearer(c.token))
+			]);
+			expect([ship.status, cancel.status].sort()).toEqual([200, 409]);
+			const won = ship.status === 200 ? "shipped" : "cancelled";
+			if (won === "shipped") shipped++;
+			await eventually(async () => {
+				const o = await sys.http.get(`/api/orders/${id}`).set(bearer(c.token));
+				return o.body.status === won;
+			});
+			const [payment] = await paymentsOf(c.token, id);
+			expect(payment.status).toBe(won === "shipped" ? "captured" : "refunded");
+		}
+		expect(await stockOf(p.id)).toBe(20 - shipped); // a cancelled order's unit came back
+	});
+
 	it("notifies the customer of a confirmed order", async () => {
 		const c = await sys.customer();
 		const p = await product(3);

@@ -326,4 +326,73 @@ describe("shipments", () => {
 		expect(status).toBe("cancelled");
 		expect(emitted.filter(e => e.name === "shipment.cancelled")).toHaveLength(1);
 	});
+
+	describe("held back for a cancelling order", () => {
+		const cancelShipment = (oid: string) =>
+			broker.call<any, any>("inventory.cancelShipment", { orderId: oid, userId: "user-1" });
+		const cancelledEvents = (oid: string) =>
+			emitted.filter(e => e.name === "shipment.cancelled" && e.payload.orderId === oid);
+
+		it("cancels a preparing shipment once, however often it is asked", async () => {
+			const oid = orderId();
+			await confirmed(oid);
+			const s = await shipmentOf(oid);
+			await expect(cancelShipment(oid)).resolves.toMatchObject({
+				id: s.id,
+				status: "cancelled"
+			});
+			await expect(cancelShipment(oid)).resolves.toMatchObject({ status: "cancelled" });
+			expect(cancelledEvents(oid)).toHaveLength(1);
+			const ship = await broker
+				.call<any, any>("inventory.shipShipment", { id: s.id }, admin)
+				.catch((e: any) => e);
+			expect(ship).toMatchObject({ code: 409, type: "INVALID_TRANSITION" });
+		});
+
+		it("refuses once the shipment has left", async () => {
+			const oid = orderId();
+			await confirmed(oid);
+			const s = await shipmentOf(oid);
+			await broker.call<any, any>("inventory.shipShipment", { id: s.id }, admin);
+			const err = await cancelShipment(oid).catch((e: any) => e);
+			expect(err).toMatchObject({
+				code: 409,
+				type: "INVALID_TRANSITION",
+				data: { status: "shipped" }
+			});
+			expect((await shipmentOf(oid)).status).toBe("shipped");
+		});
+
+		it("before the shipment exists: none is prepared when the order's event comes", async () => {
+			const oid = orderId();
+			await expect(cancelShipment(oid)).resolves.toMatchObject({
+				orderId: oid,
+				status: "cancelled"
+			});
+			await confirmed(oid);
+			await new Promise(r => setTimeout(r, 30));
+			const all = await broker.call<any, any>(
+				"inventory.listShipments",
+				{ orderId: oid },
+				admin
+			);
+			expect(all.rows.map((r: any) => r.status)).toEqual(["cancelled"]);
+			expect(emitted.filter(e => e.payload?.orderId === oid)).toEqual([]);
+		});
+
+		it("lets exactly one of ship and cancel win when they meet", async () => {
+			for (let i = 0; i < 10; i++) {
+				const oid = orderId();
+				await confirmed(oid);
+				const s = await shipmentOf(oid);
+				const [ship, cancel] = await Promise.allSettled([
+					broker.call<any, any>("inventory.shipShipment", { id: s.id }, admin),
+					cancelShipment(oid)
+				]);
+				const final = (await shipmentOf(oid)).status;
+				expect([ship.status, cancel.status].sort()).toEqual(["fulfilled", "rejected"]);
+				expect(final).toBe(ship.status === "fulfilled" ? "shipped" : "cancelled");
+			}
+		});
+	});
 });
