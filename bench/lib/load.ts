@@ -21,6 +21,12 @@ export interface LoadResult {
 	statusCodes?: Record<string, number>;
 	/** The first few error answers, to say what went wrong. */
 	errorSamples?: string[];
+	/**
+	 * With `connectionTail`: the p99 of every answer but each connection's first, and the slowest
+	 * first answer (a new connection waits to be accepted: one per event-loop turn of the server).
+	 */
+	p99Connected?: number;
+	firstMax?: number;
 }
 
 export interface HttpLoad {
@@ -32,19 +38,24 @@ export interface HttpLoad {
 	body?: string;
 	/** Per-connection headers and body (e.g. one user and product per connection). */
 	perConnection?: (index: number) => { headers?: Record<string, string>; body?: string };
+	/** Keep every answer's latency, telling each connection's first answer from the rest. */
+	connectionTail?: boolean;
 }
 
 interface Slice {
 	raw: unknown;
 	duration: number;
 	samples: string[];
+	/** With connectionTail: latencies (ms) of the first answer of each connection, and the rest. */
+	firsts?: number[];
+	connected?: number[];
 }
 
 /** One autocannon run, kept raw so several runs (slices) aggregate into one histogram. */
 async function slice(opts: HttpLoad, durationS: number): Promise<Slice> {
 	const samples: string[] = [];
 	let next = 0;
-	const raw = await autocannon({
+	const instance = autocannon({
 		url: opts.url,
 		connections: opts.connections,
 		duration: durationS,
@@ -71,7 +82,27 @@ async function slice(opts: HttpLoad, durationS: number): Promise<Slice> {
 				}
 			: undefined
 	});
-	return { raw, duration: (raw as unknown as { duration: number }).duration, samples };
+	const tail = opts.connectionTail ? trackConnections(instance) : undefined;
+	const raw = await instance;
+	return {
+		raw,
+		duration: (raw as unknown as { duration: number }).duration,
+		samples,
+		...tail
+	};
+}
+
+function trackConnections(instance: autocannon.Instance) {
+	const tail = { firsts: [] as number[], connected: [] as number[] };
+	const seen = new WeakSet<object>();
+	instance.on("response", (client: object, _status: number, _bytes: number, ms: number) => {
+		if (seen.has(client)) tail.connected.push(ms);
+		else {
+			seen.add(client);
+			tail.firsts.push(ms);
+		}
+	});
+	return tail;
 }
 
 function aggregate(opts: HttpLoad, slices: Slice[]): LoadResult {
@@ -85,6 +116,8 @@ function aggregate(opts: HttpLoad, slices: Slice[]): LoadResult {
 	const total = Object.values(statusCodes).reduce((a, b) => a + b, 0);
 	const durationS = slices.reduce((sum, s) => sum + s.duration, 0);
 	const samples = slices.flatMap(s => s.samples).slice(0, 5);
+	const connected = slices.flatMap(s => s.connected ?? []).sort((a, b) => a - b);
+	const firsts = slices.flatMap(s => s.firsts ?? []);
 	return {
 		rps: total / durationS,
 		p50: res.latency.p50,
@@ -95,7 +128,10 @@ function aggregate(opts: HttpLoad, slices: Slice[]): LoadResult {
 		durationS,
 		connections: opts.connections,
 		statusCodes,
-		...(samples.length ? { errorSamples: samples } : {})
+		...(samples.length ? { errorSamples: samples } : {}),
+		...(opts.connectionTail && connected.length
+			? { p99Connected: percentile(connected, 99), firstMax: Math.max(...firsts) }
+			: {})
 	};
 }
 

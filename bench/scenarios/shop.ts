@@ -134,7 +134,8 @@ export async function writePath(
 				perConnection: i => ({
 					headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
 					body: orderBody(shop.productIds[i % shop.productIds.length])
-				})
+				}),
+				connectionTail: true
 			},
 			() => cpu.begin()
 		);
@@ -162,6 +163,12 @@ export async function writePath(
 					.map(([name, ms]) => `${name} ${ms}`)
 					.join(", ")
 		);
+		if (c > 1 && res.p99Connected != null && res.firstMax != null)
+			ctx.results.notes.push(
+				`${row.name}: p99 ${res.p99Connected.toFixed(0)} ms once connected; the first answers ` +
+					`on the ${c} new connections took up to ${res.firstMax.toFixed(0)} ms (a server ` +
+					`accepts one connection per event-loop turn)`
+			);
 		if (res.errorSamples?.length)
 			ctx.results.notes.push(
 				`${row.name}: first error answers: ${res.errorSamples.map(s => `\`${s}\``).join("; ")}`
