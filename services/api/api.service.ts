@@ -201,6 +201,12 @@ const ApiService = {
 		}
 	},
 
+	actions: {
+		// moleculer-web's HTTP handler, called directly (never through the registry): a circuit
+		// breaker or retries on it would only count the routed calls' failures twice.
+		rest: { circuitBreaker: { enabled: false }, retryPolicy: { enabled: false } }
+	},
+
 	methods: {
 		/**
 		 * Shutdown, first step (lib/drain.ts): take no new connections, answer new requests on open
