@@ -170,8 +170,7 @@ const ApiService = {
 					this: any,
 					ctx: Context<unknown, AuthMeta>,
 					_route: unknown,
-					req: Req,
-					res: Res
+					req: Req
 				) {
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string" && key.length > 0)
@@ -179,7 +178,7 @@ const ApiService = {
 					ctx.meta.requestID = ctx.requestID ?? undefined;
 					// The login throttle's per-client key (users).
 					(ctx.meta as AuthMeta & { clientIp?: string }).clientIp = clientKey(req);
-					if (ctx.requestID) res.setHeader("X-Request-ID", ctx.requestID);
+					// (moleculer-web's handler has already set X-Request-ID on the answer.)
 				},
 				onAfterCall(
 					this: any,

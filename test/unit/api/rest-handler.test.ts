@@ -40,3 +40,10 @@ it("opens no breaker on the gateway's own handler when a routed service fails", 
 	// The failing action's own breaker is what opens.
 	expect(opened.map(o => o.action)).toContain("inventory.getProduct");
 });
+
+it("answers with the request id: the client's own, or a new one", async () => {
+	const own = await sys.http.get("/api/products/p1").set("X-Request-ID", "req-42");
+	expect(own.headers["x-request-id"]).toBe("req-42");
+	const fresh = await sys.http.get("/api/health");
+	expect(fresh.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+});
