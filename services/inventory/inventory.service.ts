@@ -144,6 +144,26 @@ const shipmentNotFound = () => notFound("Shipment not found", ErrorTypes.SHIPMEN
 const isAdmin = (user?: AuthUser) => user?.role === "admin";
 /** The service acting on its own behalf (event handlers), with an admin's reach. */
 const SYSTEM: AuthUser = { id: "inventory", role: "admin" };
+/**
+ * A new shipment of an order in its first status, with our own id (so an event can travel inside
+ * the new document).
+ */
+function newShipment(orderId: string, userId: string, status: ShipmentStatus): ShipmentDoc {
+	const carrier = carrierFor(orderId);
+	const at = now();
+	return {
+		_id: newShipmentId(),
+		orderId,
+		userId,
+		carrier,
+		trackingNumber: newTrackingNumber(carrier),
+		status,
+		history: [{ status, at }],
+		createdAt: at,
+		updatedAt: at
+	};
+}
+
 /** Tries of a shipment change that lost a race, before giving up with 409. */
 const MAX_SHIPMENT_ATTEMPTS = 5;
 const newShipmentId = () => `shp_${randomUUID().replace(/-/g, "")}`;
@@ -501,20 +521,7 @@ const InventoryService = {
 			params: { orderId: IdParam, userId: IdParam },
 			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
 				const { orderId, userId } = ctx.params;
-				const carrier = carrierFor(orderId);
-				const at = now();
-				// Our own id, so the shipment.created event can travel inside the new document.
-				const shipment: ShipmentDoc = {
-					_id: newShipmentId(),
-					orderId,
-					userId,
-					carrier,
-					trackingNumber: newTrackingNumber(carrier),
-					status: "preparing",
-					history: [{ status: "preparing", at }],
-					createdAt: at,
-					updatedAt: at
-				};
+				const shipment = newShipment(orderId, userId, "preparing");
 				try {
 					await this.stores.shipments.insert({
 						...shipment,
@@ -795,19 +802,7 @@ const InventoryService = {
 			for (let attempt = 0; attempt < MAX_SHIPMENT_ATTEMPTS; attempt++) {
 				const current: ShipmentDoc | null = await store.findOne({ orderId });
 				if (!current) {
-					const at = now();
-					const carrier = carrierFor(orderId);
-					const cancelled: ShipmentDoc = {
-						_id: newShipmentId(),
-						orderId,
-						userId,
-						carrier,
-						trackingNumber: newTrackingNumber(carrier),
-						status: "cancelled",
-						history: [{ status: "cancelled", at }],
-						createdAt: at,
-						updatedAt: at
-					};
+					const cancelled = newShipment(orderId, userId, "cancelled");
 					try {
 						return toShipment(this.toJSON(store, await store.insert({ ...cancelled })));
 					} catch (err) {
