@@ -62,3 +62,22 @@ export function jsonLogFormatter(
 	}
 	return [JSON.stringify(line)];
 }
+
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+type Level = (typeof LEVELS)[number];
+
+interface LoggerWithAppenders {
+	appenders?: { getLogLevel(mod: string): unknown }[];
+}
+
+/**
+ * Whether any appender of a moleculer logger writes `level` for module `mod`. A moleculer logger's
+ * methods filter by level only after their arguments are built, so a caller that formats an
+ * expensive message can ask first.
+ */
+export function logsAt(logger: LoggerWithAppenders, level: Level, mod: string): boolean {
+	return (logger.appenders ?? []).some(appender => {
+		const own = appender.getLogLevel(mod);
+		return typeof own === "string" && LEVELS.indexOf(own as Level) >= LEVELS.indexOf(level);
+	});
+}
