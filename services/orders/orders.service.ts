@@ -274,7 +274,9 @@ const OrdersService = {
 						userId: order.userId
 					})
 					.catch((err: { type?: string; data?: { status?: string } }) => {
-						if (err.type !== ErrorTypes.INVALID_TRANSITION) throw err;
+						// (A shipment that kept changing under the call is inventory's own 409.)
+						if (err.type !== ErrorTypes.INVALID_TRANSITION || !err.data?.status)
+							throw err;
 						throw conflict(
 							"The order has shipped; it can no longer be cancelled",
 							ErrorTypes.INVALID_TRANSITION,
