@@ -166,15 +166,26 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 	});
 });
 
+/** Run `fn` with the db mixin on NeDB files in a new temporary DATA_DIR, then restore and remove. */
+async function onNedbFiles(prefix: string, fn: (dataDir: string) => Promise<void>) {
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+	const saved = { ...process.env };
+	process.env.NODE_ENV = "development";
+	delete process.env.MONGO_URI;
+	process.env.DATA_DIR = dataDir;
+	resetSettings();
+	try {
+		await fn(dataDir);
+	} finally {
+		process.env = saved;
+		resetSettings();
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	}
+}
+
 describe("NeDB files", () => {
 	it("refuse a second live process on the same data directory", async () => {
-		const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-lock-"));
-		const saved = { ...process.env };
-		process.env.NODE_ENV = "development";
-		delete process.env.MONGO_URI;
-		process.env.DATA_DIR = dataDir;
-		resetSettings();
-		try {
+		await onNedbFiles("shopmesh-lock-", async dataDir => {
 			fs.mkdirSync(path.join(dataDir, "locked"), { recursive: true });
 			// the parent of this test process is alive and is not us
 			fs.writeFileSync(path.join(dataDir, "locked", ".lock"), String(process.ppid));
@@ -191,32 +202,22 @@ describe("NeDB files", () => {
 			);
 			await broker.stop();
 			expect(fs.existsSync(path.join(dataDir, "locked", ".lock"))).toBe(false);
-		} finally {
-			process.env = saved;
-			resetSettings();
-			fs.rmSync(dataDir, { recursive: true, force: true });
-		}
+		});
 	});
 });
 
 describe("NeDB files across a restart", () => {
 	it("keeps every change made through inserts, conditional updates and $pull", async () => {
-		const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-persist-"));
-		const saved = { ...process.env };
-		process.env.NODE_ENV = "development";
-		delete process.env.MONGO_URI;
-		process.env.DATA_DIR = dataDir;
-		resetSettings();
-		const boot = async () => {
-			const broker = new ServiceBroker({ logger: false });
-			broker.createService({
-				name: "persisted",
-				mixins: [DbMixin({ stores: { extra: [] } })]
-			} as ServiceSchema);
-			await broker.start();
-			return { broker, svc: broker.getLocalService("persisted") as any };
-		};
-		try {
+		await onNedbFiles("shopmesh-persist-", async () => {
+			const boot = async () => {
+				const broker = new ServiceBroker({ logger: false });
+				broker.createService({
+					name: "persisted",
+					mixins: [DbMixin({ stores: { extra: [] } })]
+				} as ServiceSchema);
+				await broker.start();
+				return { broker, svc: broker.getLocalService("persisted") as any };
+			};
 			const first = await boot();
 			const doc = first.svc.toJSON(
 				first.svc.adapter,
@@ -244,10 +245,6 @@ describe("NeDB files across a restart", () => {
 			const third = await boot();
 			expect((await third.svc.adapter.findOne({ _id: doc._id })).n).toBe(6);
 			await third.broker.stop();
-		} finally {
-			process.env = saved;
-			resetSettings();
-			fs.rmSync(dataDir, { recursive: true, force: true });
-		}
+		});
 	});
 });
