@@ -14,6 +14,7 @@ import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./li
 import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { DrainMiddleware } from "./lib/drain";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
+import { coalescingNats } from "./lib/nats-transporter";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
@@ -53,15 +54,13 @@ function transporter(): BrokerOptions["transporter"] {
 	const url = env.TRANSPORTER;
 	if (!url) return null; // embedded default: every service in one process, no broker
 	if (/^nats:\/\//.test(url))
-		return {
-			type: "NATS",
-			options: {
-				url,
-				// Keep trying for ever: a restarted nats-server is found again without restarting nodes.
-				maxReconnectAttempts: -1,
-				reconnectTimeWait: 500
-			}
-		};
+		// Moleculer's NATS transporter, its publishes written once per event-loop turn.
+		return coalescingNats({
+			url,
+			// Keep trying for ever: a restarted nats-server is found again without restarting nodes.
+			maxReconnectAttempts: -1,
+			reconnectTimeWait: 500
+		});
 	return url as BrokerOptions["transporter"];
 }
 

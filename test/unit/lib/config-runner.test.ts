@@ -21,7 +21,7 @@ function configAsRunnerSeesIt(env: Record<string, string>) {
 it("keeps the NATS transporter object with its reconnect options under TRANSPORTER", () => {
 	const config = configAsRunnerSeesIt({ TRANSPORTER: "nats://127.0.0.1:4222" });
 	expect(config.transporter).toEqual({
-		type: "NATS",
+		type: "CoalescingNATS",
 		options: expect.objectContaining({ url: "nats://127.0.0.1:4222", maxReconnectAttempts: -1 })
 	});
 });
