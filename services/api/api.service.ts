@@ -207,8 +207,15 @@ const ApiService = {
 
 	actions: {
 		// moleculer-web's HTTP handler, called directly (never through the registry): a circuit
-		// breaker or retries on it would only count the routed calls' failures twice.
-		rest: { circuitBreaker: { enabled: false }, retryPolicy: { enabled: false } }
+		// breaker or retries on it would only count the routed calls' failures twice, and a
+		// bulkhead on it would bound every route together: 64 requests waiting on one slow
+		// service held back every other request, the health probe included. Each routed action
+		// keeps its own bulkhead.
+		rest: {
+			circuitBreaker: { enabled: false },
+			retryPolicy: { enabled: false },
+			bulkhead: { enabled: false }
+		}
 	},
 
 	methods: {
