@@ -77,3 +77,11 @@ export async function startSystem(
 }
 
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+/** The body of every 500: nothing of the failure itself reaches the client. */
+export const INTERNAL_ERROR_BODY = {
+	name: "InternalServerError",
+	message: "Internal server error",
+	code: 500,
+	type: "INTERNAL_ERROR"
+};

@@ -1,5 +1,5 @@
 import UsersService from "../../services/users/users.service";
-import { bearer, startSystem, type System, ADMIN } from "../helpers/system";
+import { bearer, startSystem, type System, ADMIN, INTERNAL_ERROR_BODY } from "../helpers/system";
 
 let sys: System;
 beforeAll(async () => {
@@ -236,12 +236,7 @@ describe("gateway errors", () => {
 				.post("/api/users/login")
 				.send({ email: "a@b.co", password: "whatever1" });
 			expect(res.status).toBe(500);
-			expect(res.body).toEqual({
-				name: "InternalServerError",
-				message: "Internal server error",
-				code: 500,
-				type: "INTERNAL_ERROR"
-			});
+			expect(res.body).toEqual(INTERNAL_ERROR_BODY);
 		} finally {
 			spy.mockRestore();
 		}

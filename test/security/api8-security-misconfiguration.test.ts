@@ -6,7 +6,7 @@
  * carries a stack trace, an internal message or internal data, whatever failed.
  */
 import { bearer, loadSystem, startShop, type Shop } from "./fixtures";
-import type { System } from "../helpers/system";
+import { INTERNAL_ERROR_BODY, type System } from "../helpers/system";
 
 const ALLOWED = ["https://shop.example.com", "https://admin.example.com"];
 
@@ -210,12 +210,7 @@ describe("failures inside a service do not leak", () => {
 		try {
 			const res = await shop.http.get("/api/notifications").set(bearer(alice.token));
 			expect(res.status).toBe(500);
-			expect(res.body).toEqual({
-				name: "InternalServerError",
-				message: "Internal server error",
-				code: 500,
-				type: "INTERNAL_ERROR"
-			});
+			expect(res.body).toEqual(INTERNAL_ERROR_BODY);
 			expect(res.headers["x-content-type-options"]).toBe("nosniff");
 		} finally {
 			svc.adapter.find = find;
