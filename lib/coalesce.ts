@@ -10,7 +10,7 @@
  * the check phase follows the poll phase in the same turn.
  */
 
-/** One queued write: done with its outcome, in the order the writes were queued. */
+/** Queues one write (its arguments) for the end of the current turn. */
 export type Coalesced<A extends unknown[]> = (...args: A) => void;
 
 /**
