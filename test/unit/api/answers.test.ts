@@ -6,6 +6,7 @@
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
 import type { Service } from "moleculer";
+import { nextTurn } from "../../../lib/fair-scheduling";
 import { INTERNAL_ERROR_BODY, startSystem, type System } from "../../helpers/system";
 
 let sys: System;
@@ -57,7 +58,7 @@ it("writes the answers of one turn after it, in the order they were given", asyn
 	api.sendResponse(a.req, a.res, { id: "a" });
 	api.sendResponse(b.req, b.res, { id: "b" });
 	expect(ended).toEqual([]);
-	await new Promise(resolve => setImmediate(resolve));
+	await nextTurn();
 	expect(ended).toEqual(["a", "b"]);
 	expect(a.res.getHeader("Content-Type")).toBe("application/json; charset=utf-8");
 });

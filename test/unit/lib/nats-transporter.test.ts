@@ -5,14 +5,13 @@
  */
 import { ServiceBroker, Transporters, type Context } from "moleculer";
 import { coalesce } from "../../../lib/coalesce";
+import { nextTurn } from "../../../lib/fair-scheduling";
 import {
 	COALESCING_NATS,
 	CoalescingNatsTransporter,
 	coalescingNats
 } from "../../../lib/nats-transporter";
 import { Nats } from "../../helpers/cluster";
-
-const nextTurn = () => new Promise(resolve => setImmediate(resolve));
 
 describe("coalesce", () => {
 	it("writes what was queued during a turn after it, in order, in one go", async () => {
