@@ -5,13 +5,12 @@
  * EmailChannel picks its transport once:
  * - SMTP_URL set: SMTP, with short timeouts so a dead server fails fast;
  * - NODE_ENV=test: nodemailer's JSON transport, the last messages kept in `outbox`;
- * - otherwise: each message written as an .eml file under DATA_DIR/mail/.
+ * - otherwise: each message appended to the mbox file DATA_DIR/mail/outbox.mbox (mbox.ts).
  */
-import { randomUUID } from "node:crypto";
-import fs from "node:fs/promises";
 import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import { settings } from "../../lib/settings";
+import { MboxFile } from "./mbox";
 import { emailText, type NotificationContent } from "./templates";
 
 export type ChannelName = "email" | "inbox";
@@ -51,7 +50,7 @@ export type EmailTransportKind = "smtp" | "file" | "memory";
 
 export interface EmailConfig {
 	smtpUrl?: string;
-	/** Directory of the .eml files of the file transport. */
+	/** Directory of the file transport's mbox file (outbox.mbox). */
 	mailDir: string;
 	/** Keep sent messages in memory instead of writing files (tests). */
 	memory: boolean;
@@ -81,7 +80,8 @@ export class EmailChannel implements Channel {
 	readonly transporter: Transporter;
 	/** The last messages sent by the memory transport, oldest first (at most OUTBOX_LIMIT). */
 	readonly outbox: SentEmail[] = [];
-	private mailDirReady?: Promise<void>;
+	/** The file transport's mailbox. */
+	readonly mbox?: MboxFile;
 
 	constructor(private readonly config: EmailConfig = emailConfig()) {
 		if (config.smtpUrl) {
@@ -98,6 +98,7 @@ export class EmailChannel implements Channel {
 		} else {
 			this.kind = "file";
 			this.transporter = nodemailer.createTransport({ streamTransport: true, buffer: true });
+			this.mbox = new MboxFile(path.join(config.mailDir, "outbox.mbox"));
 		}
 	}
 
@@ -114,7 +115,7 @@ export class EmailChannel implements Channel {
 			subject: n.title,
 			text
 		});
-		if (this.kind === "file") await this.writeFile(info.messageId, info.message as Buffer);
+		if (this.mbox) await this.mbox.append((info.message as Buffer).toString("utf8"));
 		if (this.kind === "memory") {
 			this.outbox.push({
 				from: this.config.from,
@@ -132,28 +133,5 @@ export class EmailChannel implements Channel {
 
 	close(): void {
 		this.transporter.close();
-	}
-
-	private async writeFile(messageId: string | undefined, message: Buffer): Promise<void> {
-		// Once per channel, not per email (it showed in the order path's profile); again if it fails.
-		this.mailDirReady ??= fs.mkdir(this.config.mailDir, { recursive: true }).then(
-			() => undefined,
-			err => {
-				this.mailDirReady = undefined;
-				throw err;
-			}
-		);
-		await this.mailDirReady;
-		const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-		const id = (messageId ?? randomUUID()).replace(/[^A-Za-z0-9.-]+/g, "_").slice(0, 100);
-		try {
-			await fs.writeFile(path.join(this.config.mailDir, `${stamp}-${id}.eml`), message, {
-				flag: "wx"
-			});
-		} catch (err) {
-			// The directory went away meanwhile: create it again next time.
-			if ((err as NodeJS.ErrnoException).code === "ENOENT") this.mailDirReady = undefined;
-			throw err;
-		}
 	}
 }

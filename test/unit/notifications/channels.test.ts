@@ -74,21 +74,27 @@ describe("EmailChannel", () => {
 		expect(email.outbox).toHaveLength(0);
 	});
 
-	it("writes an .eml file per message without SMTP outside tests", async () => {
+	it("appends each message to DATA_DIR/mail/outbox.mbox without SMTP outside tests", async () => {
 		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-mail-"));
 		try {
 			const mailDir = path.join(dir, "mail");
 			const email = new EmailChannel(config({ memory: false, mailDir }));
 			expect(email.kind).toBe("file");
-			await email.send(notification);
-			await email.send(notification);
-			const files = fs.readdirSync(mailDir);
-			expect(files).toHaveLength(2);
-			expect(files.every(f => f.endsWith(".eml"))).toBe(true);
-			const eml = fs.readFileSync(path.join(mailDir, files[0]), "utf8");
-			expect(eml).toMatch(/^To: Ada Lovelace <ada@example.com>$/m);
-			expect(eml).toMatch(/^Subject: Order 12345678 delivered$/m);
-			expect(eml).toContain("Hello Ada Lovelace,");
+			await Promise.all([
+				email.send(notification),
+				email.send({ ...notification, title: "Order 12345678 shipped" })
+			]);
+			expect(fs.readdirSync(mailDir)).toEqual(["outbox.mbox"]);
+			const messages = fs
+				.readFileSync(path.join(mailDir, "outbox.mbox"), "utf8")
+				.split(/^From MAILER-DAEMON .+$/m)
+				.slice(1);
+			expect(messages).toHaveLength(2);
+			expect(messages[0]).toMatch(/^To: Ada Lovelace <ada@example.com>$/m);
+			expect(messages[0]).toMatch(/^Subject: Order 12345678 delivered$/m);
+			expect(messages[0]).toContain("Hello Ada Lovelace,");
+			expect(messages[1]).toMatch(/^Subject: Order 12345678 shipped$/m);
+			expect(messages.join("")).not.toContain("\r");
 		} finally {
 			fs.rmSync(dir, { recursive: true, force: true });
 		}
