@@ -5,12 +5,14 @@
  * EmailChannel picks its transport once:
  * - SMTP_URL set: SMTP, with short timeouts so a dead server fails fast;
  * - NODE_ENV=test: nodemailer's JSON transport, the last messages kept in `outbox`;
- * - otherwise: each message appended to the mbox file DATA_DIR/mail/outbox.mbox (mbox.ts).
+ * - otherwise: each message composed here (message.ts) and appended to the mbox file
+ *   DATA_DIR/mail/outbox.mbox (mbox.ts).
  */
 import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import { settings } from "../../lib/settings";
 import { MboxFile } from "./mbox";
+import { composeTextEmail } from "./message";
 import { emailText, type NotificationContent } from "./templates";
 
 export type ChannelName = "email" | "inbox";
@@ -77,7 +79,8 @@ export function emailConfig(env: NodeJS.ProcessEnv = process.env): EmailConfig {
 export class EmailChannel implements Channel {
 	readonly name = "email" as const;
 	readonly kind: EmailTransportKind;
-	readonly transporter: Transporter;
+	/** nodemailer's transport (SMTP, memory); the file transport composes its own messages. */
+	readonly transporter?: Transporter;
 	/** The last messages sent by the memory transport, oldest first (at most OUTBOX_LIMIT). */
 	readonly outbox: SentEmail[] = [];
 	/** The file transport's mailbox. */
@@ -97,7 +100,6 @@ export class EmailChannel implements Channel {
 			this.transporter = nodemailer.createTransport({ jsonTransport: true });
 		} else {
 			this.kind = "file";
-			this.transporter = nodemailer.createTransport({ streamTransport: true, buffer: true });
 			this.mbox = new MboxFile(path.join(config.mailDir, "outbox.mbox"));
 		}
 	}
@@ -109,13 +111,21 @@ export class EmailChannel implements Channel {
 				code: "ENORECIPIENT"
 			});
 		const text = emailText(to.name, n);
+		if (!this.transporter) {
+			const { message } = composeTextEmail({
+				from: this.config.from,
+				to: { name: to.name, address: to.email },
+				subject: n.title,
+				text
+			});
+			return this.mbox!.append(message);
+		}
 		const info = await this.transporter.sendMail({
 			from: this.config.from,
 			to: { name: to.name, address: to.email },
 			subject: n.title,
 			text
 		});
-		if (this.mbox) await this.mbox.append((info.message as Buffer).toString("utf8"));
 		if (this.kind === "memory") {
 			this.outbox.push({
 				from: this.config.from,
@@ -132,6 +142,6 @@ export class EmailChannel implements Channel {
 	}
 
 	close(): void {
-		this.transporter.close();
+		this.transporter?.close();
 	}
 }
