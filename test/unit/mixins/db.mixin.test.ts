@@ -3,7 +3,7 @@
  * swaps a document in its index node when the key did not change) and new ids are unique.
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError } from "../../../mixins/db.mixin";
+import { DbMixin, isDuplicateKeyError, randomHexId } from "../../../mixins/db.mixin";
 
 let broker: ServiceBroker;
 let svc: any;
@@ -106,6 +106,13 @@ describe("new ids", () => {
 		for (let i = 0; i < 500; i++)
 			ids.add(String((await svc.adapter.insert({ orderId: `id-${i}`, userId: "ids" }))._id));
 		expect(ids.size).toBe(500);
+		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
+	});
+
+	it("stay unique and well formed across refills of their random pool", () => {
+		// 512 ids fit in one pool.
+		const ids = Array.from({ length: 5000 }, () => randomHexId());
+		expect(new Set(ids).size).toBe(ids.length);
 		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
 	});
 
