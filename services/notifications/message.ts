@@ -4,9 +4,10 @@
  *
  * nodemailer composes each message through a chain of streams: about 400 µs of CPU per message
  * on the slower bench machine; off the order path, the embedded default went from 258-309 to
- * 325-475 orders per second (c64, alternating runs). This composer makes the same message for a text email, with
- * nodemailer's own encoders (quoted-printable, encoded words, line folding) and its rules for
- * choosing them; the unit test holds the two equal. SMTP still goes through nodemailer.
+ * 325-475 orders per second (c64, alternating runs). This composer makes the same message for a
+ * text email, with nodemailer's own encoders (quoted-printable, encoded words, line folding) and
+ * its rules for choosing them; the unit test holds the two equal. SMTP still goes through
+ * nodemailer.
  */
 import { randomUUID } from "node:crypto";
 import { domainToASCII } from "node:url";
