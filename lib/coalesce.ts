@@ -10,6 +10,9 @@
  * the check phase follows the poll phase in the same turn.
  */
 
+/** How a deferred write that has a result settles its caller's promise. */
+export type Outcome = { resolve: () => void; reject: (err: unknown) => void };
+
 /** Queues one write (its arguments) for the end of the current turn. */
 export type Coalesced<A extends unknown[]> = (...args: A) => void;
 

@@ -25,7 +25,7 @@ import {
 	type JsMsg,
 	type NatsConnection
 } from "nats";
-import { coalesce } from "./coalesce";
+import { coalesce, type Outcome } from "./coalesce";
 import { nextTurn } from "./fair-scheduling";
 
 export interface DurableEventOptions {
@@ -48,7 +48,6 @@ interface Logger {
 }
 
 const codec = JSONCodec<Record<string, unknown>>();
-type Outcome = { resolve: () => void; reject: (err: unknown) => void };
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 const MAX_AGE_MS = 7 * 24 * 3600_000;
 /** Messages handled at once per consumer. */

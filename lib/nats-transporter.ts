@@ -10,9 +10,7 @@
  * URLs. Everything else (options, reconnects, subscriptions) is the stock NATS transporter.
  */
 import { Transporters, type BrokerOptions } from "moleculer";
-import { coalesce } from "./coalesce";
-
-type Outcome = { resolve: () => void; reject: (err: unknown) => void };
+import { coalesce, type Outcome } from "./coalesce";
 
 const NatsTransporter = Transporters.NATS as unknown as new (opts?: unknown) => {
 	send(topic: string, data: Buffer): Promise<void>;
