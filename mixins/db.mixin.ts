@@ -16,6 +16,7 @@ import path from "node:path";
 import type { Context, ServiceSchema } from "moleculer";
 import DbService from "moleculer-db";
 import MongoDbAdapter from "moleculer-db-adapter-mongo";
+import { processCommit, recoverJournal } from "../lib/group-commit";
 import { appendSynchronously, DEFAULT_COMPACTION, type Datafile } from "../lib/nedb-datafile";
 import { settings } from "../lib/settings";
 
@@ -229,13 +230,19 @@ function withNativePromises(store: Store): Store {
 				]);
 		fastIds(db);
 		if (!db.inMemoryOnly)
-			datafile = appendSynchronously(db, DEFAULT_COMPACTION, err =>
-				(
-					store as { service?: { logger?: { error(...a: unknown[]): void } } }
-				).service?.logger?.error(
-					`Rewriting ${db.persistence.filename} failed (retried after more changes):`,
-					err.message
-				)
+			datafile = appendSynchronously(
+				db,
+				DEFAULT_COMPACTION,
+				err =>
+					(
+						store as { service?: { logger?: { error(...a: unknown[]): void } } }
+					).service?.logger?.error(
+						`Rewriting ${db.persistence.filename} failed (retried after more changes):`,
+						err.message
+					),
+				// The changes of one event-loop turn, of every collection of the process, are
+				// written together at its end (lib/group-commit.ts).
+				processCommit
 			);
 	};
 	return store;
@@ -319,6 +326,16 @@ function acquireLock(dir: string, service: string): () => void {
 	};
 }
 
+/** Whether another live process holds the lock of a data directory. */
+function lockedByOther(dir: string): boolean {
+	try {
+		const owner = Number(fs.readFileSync(path.join(dir, ".lock"), "utf8"));
+		return Boolean(owner) && owner !== process.pid && isAlive(owner);
+	} catch {
+		return false;
+	}
+}
+
 function isAlive(pid: number): boolean {
 	try {
 		process.kill(pid, 0);
@@ -362,8 +379,20 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 			Object.assign(this.metadata, {
 				store: cfg.mongoUri ? "mongodb" : cfg.env === "test" ? "memory" : "nedb"
 			});
-			if (!cfg.mongoUri && cfg.env !== "test")
-				releaseLock = acquireLock(path.join(cfg.dataDir, service), service);
+			if (!cfg.mongoUri && cfg.env !== "test") {
+				const dir = path.join(cfg.dataDir, service);
+				releaseLock = acquireLock(dir, service);
+				// A process that died part-way through writing a turn left a journal: complete
+				// the files it names before any of them is loaded (services load in started()).
+				const recovery = recoverJournal(dir, lockedByOther);
+				if (recovery.completed.length || recovery.skipped.length)
+					this.logger.warn(
+						`Completed the last writes of a process that died: ${recovery.completed.join(", ") || "none"}` +
+							(recovery.skipped.length
+								? `; left alone (another process owns them now): ${recovery.skipped.join(", ")}`
+								: "")
+					);
+			}
 
 			this.schema.collection = options.collection ?? service;
 			this.adapter = newAdapter(service, this.schema.collection);

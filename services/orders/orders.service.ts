@@ -9,6 +9,7 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { commitPending } from "../../lib/group-commit";
 import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
 import {
 	DurableEvents,
@@ -584,6 +585,11 @@ const OrdersService = {
 						);
 					if (this.settings.faultBeforeStep === step) {
 						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production).
+						// The crash it means falls after the step above is on disk and before its
+						// call: what this turn changed is written first (lib/group-commit.ts would
+						// write it before the call leaves the process). A crash before that write
+						// simply finds the saga one step earlier.
+						commitPending();
 						this.logger.fatal(`Fault injection: killing the process before '${step}'`);
 						process.kill(process.pid, "SIGKILL");
 					}

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError } from "../../mixins/db.mixin";
+import { encodeRecord, JOURNAL_NAME } from "../../lib/group-commit";
 import { resetSettings } from "../../lib/settings";
 
 interface Target {
@@ -207,6 +208,43 @@ describe("NeDB files", () => {
 });
 
 describe("NeDB files across a restart", () => {
+	it("are completed, before they load, from the journal of a process killed mid-turn", async () => {
+		await onNedbFiles("shopmesh-journal-", async dataDir => {
+			const boot = async () => {
+				const broker = new ServiceBroker({ logger: false });
+				broker.createService({
+					name: "journaled",
+					mixins: [DbMixin({ stores: { extra: [] } })]
+				} as ServiceSchema);
+				await broker.start();
+				return { broker, svc: broker.getLocalService("journaled") as any };
+			};
+			const first = await boot();
+			await first.svc.stores.extra.insert({ k: "before" });
+			await first.broker.stop();
+
+			// What a process killed between its journal and its second file leaves: the turn's
+			// record, the first file written, the second not.
+			const dir = path.join(dataDir, "journaled");
+			const extra = path.join(dir, "extra.db");
+			const { ino, size } = fs.statSync(extra);
+			const line = JSON.stringify({ k: "killed mid-turn", _id: "fromjournal" }) + "\n";
+			fs.writeFileSync(
+				path.join(dir, JOURNAL_NAME),
+				encodeRecord([{ path: extra, ino, size, data: line }])
+			);
+			fs.writeFileSync(path.join(dir, ".lock"), "999999"); // the dead process's
+
+			const second = await boot();
+			expect(await second.svc.stores.extra.count({ query: { k: "killed mid-turn" } })).toBe(
+				1
+			);
+			expect(await second.svc.stores.extra.count({ query: { k: "before" } })).toBe(1);
+			expect(fs.existsSync(path.join(dir, JOURNAL_NAME))).toBe(false);
+			await second.broker.stop();
+		});
+	});
+
 	it("keeps every change made through inserts, conditional updates and $pull", async () => {
 		await onNedbFiles("shopmesh-persist-", async () => {
 			const boot = async () => {
