@@ -38,8 +38,8 @@ export interface CommitTarget {
 	pending(): string;
 	/** The file as it is before this write: its inode and size (for the journal). */
 	position(): { ino: number; size: number };
-	/** Write what is pending. Throws if it cannot. */
-	write(): void;
+	/** Write what is pending (`encoded`: its bytes, when the journal has them). Throws if it cannot. */
+	write(encoded?: Buffer): void;
 }
 
 /** One file's part of a journal record. */
@@ -47,7 +47,7 @@ export interface JournalEntry {
 	path: string;
 	ino: number;
 	size: number;
-	data: string;
+	data: Buffer;
 }
 
 export interface GroupCommitOptions {
@@ -61,7 +61,7 @@ export interface GroupCommitOptions {
 
 const journalOf = (target: CommitTarget) => path.join(path.dirname(target.path), JOURNAL_NAME);
 
-const MAGIC = "shopmesh-journal 1";
+const MAGIC = "shopmesh-journal 2";
 /** The journal's name, in the directory of one of the process's datafiles. */
 export const JOURNAL_NAME = ".journal";
 
@@ -109,24 +109,24 @@ export class GroupCommit {
 		const targets = [...this.dirty];
 		this.dirty.clear();
 		let file = "";
+		let encoded: Buffer[] | undefined;
 		try {
 			if (targets.length > 1 && this.opts.journal !== false) {
 				this.journalHost ??= targets[0];
 				file = journalOf(this.journalHost);
-				const entries = targets.map(t => ({
-					path: t.path,
-					...t.position(),
-					data: t.pending()
-				}));
-				const record = encodeRecord(entries);
+				// Each file's part is encoded once, for the journal and for the file.
+				encoded = targets.map(t => Buffer.from(t.pending()));
+				const record = encodeRecord(
+					targets.map((t, i) => ({ path: t.path, ...t.position(), data: encoded![i] }))
+				);
 				this.journalFd ??= fs.openSync(file, "w");
 				// Always from the start: only the last record can matter (see recoverJournal).
-				fs.writeSync(this.journalFd, record, 0, record.length, 0);
+				fs.writevSync(this.journalFd, record, 0);
 			}
-			for (const t of targets) {
+			targets.forEach((t, i) => {
 				file = t.path;
-				t.write();
-			}
+				t.write(encoded?.[i]);
+			});
 		} catch (err) {
 			this.failed = true;
 			(this.opts.onFatal ?? exitOnFailedWrite)(err as Error, file);
@@ -171,22 +171,46 @@ export function CommitBeforeSendMiddleware(): Middleware {
 	return { name: "CommitBeforeSend", transporterSend } as unknown as Middleware;
 }
 
-/** `<magic> <bytes> <crc32>\n<JSON of the entries>`; a torn record fails its checksum. */
-export function encodeRecord(entries: JournalEntry[]): Buffer {
-	const payload = Buffer.from(JSON.stringify(entries));
-	const header = Buffer.from(`${MAGIC} ${payload.length} ${zlib.crc32(payload)}\n`);
-	return Buffer.concat([header, payload]);
+/**
+ * A record, as the pieces to write: `<magic> <index bytes> <data bytes> <crc32>\n`, the index
+ * (JSON: each file's path, inode, size and part length), then the parts as they are. A torn
+ * record fails its lengths or its checksum.
+ */
+export function encodeRecord(entries: JournalEntry[]): Buffer[] {
+	const index = Buffer.from(
+		JSON.stringify(
+			entries.map(e => ({ path: e.path, ino: e.ino, size: e.size, length: e.data.length }))
+		)
+	);
+	let crc = zlib.crc32(index);
+	let dataLength = 0;
+	for (const e of entries) {
+		crc = zlib.crc32(e.data, crc);
+		dataLength += e.data.length;
+	}
+	const head = Buffer.from(`${MAGIC} ${index.length} ${dataLength} ${crc}\n`);
+	return [head, index, ...entries.map(e => e.data)];
 }
 
 /** The record in a journal's bytes, or undefined when there is none or it is torn. */
 export function decodeRecord(bytes: Buffer): JournalEntry[] | undefined {
 	const nl = bytes.indexOf(10);
 	if (nl < 0) return undefined;
-	const [magic, version, length, crc] = bytes.subarray(0, nl).toString().split(" ");
+	const [magic, version, indexLength, dataLength, crc] = bytes
+		.subarray(0, nl)
+		.toString()
+		.split(" ");
 	if (`${magic} ${version}` !== MAGIC) return undefined;
-	const payload = bytes.subarray(nl + 1, nl + 1 + Number(length));
-	if (payload.length !== Number(length) || zlib.crc32(payload) !== Number(crc)) return undefined;
-	return JSON.parse(payload.toString()) as JournalEntry[];
+	const end = nl + 1 + Number(indexLength) + Number(dataLength);
+	if (!(end <= bytes.length)) return undefined;
+	const body = bytes.subarray(nl + 1, end);
+	if (zlib.crc32(body) !== Number(crc)) return undefined;
+	const index = JSON.parse(body.subarray(0, Number(indexLength)).toString()) as (Omit<
+		JournalEntry,
+		"data"
+	> & { length: number })[];
+	let at = Number(indexLength);
+	return index.map(({ length, ...e }) => ({ ...e, data: body.subarray(at, (at += length)) }));
 }
 
 export interface Recovery {
@@ -230,7 +254,7 @@ export function recoverJournal(
 }
 
 function completeFile(entry: JournalEntry): boolean {
-	const data = Buffer.from(entry.data);
+	const data = entry.data;
 	let fd: number;
 	try {
 		fd = fs.openSync(entry.path, "r+");

@@ -129,9 +129,10 @@ export function appendSynchronously(
 	// NeDB's own compaction (on load, or when called) renames a new file into place: reopen.
 	db.on("compaction.done", closeFile);
 
-	const write = (change: Appended) => {
-		fs.writeSync(open(), change.data);
-		size += Buffer.byteLength(change.data);
+	const write = (change: Appended, encoded?: Buffer) => {
+		if (encoded) fs.writeSync(open(), encoded);
+		else fs.writeSync(open(), change.data);
+		size += encoded?.length ?? Buffer.byteLength(change.data);
 		rewrite?.since.push(change);
 		appended += change.lines;
 		if (!rewrite && !stopped && appended > Math.max(policy.minLines, policy.factor * live)) {
@@ -144,10 +145,10 @@ export function appendSynchronously(
 		path: filename,
 		pending: () => pending.data,
 		position: () => (open(), { ino, size }),
-		write() {
+		write(encoded) {
 			const change = pending;
 			pending = { data: "", lines: 0 };
-			if (change.lines > 0) write(change);
+			if (change.lines > 0) write(change, encoded);
 		}
 	};
 	commit?.register(target);

@@ -231,7 +231,7 @@ describe("NeDB files across a restart", () => {
 			const line = JSON.stringify({ k: "killed mid-turn", _id: "fromjournal" }) + "\n";
 			fs.writeFileSync(
 				path.join(dir, JOURNAL_NAME),
-				encodeRecord([{ path: extra, ino, size, data: line }])
+				Buffer.concat(encodeRecord([{ path: extra, ino, size, data: Buffer.from(line) }]))
 			);
 			fs.writeFileSync(path.join(dir, ".lock"), "999999"); // the dead process's
 

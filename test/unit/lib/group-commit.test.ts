@@ -191,10 +191,10 @@ describe("a process killed part-way through writing a turn", () => {
 		const [entry] = decodeRecord(fs.readFileSync(path.join(dir, JOURNAL_NAME)))!.filter(
 			e => e.path === b.file
 		);
-		fs.appendFileSync(b.file, entry.data.slice(0, 7)); // the kill cut the write short
+		fs.appendFileSync(b.file, entry.data.subarray(0, 7)); // the kill cut the write short
 
 		expect(recoverJournal(dir).completed).toEqual([b.file]);
-		expect(fs.readFileSync(b.file, "utf8").endsWith(entry.data)).toBe(true);
+		expect(fs.readFileSync(b.file, "utf8").endsWith(entry.data.toString())).toBe(true);
 		expect(await reload(b.file)).toEqual([{ i: 0, n: 5 }, { i: 1 }]);
 	});
 
@@ -232,19 +232,23 @@ describe("a process killed part-way through writing a turn", () => {
 });
 
 describe("journal records", () => {
-	const entries = [{ path: "/x/a.db", ino: 7, size: 12, data: '{"i":1}\n{"é":"ü"}\n' }];
+	const entries = [
+		{ path: "/x/a.db", ino: 7, size: 12, data: Buffer.from('{"i":1}\n{"é":"ü"}\n') },
+		{ path: "/x/b.db", ino: 8, size: 0, data: Buffer.from('{"i":2}\n') }
+	];
+	const bytesOf = (e: typeof entries) => Buffer.concat(encodeRecord(e));
 
 	it("read back what was written, followed by the rest of a longer earlier record", () => {
-		const longer = encodeRecord([{ ...entries[0], data: "z".repeat(500) }]);
-		const bytes = Buffer.from(longer);
-		encodeRecord(entries).copy(bytes, 0);
+		const bytes = bytesOf([{ ...entries[0], data: Buffer.from("z".repeat(500)) }]);
+		bytesOf(entries).copy(bytes, 0);
 		expect(decodeRecord(bytes)).toEqual(entries);
 	});
 
-	it("fail their checksum when a byte changed", () => {
-		const bytes = encodeRecord(entries);
+	it("fail their checksum when a byte changed, or their length when cut short", () => {
+		const bytes = bytesOf(entries);
 		bytes[bytes.length - 5] ^= 1;
 		expect(decodeRecord(bytes)).toBeUndefined();
+		expect(decodeRecord(bytesOf(entries).subarray(0, bytes.length - 1))).toBeUndefined();
 		expect(decodeRecord(Buffer.from("something else\n{}"))).toBeUndefined();
 	});
 
