@@ -116,6 +116,33 @@ describe("new ids", () => {
 		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
 	});
 
+	it("are drawn again when the one drawn is taken; a taken id given by the caller is refused", async () => {
+		const taken = String((await svc.adapter.insert({ orderId: "first", userId: "u" }))._id);
+		const draw = db()._createNewId;
+		const drawn: string[] = [];
+		db()._createNewId = () => {
+			const id = drawn.length === 0 ? taken : draw();
+			drawn.push(id);
+			return id;
+		};
+		try {
+			const doc = await svc.adapter.insert({ orderId: "second", userId: "u" });
+			expect(drawn).toHaveLength(2);
+			expect(doc._id).toBe(drawn[1]);
+			expect((await svc.adapter.findById(taken)).orderId).toBe("first");
+		} finally {
+			db()._createNewId = draw;
+		}
+		const refused = (doc: object) =>
+			svc.adapter.insert(doc).then(
+				() => "inserted",
+				(err: unknown) => isDuplicateKeyError(err)
+			);
+		expect(await refused({ _id: taken, orderId: "third", userId: "u" })).toBe(true);
+		// Another unique index than `_id` is refused too.
+		expect(await refused({ orderId: "first", userId: "v" })).toBe(true);
+	});
+
 	it("are kept when the caller gives one", async () => {
 		const doc = await svc.adapter.insert({ _id: "shp_given", orderId: "given", userId: "u" });
 		expect(doc._id).toBe("shp_given");
