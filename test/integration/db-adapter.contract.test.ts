@@ -207,18 +207,18 @@ describe("NeDB files", () => {
 	});
 });
 
+/** A process with one service on the db mixin (and a secondary collection `extra`), started. */
+async function bootWithExtraStore(name: string) {
+	const broker = new ServiceBroker({ logger: false });
+	broker.createService({ name, mixins: [DbMixin({ stores: { extra: [] } })] } as ServiceSchema);
+	await broker.start();
+	return { broker, svc: broker.getLocalService(name) as any };
+}
+
 describe("NeDB files across a restart", () => {
 	it("are completed, before they load, from the journal of a process killed mid-turn", async () => {
 		await onNedbFiles("shopmesh-journal-", async dataDir => {
-			const boot = async () => {
-				const broker = new ServiceBroker({ logger: false });
-				broker.createService({
-					name: "journaled",
-					mixins: [DbMixin({ stores: { extra: [] } })]
-				} as ServiceSchema);
-				await broker.start();
-				return { broker, svc: broker.getLocalService("journaled") as any };
-			};
+			const boot = () => bootWithExtraStore("journaled");
 			const first = await boot();
 			await first.svc.stores.extra.insert({ k: "before" });
 			await first.broker.stop();
@@ -247,15 +247,7 @@ describe("NeDB files across a restart", () => {
 
 	it("keeps every change made through inserts, conditional updates and $pull", async () => {
 		await onNedbFiles("shopmesh-persist-", async () => {
-			const boot = async () => {
-				const broker = new ServiceBroker({ logger: false });
-				broker.createService({
-					name: "persisted",
-					mixins: [DbMixin({ stores: { extra: [] } })]
-				} as ServiceSchema);
-				await broker.start();
-				return { broker, svc: broker.getLocalService("persisted") as any };
-			};
+			const boot = () => bootWithExtraStore("persisted");
 			const first = await boot();
 			const doc = first.svc.toJSON(
 				first.svc.adapter,
