@@ -12,8 +12,9 @@
  * - Nothing leaves the process before the changes that came before it are written. Everything
  *   that leaves (HTTP answers, NATS and JetStream messages and acks) goes out through
  *   lib/coalesce.ts, which commits first (`commitPending()`); error answers commit before they
- *   are written, and so does each packet of another transporter (`CommitBeforeSendMiddleware`). A client, another service or the event stream never hears of a change that
- *   a killed process then forgets.
+ *   are written, and so does each packet of another transporter (`CommitBeforeSendMiddleware`).
+ *   A client, another service or the event stream never hears of a change that a killed process
+ *   then forgets.
  * - A process killed part-way through writing a turn's files loses the whole turn, not a part of
  *   it: when more than one file is dirty, the turn is first written to a journal as one record
  *   (one write, checksummed), and a restart completes from it the files it did not reach

@@ -80,12 +80,11 @@ export interface Datafile {
  * file is rewritten beside the datastore, which goes on serving: the documents of that moment
  * (NeDB replaces a changed document, it never changes a stored one, so the list is a snapshot)
  * are serialized `slice` at a time, one event-loop turn each, into `<file>.compacting`; every
- * change written meanwhile is appended to the old file as usual and kept in memory. At the end those
- * changes follow the snapshot, the new file is fsynced, and it is renamed over the old one in the
- * same turn as the last catch-up, so no change falls between (changes not yet written then go to
- * the new file). Replaying the lines in order gives
- * the latest state (a change may appear twice: once in the snapshot, once after it; the later
- * line wins with the same content). A crash at any point leaves the old, complete file in place.
+ * change written meanwhile is appended to the old file as usual and kept in memory. At the end
+ * those changes follow the snapshot, the new file is fsynced, and it is renamed over the old one
+ * in the same turn as the last catch-up, so no change falls between (changes not yet written then
+ * go to the new file). Replaying the lines in order gives the latest state (a change may appear
+ * twice: once in the snapshot, once after it; the later line wins with the same content). A crash at any point leaves the old, complete file in place.
  * The file stays within about (1 + factor) times the live data, and each rewrite is paid for by
  * `factor` times as many appends before it.
  */
