@@ -105,14 +105,14 @@ function fastIds(db: any): void {
 			try {
 				return await insert.call(this, newDoc);
 			} catch (err) {
-				if (attempt >= 3 || !tookAnIdGiven(db, err, newDoc)) throw err;
+				if (attempt >= 3 || !drawnIdWasTaken(db, err, newDoc)) throw err;
 			}
 		}
 	};
 }
 
 /** Whether an insert failed because the `_id` drawn for one of its documents was taken. */
-function tookAnIdGiven(db: any, err: unknown, newDoc: unknown): boolean {
+function drawnIdWasTaken(db: any, err: unknown, newDoc: unknown): boolean {
 	const { errorType, key } = (err ?? {}) as { errorType?: string; key?: unknown };
 	return (
 		errorType === "uniqueViolated" &&
@@ -326,8 +326,8 @@ function acquireLock(dir: string, service: string): () => void {
 		take();
 	} catch (err) {
 		if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-		const owner = Number(fs.readFileSync(lockFile, "utf8"));
-		if (owner && owner !== process.pid && isAlive(owner)) {
+		const owner = otherLiveOwner(dir);
+		if (owner) {
 			throw new Error(
 				`The NeDB data of '${service}' in ${dir} is already used by process ${owner}. ` +
 					`NeDB cannot be shared between processes: run a second instance with MONGO_URI ` +
@@ -346,15 +346,18 @@ function acquireLock(dir: string, service: string): () => void {
 	};
 }
 
-/** Whether another live process holds the lock of a data directory. */
-function lockedByOther(dir: string): boolean {
+/** The pid of another live process that holds the lock of a data directory, if any. */
+function otherLiveOwner(dir: string): number | undefined {
+	let owner: number;
 	try {
-		const owner = Number(fs.readFileSync(path.join(dir, ".lock"), "utf8"));
-		return Boolean(owner) && owner !== process.pid && isAlive(owner);
+		owner = Number(fs.readFileSync(path.join(dir, ".lock"), "utf8"));
 	} catch {
-		return false;
+		return undefined; // no lock
 	}
+	return owner && owner !== process.pid && isAlive(owner) ? owner : undefined;
 }
+
+const lockedByOther = (dir: string) => otherLiveOwner(dir) !== undefined;
 
 function isAlive(pid: number): boolean {
 	try {
