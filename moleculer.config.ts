@@ -51,10 +51,13 @@ const flag = (name: string, def: boolean): boolean => {
 	return v == null || v === "" ? def : /^(1|true|yes|on)$/i.test(v);
 };
 
+/** TRANSPORTER is a NATS URL: our transporter, which writes once per event-loop turn. */
+const ourNats = /^nats:\/\//.test(env.TRANSPORTER ?? "");
+
 function transporter(): BrokerOptions["transporter"] {
 	const url = env.TRANSPORTER;
 	if (!url) return null; // embedded default: every service in one process, no broker
-	if (/^nats:\/\//.test(url))
+	if (ourNats)
 		// Moleculer's NATS transporter, its publishes written once per event-loop turn.
 		return coalescingNats({
 			url,
@@ -189,9 +192,7 @@ const brokerConfig: BrokerOptions = {
 		...(metricsPort != null ? [BusinessMetricsMiddleware()] : []),
 		// Another transporter than ours: its packets leave after the datafile writes before them
 		// (ours does that once per turn, lib/group-commit.ts).
-		...(env.TRANSPORTER && !/^nats:\/\//.test(env.TRANSPORTER)
-			? [CommitBeforeSendMiddleware()]
-			: [])
+		...(env.TRANSPORTER && !ourNats ? [CommitBeforeSendMiddleware()] : [])
 	],
 	replOptions: { customCommands: replCommands as never },
 

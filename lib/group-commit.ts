@@ -68,7 +68,6 @@ export const JOURNAL_NAME = ".journal";
 
 export class GroupCommit {
 	private readonly dirty = new Set<CommitTarget>();
-	private readonly targets = new Set<CommitTarget>();
 	private scheduled = false;
 	/** The file in whose directory the journal is (while it takes part). */
 	private journalHost: CommitTarget | undefined;
@@ -77,18 +76,12 @@ export class GroupCommit {
 
 	constructor(private readonly opts: GroupCommitOptions = {}) {}
 
-	/** A file joins. */
-	register(target: CommitTarget): void {
-		this.targets.add(target);
-	}
-
 	/**
 	 * A file leaves: what is pending is written first. The journal, if it lives beside that file,
 	 * goes with it (the next one is written beside another file).
 	 */
 	unregister(target: CommitTarget): void {
 		this.commit();
-		this.targets.delete(target);
 		if (this.journalHost === target) this.removeJournal();
 	}
 

@@ -150,7 +150,6 @@ export function appendSynchronously(
 			if (change.lines > 0) write(change, encoded);
 		}
 	};
-	commit?.register(target);
 
 	persistence.persistNewStateAsync = async (newDocs: unknown[]) => {
 		let data = "";

@@ -283,7 +283,6 @@ it("CommitTarget is all a file needs to take part", () => {
 		}
 	};
 	const commit = new GroupCommit({ schedule: () => undefined });
-	commit.register(target);
 	pending = "one\n";
 	commit.changed(target);
 	commit.changed(target);
