@@ -122,6 +122,13 @@ function drawnIdWasTaken(db: any, err: unknown, newDoc: unknown): boolean {
 	);
 }
 
+/** Whether an insert failed because the `_id` it gave (`id`, as a string) was taken. */
+function idWasTaken(err: unknown, id: string): boolean {
+	const e = (err ?? {}) as { errorType?: string; key?: unknown; code?: number; keyValue?: any };
+	if (e.errorType === "uniqueViolated") return e.key === id; // NeDB
+	return e.code === 11000 && e.keyValue?._id !== undefined && String(e.keyValue._id) === id;
+}
+
 /**
  * An index of a collection. Index selective fields only (ids, emails, SKUs): NeDB keeps the
  * documents of one key in an array, so an index on a field with few values (a status) makes every
@@ -174,6 +181,11 @@ export interface DbMethods {
 		update: Record<string, unknown>
 	): Promise<any>;
 	toJSON<T = any>(store: Store, doc: any): T;
+	/**
+	 * Insert a document some of whose fields name its own id (an event written with it): the id is
+	 * drawn first and given to `build` as a string; drawn again should it be taken.
+	 */
+	insertWithNewId(store: Store, build: (id: string) => Record<string, unknown>): Promise<any>;
 	/** One page of a listing, with the paging fields every list action answers with. */
 	findPage<T>(
 		store: Store,
@@ -513,6 +525,21 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 					returnUpdatedDocs: true
 				});
 				return count > 0 ? doc : null;
+			},
+
+			async insertWithNewId(store: Store, build: (id: string) => Record<string, unknown>) {
+				for (let attempt = 1; ; attempt++) {
+					// NeDB: drawn as NeDB draws its own; MongoDB: an ObjectId (any 12 bytes are one).
+					const id = store.collection
+						? randomHexId() + randomHexId().slice(0, 8)
+						: (store.db._createNewId() as string);
+					const _id = store.collection ? store.stringToObjectID!(id) : id;
+					try {
+						return await store.insert({ ...build(id), _id });
+					} catch (err) {
+						if (attempt >= 3 || !idWasTaken(err, id)) throw err;
+					}
+				}
 			},
 
 			toJSON(store: Store, doc: any) {

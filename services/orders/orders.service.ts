@@ -417,7 +417,7 @@ const OrdersService = {
 			try {
 				order = this.toJSON(
 					this.adapter,
-					await this.adapter.insert({
+					await this.insertWithNewId(this.adapter, _id => ({
 						...draft,
 						fingerprint,
 						...(idempotencyKey ? { idempotencyKey } : {}),
@@ -426,10 +426,15 @@ const OrdersService = {
 						history: [{ status: "pending", at: createdAt }],
 						// order.created is written with the order itself, and relayed together with
 						// the saga's outcome (one outbox write for both; no service waits for it).
-						outbox: [this.outboxEntry("order.created", orderEvent(draft as OrderDoc))],
+						outbox: [
+							this.outboxEntry(
+								"order.created",
+								orderEvent({ ...draft, _id } as OrderDoc)
+							)
+						],
 						createdAt,
 						updatedAt: createdAt
-					})
+					}))
 				);
 			} catch (err) {
 				// The same key arrived twice at once: answer like the first one.

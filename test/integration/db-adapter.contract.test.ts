@@ -75,6 +75,16 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 		expect(await svc.adapter.count({ query: { key: "a" } })).toBe(1);
 	});
 
+	it("inserts a document that names its own id, found by that id", async () => {
+		const doc = svc.toJSON(
+			svc.adapter,
+			await svc.insertWithNewId(svc.adapter, (id: string) => ({ key: `self-${id}` }))
+		);
+		expect(doc.key).toBe(`self-${doc._id}`);
+		expect((await svc.adapter.findById(doc._id)).key).toBe(doc.key);
+		expect(await svc.adapter.count({ query: { _id: doc._id } })).toBe(1);
+	});
+
 	it("reports a unique index violation as a duplicate key", async () => {
 		await svc.adapter.insert({ key: "dup" });
 		const err = await svc.adapter.insert({ key: "dup" }).catch((e: unknown) => e);

@@ -24,12 +24,27 @@ const card = (cardNumber = CARDS.ok, extra: Record<string, unknown> = {}) => ({
 let sys: System;
 let admin: { token: string };
 
+/** The order events published, as any other service receives them. */
+const orderEvents: { name: string; payload: Record<string, unknown> }[] = [];
+const EventSpy = {
+	name: "order-event-spy",
+	events: Object.fromEntries(
+		["order.created", "order.confirmed"].map(name => [
+			name,
+			(ctx: { params: Record<string, unknown> }) => {
+				orderEvents.push({ name, payload: ctx.params });
+			}
+		])
+	)
+};
+
 beforeAll(async () => {
 	sys = await startSystem([
 		InventoryService,
 		PaymentsService,
 		OrdersService,
-		NotificationsService
+		NotificationsService,
+		EventSpy
 	] as any[]);
 	admin = await sys.admin();
 });
@@ -110,6 +125,18 @@ describe("POST /api/orders", () => {
 			capturedCents: 3750
 		});
 		expect(JSON.stringify(res.body) + JSON.stringify(payment)).not.toContain(CARDS.ok);
+	});
+
+	it("publishes order.created and order.confirmed, each naming the order", async () => {
+		const c = await sys.customer();
+		const p = await product(5);
+		const res = await order(c.token, [{ productId: p.id, quantity: 1 }]);
+		expect(res.status).toBe(201);
+		const of = (name: string) =>
+			orderEvents.find(e => e.name === name && e.payload.userId === c.id)?.payload;
+		await eventually(async () => of("order.created") && of("order.confirmed"));
+		expect(of("order.created")).toMatchObject({ orderId: res.body.id, status: "pending" });
+		expect(of("order.confirmed")).toMatchObject({ orderId: res.body.id, status: "confirmed" });
 	});
 
 	it("prices from the catalog and ignores prices sent by the client", async () => {

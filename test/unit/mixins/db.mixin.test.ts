@@ -143,6 +143,37 @@ describe("new ids", () => {
 		expect(await refused({ orderId: "first", userId: "v" })).toBe(true);
 	});
 
+	it("are drawn before the insert for a document that names its own id, and drawn again if taken", async () => {
+		const build = (id: string) => ({ orderId: `names-${id}`, userId: "self" });
+		const doc = await svc.insertWithNewId(svc.adapter, build);
+		expect(doc.orderId).toBe(`names-${doc._id}`);
+		expect((await svc.adapter.findById(doc._id)).orderId).toBe(doc.orderId);
+
+		const draw = db()._createNewId;
+		const built: string[] = [];
+		db()._createNewId = () => (built.length === 0 ? String(doc._id) : draw());
+		try {
+			const next = await svc.insertWithNewId(svc.adapter, (id: string) => {
+				built.push(id);
+				return build(id);
+			});
+			expect(built).toEqual([String(doc._id), String(next._id)]);
+			expect(next.orderId).toBe(`names-${next._id}`);
+		} finally {
+			db()._createNewId = draw;
+		}
+		// Another unique key is refused, not drawn again.
+		built.length = 0;
+		const err = await svc
+			.insertWithNewId(svc.adapter, (id: string) => {
+				built.push(id);
+				return { orderId: doc.orderId, userId: "self" };
+			})
+			.catch((e: unknown) => e);
+		expect(isDuplicateKeyError(err)).toBe(true);
+		expect(built).toHaveLength(1);
+	});
+
 	it("are kept when the caller gives one", async () => {
 		const doc = await svc.adapter.insert({ _id: "shp_given", orderId: "given", userId: "u" });
 		expect(doc._id).toBe("shp_given");
