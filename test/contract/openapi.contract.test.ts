@@ -10,6 +10,7 @@ import PaymentsService from "../../services/payments/payments.service";
 import { ROUTES } from "../../services/api/routes";
 import { DOCS_ASSETS, UI_FILES } from "../../services/api/docs";
 import { systemDocument } from "../../scripts/openapi";
+import { eventually } from "../helpers/eventually";
 import { bearer, startSystem, type System } from "../helpers/system";
 import { lint, responseValidator, validate } from "./openapi-tools";
 
@@ -58,16 +59,6 @@ async function expectContract(
 	expect(contract.check(path, method.toLowerCase(), res.status, res.body)).toBeNull();
 	checked.add(`${method} ${path} ${status}`);
 	return res.body as any;
-}
-
-async function eventually<T>(check: () => Promise<T | null | undefined | false>, ms = 10_000) {
-	const until = Date.now() + ms;
-	for (;;) {
-		const value = await check();
-		if (value) return value;
-		if (Date.now() > until) throw new Error("condition not met in time");
-		await new Promise(r => setTimeout(r, 50));
-	}
 }
 
 describe("the document", () => {
@@ -503,7 +494,7 @@ describe("real answers match the declared responses", () => {
 				.get(`/api/orders/${order.id}/tracking`)
 				.set(bearer(customer.token));
 			return res.body.shipment ? res : null;
-		});
+		}, 10_000);
 		await expectContract(Promise.resolve(tracked), "GET", "/orders/{id}/tracking", 200);
 		await expectContract(
 			sys.http.get("/api/orders/doesnotexist0000/tracking").set(bearer(customer.token)),
@@ -608,7 +599,7 @@ describe("real answers match the declared responses", () => {
 		await eventually(async () => {
 			const res = await sys.http.get(`/api/orders/${order.id}`).set(bearer(customer.token));
 			return res.body.status === "delivered";
-		});
+		}, 10_000);
 		await expectContract(
 			sys.http.post(`/api/orders/${order.id}/cancel`).set(bearer(customer.token)),
 			"POST",
@@ -680,7 +671,7 @@ describe("real answers match the declared responses", () => {
 		const inbox = await eventually(async () => {
 			const res = await sys.http.get("/api/notifications").set(bearer(customer.token));
 			return res.body.rows?.length > 0 ? res : null;
-		});
+		}, 10_000);
 		await expectContract(Promise.resolve(inbox), "GET", "/notifications", 200);
 		await expectContract(
 			sys.http.get("/api/notifications?unread=true&pageSize=1").set(bearer(customer.token)),

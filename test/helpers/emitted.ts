@@ -21,3 +21,23 @@ export function captureEmits(broker: ServiceBroker): Emitted[] {
 	});
 	return emitted;
 }
+
+/**
+ * A service that receives the given events as any consuming service would (through the broker,
+ * after the publisher's outbox relay): for integration tests of the whole system.
+ */
+export function eventListener(names: string[]): { service: object; received: Emitted[] } {
+	const received: Emitted[] = [];
+	const service = {
+		name: `event-listener-${names.join("-").replace(/\W/g, "_")}`,
+		events: Object.fromEntries(
+			names.map(name => [
+				name,
+				(ctx: { params: unknown }) => {
+					received.push({ name, payload: ctx.params });
+				}
+			])
+		)
+	};
+	return { service, received };
+}

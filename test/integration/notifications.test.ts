@@ -3,6 +3,7 @@ import type { ServiceSchema } from "moleculer";
 import { resetSettings } from "../../lib/settings";
 import NotificationsService from "../../services/notifications/notifications.service";
 import UsersService from "../../services/users/users.service";
+import { eventually } from "../helpers/eventually";
 import { bearer, startSystem, type System } from "../helpers/system";
 
 const Notifications = NotificationsService as unknown as ServiceSchema;
@@ -16,17 +17,6 @@ afterAll(() => sys.stop());
 const service = (s: System = sys) => s.broker.getLocalService("notifications") as any;
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 const newId = () => randomUUID().replace(/-/g, "").slice(0, 16);
-
-/** Poll until `fn` returns something truthy (bounded). */
-async function eventually<T>(fn: () => Promise<T | null | undefined | false>, ms = 3000) {
-	const deadline = Date.now() + ms;
-	for (;;) {
-		const value = await fn();
-		if (value) return value;
-		if (Date.now() > deadline) throw new Error("timed out waiting");
-		await sleep(20);
-	}
-}
 
 /** Wait until every notification the service started has finished. */
 const settled = (s: System = sys) => eventually(async () => service(s).durableInflight.size === 0);

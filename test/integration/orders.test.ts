@@ -5,6 +5,8 @@ import InventoryService from "../../services/inventory/inventory.service";
 import NotificationsService from "../../services/notifications/notifications.service";
 import OrdersService from "../../services/orders/orders.service";
 import PaymentsService from "../../services/payments/payments.service";
+import { eventListener } from "../helpers/emitted";
+import { eventually } from "../helpers/eventually";
 import { bearer, startSystem, type System } from "../helpers/system";
 
 const CARDS = {
@@ -24,19 +26,7 @@ const card = (cardNumber = CARDS.ok, extra: Record<string, unknown> = {}) => ({
 let sys: System;
 let admin: { token: string };
 
-/** The order events published, as any other service receives them. */
-const orderEvents: { name: string; payload: Record<string, unknown> }[] = [];
-const EventSpy = {
-	name: "order-event-spy",
-	events: Object.fromEntries(
-		["order.created", "order.confirmed"].map(name => [
-			name,
-			(ctx: { params: Record<string, unknown> }) => {
-				orderEvents.push({ name, payload: ctx.params });
-			}
-		])
-	)
-};
+const orderEvents = eventListener(["order.created", "order.confirmed"]);
 
 beforeAll(async () => {
 	sys = await startSystem([
@@ -44,7 +34,7 @@ beforeAll(async () => {
 		PaymentsService,
 		OrdersService,
 		NotificationsService,
-		EventSpy
+		orderEvents.service
 	] as any[]);
 	admin = await sys.admin();
 });
@@ -89,20 +79,6 @@ async function paymentsOf(token: string, orderId: string) {
 	return res.body.rows as any[];
 }
 
-/** Poll until `check` returns a value (bounded). */
-async function eventually<T>(
-	check: () => Promise<T | undefined | null | false>,
-	ms = 3000
-): Promise<T> {
-	const until = Date.now() + ms;
-	for (;;) {
-		const value = await check();
-		if (value) return value;
-		if (Date.now() > until) throw new Error("condition not met in time");
-		await new Promise(r => setTimeout(r, 50));
-	}
-}
-
 describe("POST /api/orders", () => {
 	it("reserves stock, charges the card and confirms the order", async () => {
 		const c = await sys.customer();
@@ -133,7 +109,7 @@ describe("POST /api/orders", () => {
 		const res = await order(c.token, [{ productId: p.id, quantity: 1 }]);
 		expect(res.status).toBe(201);
 		const of = (name: string) =>
-			orderEvents.find(e => e.name === name && e.payload.userId === c.id)?.payload;
+			orderEvents.received.find(e => e.name === name && e.payload.userId === c.id)?.payload;
 		await eventually(async () => of("order.created") && of("order.confirmed"));
 		expect(of("order.created")).toMatchObject({ orderId: res.body.id, status: "pending" });
 		expect(of("order.confirmed")).toMatchObject({ orderId: res.body.id, status: "confirmed" });

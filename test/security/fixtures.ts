@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { ServiceSchema } from "moleculer";
+import { eventually } from "../helpers/eventually";
 import type { System } from "../helpers/system";
 
 /** The JWT secret of every security test system: known to the tests, so they can forge tokens. */
@@ -142,19 +143,7 @@ export async function startShop(env: Record<string, string | undefined> = {}): P
 	return shop;
 }
 
-/** Poll until `check` returns a value (bounded). */
-export async function eventually<T>(
-	check: () => Promise<T | undefined | null | false>,
-	ms = 3000
-): Promise<T> {
-	const deadline = Date.now() + ms;
-	for (;;) {
-		const value = await check();
-		if (value) return value;
-		if (Date.now() > deadline) throw new Error("condition not met in time");
-		await new Promise(r => setTimeout(r, 25));
-	}
-}
+export { eventually };
 
 /**
  * An HTTP agent whose connections come from another loopback address (127.0.0.0/8 is all
