@@ -6,6 +6,7 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
 import {
 	ErrorTypes,
 	clientError,
@@ -65,7 +66,7 @@ const AddressParam = {
 /** The gateway adds the caller's IP address (the login throttle's per-client key). */
 type ClientMeta = AuthMeta & { clientIp?: string };
 
-type UsersThis = Service & DbMethods & UsersVars;
+type UsersThis = Service & DbMethods & DurableEventsMethods & UsersVars;
 interface UsersVars {
 	adapter: any;
 	clearCache(): Promise<void>;
@@ -75,19 +76,21 @@ interface UsersVars {
 	findByEmail(email: string): Promise<UserDoc | null>;
 	findUser(id: string): Promise<UserDoc | null>;
 	requireUser(ctx: Context<unknown, AuthMeta>): Promise<UserDoc>;
-	createUser(input: {
-		email: string;
-		password: string;
-		name: string;
-		role: Role;
-	}): Promise<UserDoc>;
+	createUser(
+		input: { email: string; password: string; name: string; role: Role },
+		announce?: boolean
+	): Promise<UserDoc>;
 	issueToken(user: UserDoc): { token: string; expiresIn: number };
 	ensureAdmin(): Promise<void>;
 }
 
 const UsersService = {
 	name: "users",
-	mixins: [DbMixin({ indexes: [{ field: "email", unique: true }] })],
+	mixins: [
+		DbMixin({ indexes: [{ field: "email", unique: true }] }),
+		// user.registered is a domain event: written with the account, relayed from its outbox.
+		DurableEvents({ outbox: ["adapter"] })
+	],
 
 	actions: {
 		/** Create a customer account. */
@@ -99,8 +102,7 @@ const UsersService = {
 			) {
 				const problem = passwordProblem(ctx.params.password);
 				if (problem) throw invalidField("password", problem, "passwordWeak");
-				const user = await this.createUser({ ...ctx.params, role: "customer" });
-				ctx.emit("user.registered", { userId: String(user._id) });
+				const user = await this.createUser({ ...ctx.params, role: "customer" }, true);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = "/api/users/me";
 				return toPublicUser(user);
@@ -298,9 +300,11 @@ const UsersService = {
 			return user;
 		},
 
+		/** A new account; with `announce`, user.registered is written with it and relayed. */
 		async createUser(
 			this: UsersThis,
-			input: { email: string; password: string; name: string; role: Role }
+			input: { email: string; password: string; name: string; role: Role },
+			announce = false
 		) {
 			const now = new Date().toISOString();
 			const doc = {
@@ -312,8 +316,17 @@ const UsersService = {
 				createdAt: now,
 				updatedAt: now
 			};
+			let user: UserDoc;
 			try {
-				return this.toJSON(this.adapter, await this.adapter.insert(doc));
+				user = this.toJSON(
+					this.adapter,
+					await this.insertWithNewId(this.adapter, _id => ({
+						...doc,
+						...(announce
+							? { outbox: [this.outboxEntry("user.registered", { userId: _id })] }
+							: {})
+					}))
+				);
 			} catch (err) {
 				if (isDuplicateKeyError(err))
 					throw conflict(
@@ -322,6 +335,8 @@ const UsersService = {
 					);
 				throw err;
 			}
+			if (announce) await this.relayOutbox("adapter", user._id);
+			return user;
 		},
 
 		issueToken(this: UsersThis, user: UserDoc) {

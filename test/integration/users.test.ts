@@ -1,9 +1,12 @@
 import UsersService from "../../services/users/users.service";
+import { eventListener } from "../helpers/emitted";
+import { eventually } from "../helpers/eventually";
 import { bearer, startSystem, type System, ADMIN, INTERNAL_ERROR_BODY } from "../helpers/system";
 
 let sys: System;
+const registered = eventListener(["user.registered"]);
 beforeAll(async () => {
-	sys = await startSystem();
+	sys = await startSystem([registered.service]);
 });
 afterAll(() => sys.stop());
 
@@ -26,6 +29,27 @@ describe("POST /api/users (register)", () => {
 			.send({ email: "DUP@example.com", password: "long-enough-1", name: "B" });
 		expect(res.status).toBe(409);
 		expect(res.body).toMatchObject({ code: 409, type: "USER_EXISTS" });
+	});
+
+	it("announces each new account once with user.registered, as a domain event", async () => {
+		const register = (email: string) =>
+			sys.http.post("/api/users").send({ email, password: "long-enough-1", name: "Ev" });
+		const first = await register("event-1@example.com");
+		const second = await register("event-2@example.com");
+		expect((await register("EVENT-1@example.com")).status).toBe(409);
+		const events = () =>
+			registered.received
+				.map(e => e.payload)
+				.filter(p => [first.body.id, second.body.id].includes(p.userId));
+		await eventually(async () => events().length >= 2);
+		expect(events()).toEqual([
+			{ userId: first.body.id, eventId: expect.any(String), occurredAt: expect.any(String) },
+			{ userId: second.body.id, eventId: expect.any(String), occurredAt: expect.any(String) }
+		]);
+		expect(events()[0].eventId).not.toBe(events()[1].eventId);
+		// Written with the account and relayed: nothing left in its outbox.
+		const users = sys.broker.getLocalService("users") as any;
+		expect((await users.adapter.findById(first.body.id)).outbox).toEqual([]);
 	});
 
 	it("names every missing or malformed field with 422", async () => {
