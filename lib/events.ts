@@ -2,10 +2,9 @@
  * Domain events: names and payloads shared by producers and consumers.
  *
  * Every payload carries a stable `eventId` (consumers use it to handle an event once) and
- * `occurredAt`. Emit them with emitDomainEvent() so both are always set.
+ * `occurredAt`. Publishers write them into their outbox with outboxEntry()
+ * (mixins/durable-events.mixin.ts), which sets both.
  */
-import { randomUUID } from "node:crypto";
-
 export interface EventMeta {
 	eventId: string;
 	occurredAt: string;
@@ -78,18 +77,3 @@ export interface DomainEvents {
 
 export type DomainEventName = keyof DomainEvents;
 export type DomainEvent<N extends DomainEventName> = DomainEvents[N] & EventMeta;
-
-export interface EventEmitterLike {
-	emit<D>(eventName: string, data: D, opts?: Record<string, any>): Promise<void>;
-}
-
-/** Emit a domain event (balanced: one instance of each consuming service handles it). */
-export function emitDomainEvent<N extends DomainEventName>(
-	emitter: EventEmitterLike,
-	name: N,
-	payload: DomainEvents[N],
-	eventId: string = randomUUID()
-): Promise<void> {
-	const event: DomainEvent<N> = { ...payload, eventId, occurredAt: new Date().toISOString() };
-	return emitter.emit(name, event);
-}

@@ -1,5 +1,4 @@
 import { Errors, ServiceBroker, type Context } from "moleculer";
-import { emitDomainEvent } from "../../../lib/events";
 import {
 	BusinessMetric,
 	BusinessMetricsMiddleware,
@@ -63,8 +62,8 @@ describe("business metrics middleware", () => {
 		broker = startBroker();
 		await broker.start();
 		await broker.call("orders.confirm");
-		await emitDomainEvent(broker, "order.created", order);
-		await emitDomainEvent(broker, "order.created", order);
+		await broker.emit("order.created", order);
+		await broker.emit("order.created", order);
 		await broker.broadcast("shipment.created", { shipmentId: "s1" });
 		await broker.emit("cache.clean.orders");
 		await broker.emit("something.else", {});
@@ -81,10 +80,10 @@ describe("business metrics middleware", () => {
 		broker = startBroker();
 		await broker.start();
 		await broker.call("orders.confirm");
-		await emitDomainEvent(broker, "order.rejected", { ...order, reason: "OUT_OF_STOCK" });
-		await emitDomainEvent(broker, "order.rejected", { ...order, reason: "CARD_DECLINED" });
-		await emitDomainEvent(broker, "order.rejected", { ...order, reason: "CARD_DECLINED" });
-		await emitDomainEvent(broker, "payment.declined", {
+		await broker.emit("order.rejected", { ...order, reason: "OUT_OF_STOCK" });
+		await broker.emit("order.rejected", { ...order, reason: "CARD_DECLINED" });
+		await broker.emit("order.rejected", { ...order, reason: "CARD_DECLINED" });
+		await broker.emit("payment.declined", {
 			paymentId: "p1",
 			orderId: "o1",
 			userId: "u1",
