@@ -64,6 +64,11 @@ export interface DurableEventsMethods {
 	/** Relay the outbox of one document now; never rejects (what fails is retried). */
 	relayOutbox(storeName: string, id: unknown): Promise<void>;
 	/**
+	 * relayOutbox() for a document as the write that changed it returned it (an update's result,
+	 * an inserted document): no read first. Never rejects.
+	 */
+	relayWritten(storeName: string, doc: { _id: unknown; outbox?: unknown[] }): Promise<void>;
+	/**
 	 * Have a document's outbox relayed by the relay's next round, unless a relayOutbox() of the
 	 * same document comes first (an event written now and relayed with a later change).
 	 */
@@ -245,8 +250,9 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				eventId?: string
 			) {
 				const entry = this.outboxEntry(name, payload, eventId);
-				await this.storeOf(storeName).updateMany({ _id: id }, { $push: { outbox: entry } });
-				await this.relayOutbox(storeName, id);
+				const store = this.storeOf(storeName);
+				const doc = await this.updateOne(store, { _id: id }, { $push: { outbox: entry } });
+				if (doc) await this.relayWritten(storeName, doc);
 			},
 
 			relayOutbox(this: any, storeName: string, id: unknown) {
@@ -259,6 +265,18 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							? this.relayDocument(store, doc, storeName)
 							: this.relayPending.get(storeName)?.delete(String(id))
 					)
+					.then(() => undefined)
+					.catch((err: Error) =>
+						this.logger.warn("Outbox relay failed (retried):", err.message)
+					);
+			},
+
+			// The document may be a moment old: an entry another relay took out meanwhile is
+			// published again (at-least-once, as after a crash); one pushed since is relayed by
+			// whoever pushed it. Saves the read of every relay made right after its write.
+			relayWritten(this: any, storeName: string, doc: { _id: unknown }) {
+				this.relayLater(storeName, doc._id); // until it is known to be empty
+				return this.relayDocument(this.storeOf(storeName), doc, storeName)
 					.then(() => undefined)
 					.catch((err: Error) =>
 						this.logger.warn("Outbox relay failed (retried):", err.message)

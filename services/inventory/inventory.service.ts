@@ -523,15 +523,17 @@ const InventoryService = {
 				const { orderId, userId } = ctx.params;
 				const shipment = newShipment(orderId, userId, "preparing");
 				try {
-					await this.stores.shipments.insert({
-						...shipment,
-						outbox: [this.shipmentEntry("shipment.created", shipment)]
-					});
+					await this.relayWritten(
+						"shipments",
+						await this.stores.shipments.insert({
+							...shipment,
+							outbox: [this.shipmentEntry("shipment.created", shipment)]
+						})
+					);
 				} catch (err) {
 					if (isDuplicateKeyError(err)) return; // handled before
 					throw err;
 				}
-				await this.relayOutbox("shipments", shipment._id);
 			}
 		},
 
@@ -851,7 +853,7 @@ const InventoryService = {
 			);
 			if (!doc)
 				throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
-			await this.relayOutbox("shipments", id);
+			await this.relayWritten("shipments", doc);
 			return toShipment(this.toJSON<ShipmentDoc>(store, doc));
 		},
 

@@ -737,7 +737,7 @@ const OrdersService = {
 				{ _id: order._id, status: order.status },
 				{ $set: { ...extra, status: to, updatedAt: at }, $push: push }
 			);
-			if (doc && event) await this.relayOutbox("adapter", doc._id);
+			if (doc && event) await this.relayWritten("adapter", doc);
 			return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;
 		}
 	},

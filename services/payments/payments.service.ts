@@ -348,7 +348,7 @@ const PaymentsService = {
 					$push: { history: { status: to, at }, ...(event ? { outbox: event } : {}) }
 				}
 			);
-			if (doc && event) await this.relayOutbox("adapter", doc._id);
+			if (doc && event) await this.relayWritten("adapter", doc);
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
 		},
 

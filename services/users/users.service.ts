@@ -335,7 +335,7 @@ const UsersService = {
 					);
 				throw err;
 			}
-			if (announce) await this.relayOutbox("adapter", user._id);
+			if (announce) await this.relayWritten("adapter", user);
 			return user;
 		},
 

@@ -39,6 +39,7 @@ beforeAll(async () => {
 					);
 					const doc = await this.adapter.insert({ n: 1, outbox: [entry] });
 					if (ctx.params.relayLater) this.relayLater("adapter", doc._id);
+					else if (ctx.params.written) await this.relayWritten("adapter", doc);
 					else if (!ctx.params.skipRelay) await this.relayOutbox("adapter", doc._id);
 					return doc._id;
 				}
@@ -96,6 +97,34 @@ describe("outbox relay", () => {
 		const id = await broker.call<string, any>("producer.change", { event: event("o1") });
 		await settled();
 		expect(handled).toEqual(["o1"]);
+		expect((await producer.adapter.findOne({ _id: id })).outbox).toEqual([]);
+	});
+
+	it("relays a document as its write returned it, without reading it again", async () => {
+		const findOne = jest.spyOn(producer.adapter, "findOne");
+		try {
+			const id = await broker.call<string, any>("producer.change", {
+				event: event("o-written"),
+				written: true
+			});
+			expect(findOne).not.toHaveBeenCalled();
+			await settled();
+			expect(handled).toEqual(["o-written"]);
+			expect((await producer.adapter.findOne({ _id: id })).outbox).toEqual([]);
+			expect(producer.relayPending.get("adapter").size).toBe(0);
+		} finally {
+			findOne.mockRestore();
+		}
+	});
+
+	it("adds an event to a written document and relays it (appendEvent)", async () => {
+		const id = await broker.call<string, any>("producer.change", {
+			event: event("first"),
+			written: true
+		});
+		await producer.appendEvent("adapter", id, "order.confirmed", event("appended"));
+		await settled();
+		expect(handled).toEqual(["first", "appended"]);
 		expect((await producer.adapter.findOne({ _id: id })).outbox).toEqual([]);
 	});
 
