@@ -3,15 +3,12 @@
  * standard validator accepts, that lists every route the gateway serves and nothing else, and
  * that real answers (successes and errors, for every operation) agree with, body by body.
  */
-import InventoryService from "../../services/inventory/inventory.service";
 import NotificationsService from "../../services/notifications/notifications.service";
-import OrdersService from "../../services/orders/orders.service";
-import PaymentsService from "../../services/payments/payments.service";
 import { ROUTES } from "../../services/api/routes";
 import { DOCS_ASSETS, UI_FILES } from "../../services/api/docs";
 import { systemDocument } from "../../scripts/openapi";
 import { eventually } from "../helpers/eventually";
-import { bearer, startSystem, type System } from "../helpers/system";
+import { SHOP_SERVICES, bearer, startSystem, type System } from "../helpers/system";
 import { lint, responseValidator, validate } from "./openapi-tools";
 
 type Doc = {
@@ -31,12 +28,7 @@ let contract: ReturnType<typeof responseValidator>;
 const checked = new Set<string>();
 
 beforeAll(async () => {
-	sys = await startSystem([
-		InventoryService,
-		PaymentsService,
-		OrdersService,
-		NotificationsService
-	] as any[]);
+	sys = await startSystem(SHOP_SERVICES);
 	const res = await sys.http.get("/api/openapi.json");
 	expect(res.status).toBe(200);
 	doc = res.body;

@@ -7,6 +7,10 @@ import request from "supertest";
 import brokerConfig from "../../moleculer.config";
 import { resetSettings } from "../../lib/settings";
 import ApiService from "../../services/api/api.service";
+import InventoryService from "../../services/inventory/inventory.service";
+import NotificationsService from "../../services/notifications/notifications.service";
+import OrdersService from "../../services/orders/orders.service";
+import PaymentsService from "../../services/payments/payments.service";
 import UsersService from "../../services/users/users.service";
 
 export type Agent = ReturnType<typeof request>;
@@ -25,6 +29,14 @@ export interface System {
 }
 
 let counter = 0;
+
+/** The services besides api and users (which every system has): with them, the whole shop. */
+export const SHOP_SERVICES = [
+	InventoryService,
+	PaymentsService,
+	OrdersService,
+	NotificationsService
+] as unknown as Partial<ServiceSchema<any>>[];
 
 export const ADMIN = { email: "admin@shopmesh.test", password: "admin-password-1" };
 

@@ -4,12 +4,8 @@
  * fixed seed; how they interleave varies with timing). Afterwards every order's state is checked
  * against what the other services say about it.
  */
-import InventoryService from "../../services/inventory/inventory.service";
-import NotificationsService from "../../services/notifications/notifications.service";
-import OrdersService from "../../services/orders/orders.service";
-import PaymentsService from "../../services/payments/payments.service";
 import { eventually } from "../helpers/eventually";
-import { bearer, startSystem, type System } from "../helpers/system";
+import { SHOP_SERVICES, bearer, startSystem, type System } from "../helpers/system";
 
 const OPERATIONS = 300;
 const WORKERS = 8;
@@ -35,12 +31,7 @@ interface Placed {
 
 let sys: System;
 beforeAll(async () => {
-	sys = await startSystem([
-		InventoryService,
-		PaymentsService,
-		OrdersService,
-		NotificationsService
-	] as any[]);
+	sys = await startSystem(SHOP_SERVICES);
 });
 afterAll(() => sys.stop());
 

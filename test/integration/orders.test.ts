@@ -1,13 +1,11 @@
 /**
  * The commerce flow through HTTP, every service in one process.
  */
-import InventoryService from "../../services/inventory/inventory.service";
 import NotificationsService from "../../services/notifications/notifications.service";
-import OrdersService from "../../services/orders/orders.service";
 import PaymentsService from "../../services/payments/payments.service";
 import { eventListener } from "../helpers/emitted";
 import { eventually } from "../helpers/eventually";
-import { bearer, startSystem, type System } from "../helpers/system";
+import { SHOP_SERVICES, bearer, startSystem, type System } from "../helpers/system";
 
 const CARDS = {
 	ok: "4242424242424242",
@@ -29,13 +27,7 @@ let admin: { token: string };
 const orderEvents = eventListener(["order.created", "order.confirmed"]);
 
 beforeAll(async () => {
-	sys = await startSystem([
-		InventoryService,
-		PaymentsService,
-		OrdersService,
-		NotificationsService,
-		orderEvents.service
-	] as any[]);
+	sys = await startSystem([...SHOP_SERVICES, orderEvents.service]);
 	admin = await sys.admin();
 });
 afterAll(() => sys.stop());
