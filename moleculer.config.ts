@@ -11,6 +11,7 @@ import { ConfigError, settings } from "./lib/settings";
 import { retryable } from "./lib/retry";
 import { startHealthServer } from "./lib/health";
 import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
+import { SCOPED_MEMORY_CACHER } from "./lib/cacher";
 import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { DrainMiddleware } from "./lib/drain";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
@@ -156,7 +157,13 @@ const brokerConfig: BrokerOptions = {
 		maxQueueSize: num("BULKHEAD_MAX_QUEUE", 1000)
 	},
 
-	cacher: ["", "none", "false"].includes(cacher.toLowerCase()) ? null : (cacher as "Memory"),
+	// Memory: moleculer's memory cacher with its keys grouped by service (lib/cacher.ts; a
+	// registered cacher type, which moleculer's typings do not know).
+	cacher: ["", "none", "false"].includes(cacher.toLowerCase())
+		? null
+		: cacher.toLowerCase() === "memory"
+			? ({ type: SCOPED_MEMORY_CACHER } as unknown as BrokerOptions["cacher"])
+			: (cacher as "Memory"),
 
 	validator: true,
 	errorHandler: null,

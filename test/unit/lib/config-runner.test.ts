@@ -26,12 +26,14 @@ it("keeps the NATS transporter object with its reconnect options under TRANSPORT
 	});
 });
 
-it("turns the cacher off with CACHER=none or false", () => {
+it("turns the cacher off with CACHER=none or false; Memory is the scoped memory cacher", () => {
 	expect(configAsRunnerSeesIt({ CACHER: "none" }).cacher).toBeNull();
 	jest.resetModules();
 	expect(configAsRunnerSeesIt({ CACHER: "false" }).cacher).toBeNull();
 	jest.resetModules();
-	expect(configAsRunnerSeesIt({ CACHER: "Memory" }).cacher).toBe("Memory");
+	expect(configAsRunnerSeesIt({ CACHER: "Memory" }).cacher).toEqual({ type: "ScopedMemory" });
+	jest.resetModules();
+	expect(configAsRunnerSeesIt({ CACHER: "Redis" }).cacher).toBe("Redis");
 });
 
 it("writes the datafiles before each packet of a transporter other than ours", () => {
