@@ -256,13 +256,12 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			},
 
 			relayOutbox(this: any, storeName: string, id: unknown) {
-				const store = this.storeOf(storeName);
 				this.relayLater(storeName, id); // until it is known to be empty
-				return store
+				return this.storeOf(storeName)
 					.findOne({ _id: id })
 					.then((doc: any) =>
 						doc
-							? this.relayDocument(store, doc, storeName)
+							? this.relayWritten(storeName, doc)
 							: this.relayPending.get(storeName)?.delete(String(id))
 					)
 					.then(() => undefined)
