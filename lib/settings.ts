@@ -14,6 +14,8 @@ export interface Settings {
 	env: "production" | "development" | "test";
 	port: number;
 	host: string;
+	/** Sockets the gateway listens on at `port` (lib/listen.ts); 1 where the OS cannot share one. */
+	acceptSockets: number;
 	dataDir: string;
 	mongoUri: string | undefined;
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
@@ -133,6 +135,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		env: nodeEnv,
 		port: int(env, "PORT", 3000, 0, 65535),
 		host: env.HOST || "0.0.0.0",
+		acceptSockets: int(env, "HTTP_ACCEPT_SOCKETS", 8, 1, 64),
 		dataDir: path.resolve(env.DATA_DIR || "data"),
 		mongoUri: env.MONGO_URI || undefined,
 		jwt: {

@@ -166,8 +166,8 @@ export async function writePath(
 		if (c > 1 && res.p99Connected != null && res.firstMax != null)
 			ctx.results.notes.push(
 				`${row.name}: p99 ${res.p99Connected.toFixed(0)} ms once connected; the first answers ` +
-					`on the ${c} new connections took up to ${res.firstMax.toFixed(0)} ms (a server ` +
-					`accepts one connection per event-loop turn)`
+					`on the ${c} new connections took up to ${res.firstMax.toFixed(0)} ms (a socket ` +
+					`accepts one connection per event-loop turn; the gateway listens on several)`
 			);
 		if (res.errorSamples?.length)
 			ctx.results.notes.push(

@@ -12,6 +12,7 @@ import { forbidden, unauthorized } from "../../lib/errors";
 import { limitBodySize, parseBytes, rejectDeepJson } from "../../lib/body-limits";
 import { FROM_IO } from "../../lib/fair-scheduling";
 import { verifyToken } from "../../lib/jwt";
+import { listen } from "../../lib/listen";
 import { logsAt } from "../../lib/logging";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
@@ -94,6 +95,9 @@ const ApiService = {
 	settings: {
 		port: cfg.port,
 		ip: cfg.host,
+		// moleculer-web creates the HTTP server (created() below) but does not listen: the port is
+		// listened on through several sockets (lib/listen.ts).
+		server: false,
 		path: "/api",
 		// The HTTP handler itself must never be retried (the request body is already consumed);
 		// calls from the gateway to services are retried by the broker's policy.
@@ -253,7 +257,7 @@ const ApiService = {
 		 */
 		drain(this: any) {
 			this.draining = true;
-			this.server?.close();
+			this.listening?.close();
 			this.server?.closeIdleConnections?.();
 		},
 
@@ -342,6 +346,8 @@ const ApiService = {
 	},
 
 	created(this: any) {
+		this.createServer();
+		this.server.on("error", (err: Error) => this.logger.error("HTTP server error", err));
 		this.logsHttp = logsAt(this.logger, "debug", this.name);
 		// An answer that cannot be written (data that does not serialize) is answered as an error.
 		this.writeLater = coalesce(
@@ -350,13 +356,21 @@ const ApiService = {
 		);
 	},
 
-	started(this: any) {
+	async started(this: any) {
 		// Slow clients cannot hold connections for ever.
-		if (this.server) {
-			this.server.headersTimeout = 10_000;
-			this.server.requestTimeout = 30_000;
-			this.server.keepAliveTimeout = 5_000;
-		}
+		this.server.headersTimeout = 10_000;
+		this.server.requestTimeout = 30_000;
+		this.server.keepAliveTimeout = 5_000;
+		const { port, ip: host } = this.settings;
+		this.listening = await listen(this.server, { port, host, sockets: cfg.acceptSockets });
+		this.logger.info(
+			`API Gateway listening on http://${host}:${this.listening.port} (${this.listening.sockets} sockets)`
+		);
+	},
+
+	async stopped(this: any) {
+		// After drain() it is closed already, and its connections are being closed.
+		if (this.listening && !this.listening.closed) await this.listening.close();
 	}
 } satisfies ServiceSchema<any>;
 

@@ -5,6 +5,7 @@ describe("settings", () => {
 		const s = loadSettings({});
 		expect(s.env).toBe("development");
 		expect(s.port).toBe(3000);
+		expect(s.acceptSockets).toBe(8);
 		expect(s.mongoUri).toBeUndefined();
 		expect(s.dataDir).toMatch(/data$/);
 		expect(s.jwt.secret.length).toBeGreaterThanOrEqual(32);
@@ -23,6 +24,9 @@ describe("settings", () => {
 	it("rejects malformed values naming the variable", () => {
 		expect(() => loadSettings({ PORT: "http" })).toThrow(/PORT must be an integer/);
 		expect(() => loadSettings({ PORT: "70000" })).toThrow(/PORT/);
+		expect(() => loadSettings({ HTTP_ACCEPT_SOCKETS: "0" })).toThrow(
+			/HTTP_ACCEPT_SOCKETS must be an integer between 1 and 64/
+		);
 		expect(() => loadSettings({ JWT_SECRET: "short" })).toThrow(
 			/JWT_SECRET must be at least 32/
 		);
@@ -35,8 +39,10 @@ describe("settings", () => {
 	it("reads lists and numbers", () => {
 		const s = loadSettings({
 			CORS_ORIGINS: "https://a.example, https://b.example",
-			RATE_LIMIT_MAX: "5"
+			RATE_LIMIT_MAX: "5",
+			HTTP_ACCEPT_SOCKETS: "1"
 		});
+		expect(s.acceptSockets).toBe(1);
 		expect(s.corsOrigins).toEqual(["https://a.example", "https://b.example"]);
 		expect(s.rateLimit.limit).toBe(5);
 	});

@@ -1,0 +1,141 @@
+/**
+ * lib/listen.ts: one HTTP server on several sockets sharing its port. A burst of connections is
+ * accepted in fewer event-loop turns, every connection is served by the one server, the port stays
+ * exclusive to its process, and closing stops every socket.
+ */
+import http from "node:http";
+import net from "node:net";
+import { SHARES_PORTS, listen, type Listening } from "../../../lib/listen";
+
+const HOST = "127.0.0.1";
+const opened: { listening?: Listening; server?: net.Server; sockets?: net.Socket[] }[] = [];
+
+afterEach(async () => {
+	const all = opened.splice(0);
+	for (const { sockets } of all) for (const socket of sockets ?? []) socket.destroy();
+	for (const { listening, server } of all) {
+		await listening?.close();
+		await new Promise(resolve => (server?.listening ? server.close(resolve) : resolve(null)));
+	}
+});
+
+async function gateway(sockets: number, port = 0) {
+	const server = http.createServer((_req, res) => res.end("ok"));
+	const listening = await listen(server, { port, host: HOST, sockets });
+	opened.push({ listening });
+	return { server, listening };
+}
+
+function get(port: number, agent: http.Agent | false = false): Promise<string> {
+	return new Promise((resolve, reject) => {
+		http.get({ host: HOST, port, agent }, res => {
+			let body = "";
+			res.on("data", chunk => (body += chunk));
+			res.on("end", () => resolve(body));
+		}).on("error", reject);
+	});
+}
+
+function connect(port: number): Promise<net.Socket> {
+	return new Promise((resolve, reject) => {
+		const socket = net.connect({ host: HOST, port }, () => resolve(socket));
+		socket.once("error", reject);
+	});
+}
+
+/** Event-loop turns (check phases) until the server has seen `n` connections made at once. */
+async function turnsToAccept(server: http.Server, port: number, n: number): Promise<number> {
+	let accepted = 0;
+	server.on("connection", () => accepted++);
+	const sockets: net.Socket[] = [];
+	opened.push({ sockets });
+	// Every connection is in the kernel's accept queues before the server's loop polls again.
+	const connecting = Array.from({ length: n }, () => connect(port).then(s => sockets.push(s)));
+	let turns = 0;
+	while (accepted < n) {
+		await new Promise(resolve => setImmediate(resolve));
+		turns++;
+	}
+	await Promise.all(connecting);
+	return turns;
+}
+
+(SHARES_PORTS ? describe : describe.skip)("on a platform that shares ports (Linux)", () => {
+	it("serves connections from every socket with the one HTTP server", async () => {
+		const { listening } = await gateway(4);
+		expect(listening.sockets).toBe(4);
+		const answers = await Promise.all(Array.from({ length: 40 }, () => get(listening.port)));
+		expect(answers).toEqual(Array(40).fill("ok"));
+	});
+
+	it("accepts a burst of connections in fewer event-loop turns than one socket", async () => {
+		const one = await gateway(1);
+		const eight = await gateway(8);
+		const turnsOne = await turnsToAccept(one.server, one.listening.port, 48);
+		const turnsEight = await turnsToAccept(eight.server, eight.listening.port, 48);
+		// One accept per socket and turn: 48 turns for one socket; the kernel spreads the burst
+		// over the 8 (by a hash of each connection's addresses, so not evenly).
+		expect(turnsOne).toBeGreaterThanOrEqual(48);
+		expect(turnsEight).toBeLessThan(turnsOne / 2);
+	});
+
+	it("keeps the port to itself: a taken port fails, and a later bind fails against it", async () => {
+		const plain = net.createServer();
+		opened.push({ server: plain });
+		await new Promise<void>(resolve => plain.listen({ port: 0, host: HOST }, resolve));
+		const taken = (plain.address() as net.AddressInfo).port;
+		await expect(
+			listen(http.createServer(), { port: taken, host: HOST, sockets: 8 })
+		).rejects.toMatchObject({ code: "EADDRINUSE" });
+
+		const { listening } = await gateway(8);
+		await expect(
+			listen(http.createServer(), { port: listening.port, host: HOST, sockets: 8 })
+		).rejects.toMatchObject({ code: "EADDRINUSE" });
+		const intruder = net.createServer();
+		await expect(
+			new Promise((resolve, reject) => {
+				intruder.once("error", reject);
+				intruder.listen({ port: listening.port, host: HOST }, () => resolve(null));
+			})
+		).rejects.toMatchObject({ code: "EADDRINUSE" });
+		// Still serving after the failed attempts.
+		expect(await get(listening.port)).toBe("ok");
+	});
+
+	it("stops accepting on every socket at close, and settles once its connections end", async () => {
+		const { server, listening } = await gateway(8);
+		const agent = new http.Agent({ keepAlive: true });
+		expect(await get(listening.port, agent)).toBe("ok");
+		let settled = false;
+		const closing = listening.close().then(() => (settled = true));
+		expect(listening.closed).toBe(true);
+		// Every socket refuses: the kernel would spread these over all 8 if one still listened.
+		const attempts = await Promise.allSettled(
+			Array.from({ length: 24 }, () => connect(listening.port))
+		);
+		expect(attempts.map(a => a.status)).toEqual(Array(24).fill("rejected"));
+		server.closeAllConnections();
+		agent.destroy();
+		await closing;
+		expect(settled).toBe(true);
+		// A second close is the same settled promise.
+		await expect(listening.close()).resolves.toBeUndefined();
+	});
+});
+
+it("listens on one socket when asked for one, as a plain server does", async () => {
+	const { listening } = await gateway(1);
+	expect(listening.sockets).toBe(1);
+	expect(await get(listening.port)).toBe("ok");
+	const other = net.createServer();
+	opened.push({ server: other });
+	await expect(
+		new Promise((resolve, reject) => {
+			other.once("error", reject);
+			other.listen({ port: listening.port, host: HOST, reusePort: SHARES_PORTS }, () =>
+				resolve(null)
+			);
+		})
+	).rejects.toMatchObject({ code: "EADDRINUSE" });
+});
