@@ -18,11 +18,13 @@ import DbService from "moleculer-db";
 import MongoDbAdapter from "moleculer-db-adapter-mongo";
 import { processCommit, recoverJournal } from "../lib/group-commit";
 import { appendSynchronously, DEFAULT_COMPACTION, type Datafile } from "../lib/nedb-datafile";
+import { modifyTouchedFields, type Modify } from "../lib/nedb-modify";
 import { settings } from "../lib/settings";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nedbModel = require("@seald-io/nedb/lib/model.js") as {
 	getDotValue(doc: unknown, field: string): unknown;
+	modify: Modify;
 };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const NedbIndex = require("@seald-io/nedb/lib/indexes.js") as { prototype: NedbIndexLike };
@@ -68,6 +70,9 @@ function installInPlaceIndexUpdates(): void {
 	};
 }
 installInPlaceIndexUpdates();
+
+// An update copies and checks only the fields it changes (lib/nedb-modify.ts).
+nedbModel.modify = modifyTouchedFields(nedbModel.modify);
 
 /**
  * NeDB makes each new `_id` from crypto.randomBytes, a call into OpenSSL per document (about 3% of
