@@ -36,8 +36,17 @@ export interface Listening {
 	close(): Promise<void>;
 }
 
-/** Where the kernel spreads connections over sockets sharing a port (Node's `reusePort`). */
-export const SHARES_PORTS = process.platform === "linux";
+/**
+ * Where the kernel spreads connections over sockets sharing a port: Linux, and Node's `reusePort`
+ * (22.12 or 23.1 and later; an older Node ignores the option, and the second socket would not
+ * bind).
+ */
+export const SHARES_PORTS = process.platform === "linux" && nodeHasReusePort(process.versions.node);
+
+export function nodeHasReusePort(version: string): boolean {
+	const [major, minor] = version.split(".").map(Number);
+	return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
 
 export async function listen(server: Server, options: ListenOptions): Promise<Listening> {
 	const sockets = SHARES_PORTS ? Math.max(1, options.sockets) : 1;

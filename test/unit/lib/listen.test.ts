@@ -5,7 +5,7 @@
  */
 import http from "node:http";
 import net from "node:net";
-import { SHARES_PORTS, listen, type Listening } from "../../../lib/listen";
+import { SHARES_PORTS, listen, nodeHasReusePort, type Listening } from "../../../lib/listen";
 
 const HOST = "127.0.0.1";
 const opened: { listening?: Listening; server?: net.Server; sockets?: net.Socket[] }[] = [];
@@ -122,6 +122,14 @@ async function turnsToAccept(server: http.Server, port: number, n: number): Prom
 		// A second close is the same settled promise.
 		await expect(listening.close()).resolves.toBeUndefined();
 	});
+});
+
+it("shares ports only on a Node that has reusePort (22.12, 23.1 and later)", () => {
+	expect(
+		["20.20.2", "22.11.0", "22.12.0", "22.23.3", "23.0.0", "23.1.0", "24.0.0"].map(
+			nodeHasReusePort
+		)
+	).toEqual([false, false, true, true, false, true, true]);
 });
 
 it("listens on one socket when asked for one, as a plain server does", async () => {
