@@ -36,6 +36,16 @@ function get(port: number, agent: http.Agent | false = false): Promise<string> {
 	});
 }
 
+/** A plain socket listening on its own (no SO_REUSEPORT unless asked). */
+function plainServer(options: net.ListenOptions): Promise<net.Server> {
+	const server = net.createServer();
+	opened.push({ server });
+	return new Promise((resolve, reject) => {
+		server.once("error", reject);
+		server.listen(options, () => resolve(server));
+	});
+}
+
 function connect(port: number): Promise<net.Socket> {
 	return new Promise((resolve, reject) => {
 		const socket = net.connect({ host: HOST, port }, () => resolve(socket));
@@ -80,9 +90,7 @@ async function turnsToAccept(server: http.Server, port: number, n: number): Prom
 	});
 
 	it("keeps the port to itself: a taken port fails, and a later bind fails against it", async () => {
-		const plain = net.createServer();
-		opened.push({ server: plain });
-		await new Promise<void>(resolve => plain.listen({ port: 0, host: HOST }, resolve));
+		const plain = await plainServer({ port: 0, host: HOST });
 		const taken = (plain.address() as net.AddressInfo).port;
 		await expect(
 			listen(http.createServer(), { port: taken, host: HOST, sockets: 8 })
@@ -92,13 +100,9 @@ async function turnsToAccept(server: http.Server, port: number, n: number): Prom
 		await expect(
 			listen(http.createServer(), { port: listening.port, host: HOST, sockets: 8 })
 		).rejects.toMatchObject({ code: "EADDRINUSE" });
-		const intruder = net.createServer();
-		await expect(
-			new Promise((resolve, reject) => {
-				intruder.once("error", reject);
-				intruder.listen({ port: listening.port, host: HOST }, () => resolve(null));
-			})
-		).rejects.toMatchObject({ code: "EADDRINUSE" });
+		await expect(plainServer({ port: listening.port, host: HOST })).rejects.toMatchObject({
+			code: "EADDRINUSE"
+		});
 		// Still serving after the failed attempts.
 		expect(await get(listening.port)).toBe("ok");
 	});
@@ -136,14 +140,7 @@ it("listens on one socket when asked for one, as a plain server does", async () 
 	const { listening } = await gateway(1);
 	expect(listening.sockets).toBe(1);
 	expect(await get(listening.port)).toBe("ok");
-	const other = net.createServer();
-	opened.push({ server: other });
 	await expect(
-		new Promise((resolve, reject) => {
-			other.once("error", reject);
-			other.listen({ port: listening.port, host: HOST, reusePort: SHARES_PORTS }, () =>
-				resolve(null)
-			);
-		})
+		plainServer({ port: listening.port, host: HOST, reusePort: SHARES_PORTS })
 	).rejects.toMatchObject({ code: "EADDRINUSE" });
 });
