@@ -30,6 +30,8 @@ export interface Listening {
 	port: number;
 	/** Listening sockets in use: `sockets`, or 1 where the platform cannot share the port. */
 	sockets: number;
+	/** The servers listening: the HTTP server, then those that hand it their connections. */
+	readonly servers: readonly net.Server[];
 	/** True from the first `close()`. */
 	readonly closed: boolean;
 	/** Stops accepting on every socket at once; settles when their connections have ended. */
@@ -66,6 +68,9 @@ export async function listen(server: Server, options: ListenOptions): Promise<Li
 				server.emit("connection", socket)
 			);
 			await bind(extra, { port, host, reusePort: true });
+			// An error of a socket is the server's (an accept failing with EMFILE, say): left
+			// without a listener it would crash the process.
+			extra.on("error", err => server.emit("error", err));
 			extras.push(extra);
 		}
 	} catch (err) {
@@ -101,6 +106,7 @@ function listening(server: Server, extras: net.Server[]): Listening {
 	return {
 		port: (server.address() as net.AddressInfo).port,
 		sockets: 1 + extras.length,
+		servers: [server, ...extras],
 		get closed() {
 			return closing !== undefined;
 		},

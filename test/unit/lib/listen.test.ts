@@ -98,6 +98,18 @@ else
 			expect(turnsEight).toBeLessThan(turnsOne / 2);
 		});
 
+		it("reports an error of any of its sockets as the HTTP server's, without crashing", async () => {
+			const { server, listening } = await gateway(8);
+			const errors: string[] = [];
+			server.on("error", err => errors.push(err.message));
+			expect(listening.servers).toHaveLength(8);
+			expect(listening.servers[0]).toBe(server);
+			for (const socket of listening.servers.slice(1))
+				socket.emit("error", new Error("accept EMFILE"));
+			expect(errors).toEqual(Array(7).fill("accept EMFILE"));
+			expect(await get(listening.port)).toBe("ok");
+		});
+
 		it("keeps the port to itself: a taken port fails, and a later bind fails against it", async () => {
 			const plain = await plainServer({ port: 0, host: HOST });
 			const taken = (plain.address() as net.AddressInfo).port;
