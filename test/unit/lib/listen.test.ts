@@ -19,9 +19,9 @@ afterEach(async () => {
 	}
 });
 
-async function gateway(sockets: number, port = 0) {
+async function gateway(sockets: number) {
 	const server = http.createServer((_req, res) => res.end("ok"));
-	const listening = await listen(server, { port, host: HOST, sockets });
+	const listening = await listen(server, { port: 0, host: HOST, sockets });
 	opened.push({ listening });
 	return { server, listening };
 }
