@@ -1,8 +1,8 @@
 import jwt from "jsonwebtoken";
 import { Errors } from "moleculer";
-import { signToken, verifyToken } from "../../../lib/jwt";
+import { VERIFIED_TOKENS_MAX, signToken, verifiedTokenCount, verifyToken } from "../../../lib/jwt";
 import { retryable } from "../../../lib/retry";
-import { settings } from "../../../lib/settings";
+import { resetSettings, settings } from "../../../lib/settings";
 
 describe("access tokens", () => {
 	it("round-trips the claims", () => {
@@ -28,6 +28,76 @@ describe("access tokens", () => {
 		expect(verifyToken(jwt.sign(base, secret, { ...opts, audience: "other" }))).toBeNull();
 		expect(verifyToken(jwt.sign({ ...base, role: "root" }, secret, opts))).toBeNull();
 		expect(verifyToken("not-a-token")).toBeNull();
+	});
+});
+
+describe("verified tokens are kept until they expire", () => {
+	const { secret, issuer, audience } = settings().jwt;
+	const sign = (claims: object, expiresIn: number, key = secret) =>
+		jwt.sign({ role: "customer", pwv: 1, ...claims }, key, {
+			subject: "u-kept",
+			issuer,
+			audience,
+			expiresIn
+		});
+	afterEach(() => jest.restoreAllMocks());
+
+	it("verifies a token once, then answers from what it kept, a copy each time", () => {
+		const token = sign({}, 600);
+		const verify = jest.spyOn(jwt, "verify");
+		const first = verifyToken(token);
+		expect(first).toEqual({ sub: "u-kept", role: "customer", pwv: 1 });
+		first!.role = "admin"; // a caller changing its copy
+		expect(verifyToken(token)).toEqual({ sub: "u-kept", role: "customer", pwv: 1 });
+		expect(verifyToken(token)).toEqual({ sub: "u-kept", role: "customer", pwv: 1 });
+		expect(verify).toHaveBeenCalledTimes(1);
+	});
+
+	it("refuses a kept token from the second its exp is reached, as jsonwebtoken does", () => {
+		const token = sign({}, 30);
+		const exp = (jwt.decode(token) as jwt.JwtPayload).exp!;
+		expect(verifyToken(token)).not.toBeNull();
+		const now = jest.spyOn(Date, "now").mockReturnValue(exp * 1000 - 1);
+		expect(verifyToken(token)).not.toBeNull();
+		now.mockReturnValue(exp * 1000);
+		expect(verifyToken(token)).toBeNull();
+		expect(() => jwt.verify(token, secret, { issuer, audience })).toThrow(/expired/);
+		// And stays refused: it is no longer kept.
+		expect(verifyToken(token)).toBeNull();
+	});
+
+	it("keeps no token that failed, whatever it says", () => {
+		const before = verifiedTokenCount();
+		expect(verifyToken(sign({}, 600, "another-secret-another-secret-xx"))).toBeNull();
+		expect(verifyToken(sign({ role: "root" }, 600))).toBeNull();
+		expect(verifyToken(sign({}, -10))).toBeNull();
+		expect(verifiedTokenCount()).toBe(before);
+	});
+
+	it("forgets every kept token when the secret changes", () => {
+		const token = sign({}, 600);
+		expect(verifyToken(token)).not.toBeNull();
+		const original = process.env.JWT_SECRET;
+		process.env.JWT_SECRET = "a-rotated-secret-a-rotated-secret-x";
+		resetSettings();
+		try {
+			expect(verifyToken(token)).toBeNull();
+		} finally {
+			if (original === undefined) delete process.env.JWT_SECRET;
+			else process.env.JWT_SECRET = original;
+			resetSettings();
+		}
+		expect(verifyToken(token)).not.toBeNull();
+	});
+
+	it("keeps at most VERIFIED_TOKENS_MAX tokens, dropping the oldest", () => {
+		const first = sign({ n: -1 }, 600);
+		expect(verifyToken(first)).not.toBeNull();
+		for (let n = 0; n < VERIFIED_TOKENS_MAX; n++) verifyToken(sign({ n }, 600));
+		expect(verifiedTokenCount()).toBe(VERIFIED_TOKENS_MAX);
+		const verify = jest.spyOn(jwt, "verify");
+		expect(verifyToken(first)).not.toBeNull(); // verified again: it had been dropped
+		expect(verify).toHaveBeenCalledTimes(1);
 	});
 });
 
