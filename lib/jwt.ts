@@ -5,7 +5,7 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Role } from "../types/moleculer";
-import { settings } from "./settings";
+import { settings, type Settings } from "./settings";
 
 export interface TokenClaims {
 	sub: string;
@@ -50,15 +50,16 @@ export function signToken(claims: TokenClaims): { token: string; expiresIn: numb
  */
 export const VERIFIED_TOKENS_MAX = 10_000;
 const verified = new Map<string, { claims: TokenClaims; exp: number }>();
-let verifiedUnder = "";
+/** The settings the kept tokens were verified under (settings() parses them once). */
+let verifiedUnder: Settings["jwt"] | undefined;
 
 /** The token's claims, or null for any invalid, expired or foreign token. */
 export function verifyToken(token: string): TokenClaims | null {
-	const { secret, issuer, audience } = settings().jwt;
-	const under = `${secret}\n${issuer}\n${audience}`;
-	if (under !== verifiedUnder) {
+	const jwtSettings = settings().jwt;
+	const { secret, issuer, audience } = jwtSettings;
+	if (jwtSettings !== verifiedUnder) {
 		verified.clear();
-		verifiedUnder = under;
+		verifiedUnder = jwtSettings;
 	}
 	const now = Math.floor(Date.now() / 1000);
 	const known = verified.get(token);
