@@ -74,8 +74,7 @@ export async function listen(server: Server, options: ListenOptions): Promise<Li
 			extras.push(extra);
 		}
 	} catch (err) {
-		for (const extra of extras) extra.close();
-		await new Promise(resolve => server.close(resolve));
+		await listening(server, extras).close();
 		throw err;
 	}
 	return listening(server, extras);
@@ -102,17 +101,18 @@ function bind(server: net.Server, options: net.ListenOptions): Promise<void> {
 }
 
 function listening(server: Server, extras: net.Server[]): Listening {
+	const servers = [server, ...extras];
 	let closing: Promise<void> | undefined;
 	return {
 		port: (server.address() as net.AddressInfo).port,
-		sockets: 1 + extras.length,
-		servers: [server, ...extras],
+		sockets: servers.length,
+		servers,
 		get closed() {
 			return closing !== undefined;
 		},
 		close() {
 			closing ??= Promise.all(
-				[server, ...extras].map(s => new Promise(resolve => s.close(resolve)))
+				servers.map(s => new Promise(resolve => s.close(resolve)))
 			).then(() => undefined);
 			return closing;
 		}
