@@ -9,7 +9,12 @@ import ApiGateway from "moleculer-web";
 import { coalesce } from "../../lib/coalesce";
 import { commitPending } from "../../lib/group-commit";
 import { forbidden, unauthorized } from "../../lib/errors";
-import { limitBodySize, parseBytes, rejectDeepJson } from "../../lib/body-limits";
+import {
+	forRequestsWithBody,
+	limitBodySize,
+	parseBytes,
+	rejectDeepJson
+} from "../../lib/body-limits";
 import { FROM_IO } from "../../lib/fair-scheduling";
 import { verifyToken } from "../../lib/jwt";
 import { listen } from "../../lib/listen";
@@ -161,17 +166,23 @@ const ApiService = {
 				authentication: true,
 				authorization: true,
 				// JSON only. An oversized body is answered 413 as soon as it passes the limit (the
-				// parser alone would read a whole oversized upload before answering).
+				// parser alone would read a whole oversized upload before answering). Requests
+				// without a body (every GET) skip both.
 				bodyParsers: false,
 				use: [
-					limitBodySize(parseBytes(cfg.bodyLimit)!, function (this: any, req, res, err) {
-						this.sendErrorBody(req, res, err);
-					}),
-					ApiGateway.bodyParser.json({
-						limit: cfg.bodyLimit,
-						strict: true,
-						verify: rejectDeepJson()
-					})
+					forRequestsWithBody(
+						limitBodySize(
+							parseBytes(cfg.bodyLimit)!,
+							function (this: any, req, res, err) {
+								this.sendErrorBody(req, res, err);
+							}
+						),
+						ApiGateway.bodyParser.json({
+							limit: cfg.bodyLimit,
+							strict: true,
+							verify: rejectDeepJson()
+						})
+					)
 				],
 				rateLimit,
 				// The request came from the socket: its action starts at once (lib/fair-scheduling.ts).
