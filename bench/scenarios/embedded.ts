@@ -5,7 +5,7 @@
 import type { BenchContext } from "../lib/context";
 import { GROUPS } from "../lib/report";
 import { NO_CACHER, startEmbedded } from "../lib/stack";
-import { memory, read, seed, shareOfBare, writePath } from "./shop";
+import { memory, read, sameAnswer, seed, shareOfBare, writePath } from "./shop";
 
 export const LOCAL_TARGET = 0.6;
 
@@ -23,19 +23,29 @@ export async function embedded(ctx: BenchContext): Promise<void> {
 			name: "GET /api/health, answered by the gateway itself (no action call)",
 			path: "/health"
 		});
-		await read(ctx, stack, {
-			id: "gateway.local",
-			group: GROUPS.gateway,
-			name: "GET /api/products/:id, our gateway to a local action (embedded)",
-			path: productPath,
-			note: "cacher on, the default",
-			targets: row => [shareOfBare(row, LOCAL_TARGET)],
-			vanilla: {
-				id: "vanilla.local",
-				name: "vanilla moleculer-web alias to a local action",
-				url: ctx.refs.vanillaLocalUrl
-			}
-		});
+		const same = await sameAnswer(stack.base + productPath);
+		try {
+			await read(ctx, stack, {
+				id: "gateway.local",
+				group: GROUPS.gateway,
+				name: "GET /api/products/:id, our gateway to a local action (embedded)",
+				path: productPath,
+				note: "cacher on, the default",
+				targets: row => [shareOfBare(row, LOCAL_TARGET)],
+				sameAnswer: {
+					id: "same-answer.local",
+					name: "bare node:http sending that very answer (headers and body), no framework",
+					url: same.url
+				},
+				vanilla: {
+					id: "vanilla.local",
+					name: "vanilla moleculer-web alias to a local action",
+					url: ctx.refs.vanillaLocalUrl
+				}
+			});
+		} finally {
+			await same.stop();
+		}
 
 		ctx.log("embedded: write path");
 		await writePath(ctx, stack, shop, "embedded", GROUPS.write);

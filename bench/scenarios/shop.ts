@@ -3,7 +3,8 @@
  * Shared by the embedded and cluster scenarios.
  */
 import { type BenchContext, CONCURRENCY, measureHttp, measurePaired } from "../lib/context";
-import { cpuMs, rssMB, sleep } from "../lib/procs";
+import http from "node:http";
+import { cpuMs, rssMB, sleep, startHelper } from "../lib/procs";
 import { fromLoad, type Row, type Target } from "../lib/report";
 import { ratio } from "../lib/stats";
 import { orderBody, seedShop, type Shop, type Stack } from "../lib/stack";
@@ -30,19 +31,28 @@ export interface ReadSpec {
 	targets?: (row: Row) => Target[];
 	note?: string;
 	/** Also measure this vanilla moleculer-web route in the same slices, as its own row. */
-	vanilla?: { id: string; name: string; url: string };
+	vanilla?: Reference;
+	/** Also measure bare node:http sending the same answer (sameAnswer()), as its own row. */
+	sameAnswer?: Reference;
+}
+
+interface Reference {
+	id: string;
+	name: string;
+	url: string;
 }
 
 /**
  * GET through the gateway at c64, in alternating slices with the bare node:http baseline (and
- * the vanilla reference, if any); the answer must be 200 every time.
+ * the vanilla and same-answer references, if any); the answer must be 200 every time.
  */
 export async function read(ctx: BenchContext, stack: Stack, spec: ReadSpec): Promise<Row> {
+	const references = [spec.sameAnswer, spec.vanilla].filter(r => r != null);
 	const { res, bare, others } = await measurePaired(
 		ctx,
 		spec.name,
 		{ url: stack.base + spec.path, connections: CONCURRENCY },
-		spec.vanilla ? [spec.vanilla] : []
+		references
 	);
 	const row = fromLoad(res, {
 		id: spec.id,
@@ -54,24 +64,51 @@ export async function read(ctx: BenchContext, stack: Stack, spec: ReadSpec): Pro
 	});
 	row.pairedBare = bare.rps;
 	row.targets = [...(spec.targets?.(row) ?? []), zeroErrors(row)];
-	if (spec.vanilla) {
-		const vanilla = ctx.results.add(
-			fromLoad(others[0], {
-				id: spec.vanilla.id,
+	for (const [k, reference] of references.entries()) {
+		const added = ctx.results.add(
+			fromLoad(others[k], {
+				id: reference.id,
 				group: spec.group,
-				name: spec.vanilla.name,
+				name: reference.name,
 				unit: "req/s",
-				note: "same slices as the next row"
+				note: "same slices as our gateway's row"
 			})
 		);
-		vanilla.pairedBare = bare.rps;
-		const r = ratio(row.value, vanilla.value) ?? 0;
+		added.pairedBare = bare.rps;
+		if (reference !== spec.vanilla) continue;
+		const r = ratio(row.value, added.value) ?? 0;
 		row.targets.push({
 			text: `beats vanilla moleculer-web (${(r * 100).toFixed(0)}% of it)`,
 			holds: r > 1
 		});
 	}
 	return ctx.results.add(row);
+}
+
+/**
+ * Bare node:http sending what the gateway answers to `GET url` (bench/servers/same-answer.ts):
+ * the answer's header fields in order and its body, fetched once. Stop it after the read.
+ */
+export async function sameAnswer(url: string): Promise<{ url: string; stop(): Promise<void> }> {
+	const answer = await new Promise<{ headers: [string, string][]; body: string }>(
+		(resolve, reject) => {
+			http.get(url, res => {
+				let body = "";
+				res.setEncoding("utf8");
+				res.on("data", (chunk: string) => (body += chunk));
+				res.on("end", () => {
+					if (res.statusCode !== 200)
+						return reject(new Error(`GET ${url}: ${res.statusCode} ${body}`));
+					const raw = res.rawHeaders;
+					const headers: [string, string][] = [];
+					for (let i = 0; i < raw.length; i += 2) headers.push([raw[i], raw[i + 1]]);
+					resolve({ headers, body });
+				});
+			}).on("error", reject);
+		}
+	);
+	const helper = await startHelper("servers/same-answer.ts", [JSON.stringify(answer)]);
+	return { url: `http://127.0.0.1:${helper.ready}/`, stop: helper.stop };
 }
 
 /** At least `share` of bare node:http measured in the same slices. */
