@@ -19,6 +19,7 @@ import MongoDbAdapter from "moleculer-db-adapter-mongo";
 import { processCommit, recoverJournal } from "../lib/group-commit";
 import { appendSynchronously, DEFAULT_COMPACTION, type Datafile } from "../lib/nedb-datafile";
 import { modifyTouchedFields, type Modify } from "../lib/nedb-modify";
+import { installFastIndexTrees } from "../lib/nedb-trees";
 import { settings } from "../lib/settings";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -73,6 +74,9 @@ installInPlaceIndexUpdates();
 
 // An update copies and checks only the fields it changes (lib/nedb-modify.ts).
 nedbModel.modify = modifyTouchedFields(nedbModel.modify);
+
+// Index searches and inserts compare keys once per level, strings at once (lib/nedb-trees.ts).
+installFastIndexTrees();
 
 /**
  * NeDB makes each new `_id` from crypto.randomBytes, a call into OpenSSL per document (about 3% of
