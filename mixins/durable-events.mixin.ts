@@ -25,6 +25,7 @@ import { nextTurn } from "../lib/fair-scheduling";
 import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
 import { isDuplicateKeyError, type Store } from "./db.mixin";
+import { nowIso } from "../lib/clock";
 
 export interface OutboxEntry {
 	eventId: string;
@@ -221,7 +222,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				return {
 					eventId,
 					name,
-					payload: { ...payload, eventId, occurredAt: new Date().toISOString() }
+					payload: { ...payload, eventId, occurredAt: nowIso() }
 				};
 			},
 
@@ -440,11 +441,9 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				if (inbox && eventId && (await inbox.findOne({ key }))) return;
 				await handler.call(this, ctx);
 				if (inbox && eventId)
-					await inbox
-						.insert({ key, at: new Date().toISOString() })
-						.catch((err: unknown) => {
-							if (!isDuplicateKeyError(err)) throw err;
-						});
+					await inbox.insert({ key, at: nowIso() }).catch((err: unknown) => {
+						if (!isDuplicateKeyError(err)) throw err;
+					});
 			}
 		}
 	};

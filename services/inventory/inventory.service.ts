@@ -44,6 +44,7 @@ import {
 	type ShipmentDoc,
 	type ShipmentStatus
 } from "./stock-rules";
+import { nowIso } from "../../lib/clock";
 
 const SkuParam = { type: "string", trim: true, pattern: "^[A-Za-z0-9._-]{1,64}$" } as const;
 const NameParam = { type: "string", trim: true, min: 1, max: 200 } as const;
@@ -150,7 +151,7 @@ const SYSTEM: AuthUser = { id: "inventory", role: "admin" };
  */
 function newShipment(orderId: string, userId: string, status: ShipmentStatus): ShipmentDoc {
 	const carrier = carrierFor(orderId);
-	const at = now();
+	const at = nowIso();
 	return {
 		_id: newShipmentId(),
 		orderId,
@@ -167,7 +168,6 @@ function newShipment(orderId: string, userId: string, status: ShipmentStatus): S
 /** Tries of a shipment change that lost a race, before giving up with 409. */
 const MAX_SHIPMENT_ATTEMPTS = 5;
 const newShipmentId = () => `shp_${randomUUID().replace(/-/g, "")}`;
-const now = () => new Date().toISOString();
 
 const InventoryService = {
 	name: "inventory",
@@ -255,7 +255,7 @@ const InventoryService = {
 				this: InventoryThis,
 				ctx: Context<Omit<ProductDoc, "_id" | "createdAt" | "updatedAt">, AuthMeta>
 			) {
-				const at = now();
+				const at = nowIso();
 				try {
 					const doc = await this.adapter.insert({
 						...ctx.params,
@@ -305,7 +305,7 @@ const InventoryService = {
 					const doc = await this.updateOne(
 						this.adapter,
 						{ _id: id },
-						{ $set: { ...changes, updatedAt: now() } }
+						{ $set: { ...changes, updatedAt: nowIso() } }
 					);
 					if (!doc) throw productNotFound();
 					await this.clearCache();
@@ -555,7 +555,7 @@ const InventoryService = {
 	methods: {
 		async seedDB(this: InventoryThis) {
 			if (!appSettings().seedCatalog) return;
-			const at = now();
+			const at = nowIso();
 			for (const product of SEED_CATALOG)
 				await this.adapter.insert({
 					...product,
@@ -579,7 +579,7 @@ const InventoryService = {
 			const query = delta < 0 ? { _id: id, stock: { $gte: -delta } } : { _id: id };
 			const after: ProductDoc | null = await this.updateOne(this.adapter, query, {
 				$inc: { stock: delta },
-				$set: { updatedAt: now() }
+				$set: { updatedAt: nowIso() }
 			});
 			if (!after) {
 				const current = await this.findProduct(id, { id: "", role: "admin" });
@@ -600,7 +600,7 @@ const InventoryService = {
 		async reserveStock(this: InventoryThis, orderId: string, items: ReservationItem[]) {
 			let res = await this.findReservation(orderId);
 			if (!res) {
-				const at = now();
+				const at = nowIso();
 				try {
 					res = this.toJSON<ReservationDoc>(
 						this.stores.reservations,
@@ -679,7 +679,7 @@ const InventoryService = {
 						stock: { $gte: quantity },
 						[hold]: { $exists: false }
 					},
-					{ $inc: { stock: -quantity }, $set: { [hold]: quantity, updatedAt: now() } }
+					{ $inc: { stock: -quantity }, $set: { [hold]: quantity, updatedAt: nowIso() } }
 				);
 				if (after) {
 					taken = true;
@@ -713,7 +713,7 @@ const InventoryService = {
 					await this.updateOne(this.adapter, held, {
 						$inc: { stock: quantity },
 						$unset: { [hold]: "" },
-						$set: { updatedAt: now() }
+						$set: { updatedAt: nowIso() }
 					});
 				else if (outcome === "consume" || res.status === "restocked")
 					await this.updateOne(this.adapter, held, { $unset: { [hold]: "" } });
@@ -724,7 +724,7 @@ const InventoryService = {
 						{ _id: productId, [marker]: { $exists: false } },
 						{
 							$inc: { stock: quantity },
-							$set: { [marker]: quantity, updatedAt: now() }
+							$set: { [marker]: quantity, updatedAt: nowIso() }
 						}
 					);
 				}
@@ -733,7 +733,7 @@ const InventoryService = {
 			if (!res.settled && res._id)
 				await this.stores.reservations.updateMany(
 					{ orderId: res.orderId, status: res.status },
-					{ $set: { settled: true, updatedAt: now() } }
+					{ $set: { settled: true, updatedAt: nowIso() } }
 				);
 		},
 
@@ -748,7 +748,7 @@ const InventoryService = {
 			const doc = await this.updateOne(
 				this.stores.reservations,
 				{ orderId: res.orderId, status: res.status },
-				{ $set: { status: to, settled: false, ...set, updatedAt: now() } }
+				{ $set: { status: to, settled: false, ...set, updatedAt: nowIso() } }
 			);
 			return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
 		},
@@ -757,7 +757,7 @@ const InventoryService = {
 		async expireReservations(this: InventoryThis) {
 			const store = this.stores.reservations;
 			const due = await store.find({
-				query: { status: { $in: ["pending", "reserved"] }, expiresAt: { $lte: now() } },
+				query: { status: { $in: ["pending", "reserved"] }, expiresAt: { $lte: nowIso() } },
 				limit: 500
 			});
 			let expired = 0;
@@ -840,7 +840,7 @@ const InventoryService = {
 					ErrorTypes.INVALID_TRANSITION,
 					{ status: current.status }
 				);
-			const at = now();
+			const at = nowIso();
 			// The change and its event in one atomic update.
 			const event = this.shipmentEntry(SHIPMENT_EVENT[to], { ...current, status: to });
 			const doc = await this.updateOne(

@@ -14,6 +14,7 @@ import { settings } from "../../lib/settings";
 import { MboxFile } from "./mbox";
 import { composeTextEmail } from "./message";
 import { emailText, type NotificationContent } from "./templates";
+import { nowIso } from "../../lib/clock";
 
 export type ChannelName = "email" | "inbox";
 
@@ -134,7 +135,7 @@ export class EmailChannel implements Channel {
 				subject: n.title,
 				text,
 				messageId: info.messageId,
-				sentAt: new Date().toISOString()
+				sentAt: nowIso()
 			});
 			if (this.outbox.length > OUTBOX_LIMIT)
 				this.outbox.splice(0, this.outbox.length - OUTBOX_LIMIT);

@@ -29,6 +29,7 @@ import {
 } from "./channels";
 import { deliver, safeErrorMessage } from "./delivery";
 import { render, type NotificationKind } from "./templates";
+import { nowIso } from "../../lib/clock";
 
 export type EmailStatus = "pending" | "sent" | "failed" | "skipped";
 
@@ -84,8 +85,6 @@ export function toNotification(doc: NotificationDoc): Notification {
 	if (doc.readAt != null) n.readAt = doc.readAt;
 	return n;
 }
-
-const now = () => new Date().toISOString();
 
 const EventIdParam = { type: "string", min: 1, max: 200 } as const;
 const CentsParam = { type: "number", integer: true, min: 0 } as const;
@@ -189,7 +188,7 @@ const NotificationsService = {
 				const doc = await this.findOwn(ctx.params.id, user.id);
 				if (!doc) throw notFound("Notification not found");
 				if (doc.read) return toNotification(doc);
-				const at = now();
+				const at = nowIso();
 				const updated = await this.updateOne(
 					this.adapter,
 					{ dedupeKey: doc.dedupeKey, userId: user.id, read: false },
@@ -221,7 +220,7 @@ const NotificationsService = {
 			const event = ctx.params;
 			const content = render(kind, event as never);
 			const dedupeKey = `${event.eventId}:${kind}`;
-			const at = now();
+			const at = nowIso();
 			const claim: Omit<NotificationDoc, "_id"> = {
 				userId: event.userId,
 				kind,
@@ -296,7 +295,7 @@ const NotificationsService = {
 				channels: { email, inbox: "stored" },
 				deliveredVia: result.deliveredVia,
 				...(emailError ? { emailError } : {}),
-				updatedAt: now()
+				updatedAt: nowIso()
 			};
 			try {
 				if (stored) await this.updateOne(this.adapter, { dedupeKey }, { $set: outcome });

@@ -35,6 +35,7 @@ import {
 	type SagaStep,
 	type SagaSteps
 } from "./order-saga";
+import { nowIso } from "../../lib/clock";
 
 const OrderItemParams = {
 	type: "object",
@@ -168,7 +169,6 @@ const REJECTION_STATUS: Record<string, number> = {
 	INVALID_CARD: 422
 };
 
-const now = () => new Date().toISOString();
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 const OrdersService = {
@@ -405,7 +405,7 @@ const OrdersService = {
 				);
 			}
 
-			const createdAt = now();
+			const createdAt = nowIso();
 			const draft = {
 				userId: user.id,
 				status: "pending" as const,
@@ -456,7 +456,7 @@ const OrdersService = {
 					"confirmed",
 					{
 						payment: { brand: card?.brand, last4: card?.last4 },
-						saga: { step: "done", updatedAt: now() }
+						saga: { step: "done", updatedAt: nowIso() }
 					},
 					{ name: "order.confirmed" }
 				);
@@ -480,7 +480,7 @@ const OrdersService = {
 				"rejected",
 				{
 					reason,
-					saga: { step: "done", updatedAt: now() },
+					saga: { step: "done", updatedAt: nowIso() },
 					pendingActions: outcome.pendingCompensations
 				},
 				{ name: "order.rejected" }
@@ -586,7 +586,7 @@ const OrdersService = {
 					if (step === "capture")
 						await this.adapter.updateMany(
 							{ _id: order._id },
-							{ $set: { saga: { step, updatedAt: now() }, updatedAt: now() } }
+							{ $set: { saga: { step, updatedAt: nowIso() }, updatedAt: nowIso() } }
 						);
 					if (this.settings.faultBeforeStep === step) {
 						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production).
@@ -668,7 +668,7 @@ const OrdersService = {
 							"confirmed",
 							{
 								payment: { brand: payment?.brand, last4: payment?.last4 },
-								saga: { step: "done", updatedAt: now() }
+								saga: { step: "done", updatedAt: nowIso() }
 							},
 							{ name: "order.confirmed" }
 						);
@@ -686,7 +686,7 @@ const OrdersService = {
 					"rejected",
 					{
 						reason: "SAGA_ABORTED",
-						saga: { step: "done", updatedAt: now() },
+						saga: { step: "done", updatedAt: nowIso() },
 						pendingActions: left
 					},
 					{ name: "order.rejected" }
@@ -719,7 +719,7 @@ const OrdersService = {
 					`Cannot go from ${order.status} to ${to}`,
 					ErrorTypes.INVALID_TRANSITION
 				);
-			const at = now();
+			const at = nowIso();
 			const entry: HistoryEntry = {
 				status: to,
 				at,

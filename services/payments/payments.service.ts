@@ -50,6 +50,7 @@ import {
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
+import { nowIso } from "../../lib/clock";
 
 const CentsParam = {
 	type: "number",
@@ -82,7 +83,6 @@ const CardParams = {
 /** Conditional updates that lose a race are decided again this many times. */
 const MAX_ATTEMPTS = 10;
 
-const now = () => new Date().toISOString();
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 interface AuthorizeParams {
@@ -338,7 +338,7 @@ const PaymentsService = {
 			set: Record<string, unknown> = {},
 			event?: OutboxEntry
 		) {
-			const at = now();
+			const at = nowIso();
 			const doc = await this.updateOne(
 				this.adapter,
 				{ orderId, status: from },
@@ -364,7 +364,7 @@ const PaymentsService = {
 					{ type: problem.type, field: problem.field, message: problem.message }
 				]);
 			const number = normalizeCardNumber(card.number)!;
-			const at = now();
+			const at = nowIso();
 			const doc = {
 				orderId,
 				userId,
@@ -586,7 +586,7 @@ const PaymentsService = {
 						}
 					);
 
-				const at = now();
+				const at = nowIso();
 				const entry: RefundEntry = {
 					refundId: refundId ?? randomUUID(),
 					amountCents: amount,
@@ -633,7 +633,7 @@ const PaymentsService = {
 				if (!doc || !doc.refunds.some(r => r.refundId === entry.refundId)) return;
 				const refundedCents = doc.refundedCents - entry.amountCents;
 				const status: PaymentStatus = refundedCents > 0 ? "partially_refunded" : "captured";
-				const at = now();
+				const at = nowIso();
 				const undone = await this.updateOne(
 					this.adapter,
 					{ orderId, refundedCents: doc.refundedCents },

@@ -34,6 +34,7 @@ import {
 	type PublicUser,
 	type UserDoc
 } from "./user-rules";
+import { nowIso } from "../../lib/clock";
 
 const EmailParam = { type: "email", max: 254, normalize: true } as const;
 // Passwords are checked without the value ever being copied into the validation error (the
@@ -173,7 +174,7 @@ const UsersService = {
 			): Promise<PublicUser> {
 				const user = await this.requireUser(ctx);
 				const update = pickProfileUpdate(ctx.params);
-				const updatedAt = new Date().toISOString();
+				const updatedAt = nowIso();
 				const doc = await this.updateOne(
 					this.adapter,
 					{ _id: user._id },
@@ -215,7 +216,7 @@ const UsersService = {
 					this.adapter,
 					{ _id: user._id },
 					{
-						$set: { passwordHash, updatedAt: new Date().toISOString() },
+						$set: { passwordHash, updatedAt: nowIso() },
 						$inc: { passwordVersion: 1 }
 					}
 				);
@@ -306,7 +307,7 @@ const UsersService = {
 			input: { email: string; password: string; name: string; role: Role },
 			announce = false
 		) {
-			const now = new Date().toISOString();
+			const now = nowIso();
 			const doc = {
 				email: normalizeEmail(input.email),
 				name: input.name,
@@ -375,7 +376,7 @@ const UsersService = {
 				await this.adapter.updateMany(
 					{ _id: existing._id },
 					{
-						$set: { ...set, updatedAt: new Date().toISOString() },
+						$set: { ...set, updatedAt: nowIso() },
 						$inc: { passwordVersion: 1 }
 					}
 				);
