@@ -10,13 +10,13 @@
  * Besides the primary collection (moleculer-db's `this.adapter`), a service may declare secondary
  * collections in the same database; they are opened as `this.stores.<name>`.
  */
-import { randomFillSync } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Context, ServiceSchema } from "moleculer";
 import DbService from "moleculer-db";
 import MongoDbAdapter from "moleculer-db-adapter-mongo";
 import { processCommit, recoverJournal } from "../lib/group-commit";
+import { newId, newObjectIdHex } from "../lib/ids";
 import { appendSynchronously, DEFAULT_COMPACTION, type Datafile } from "../lib/nedb-datafile";
 import { modifyTouchedFields, type Modify } from "../lib/nedb-modify";
 import { installFastIndexTrees } from "../lib/nedb-trees";
@@ -80,30 +80,11 @@ installFastIndexTrees();
 
 /**
  * NeDB makes each new `_id` from crypto.randomBytes, a call into OpenSSL per document (about 3% of
- * the order path's CPU). Ids come from a pool of random bytes filled 4 KB at a time instead: 64
- * random bits in 16 hex characters.
- *
- * Each id is a string of its own. (They were cut from a randomUUID with slice(), which V8 keeps
- * as a view into the longer string: every comparison of such ids in NeDB's index trees took
- * V8's slow path, about 4x a plain string's; index searches were ~4% of the order path.)
+ * the order path's CPU), and random: ids are made by lib/ids.ts instead, from a pool of random
+ * bytes, and in time order, which keeps the walks of NeDB's index trees in cache.
  */
-const ID_BYTES = 8;
-const POOL_BYTES = 4096;
-let idPool = Buffer.alloc(0);
-let idOffset = 0;
-
-export function randomHexId(): string {
-	if (idOffset + ID_BYTES > idPool.length) {
-		idPool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES));
-		idOffset = 0;
-	}
-	const id = idPool.toString("hex", idOffset, idOffset + ID_BYTES);
-	idOffset += ID_BYTES;
-	return id;
-}
-
 function fastIds(db: any): void {
-	db._createNewId = randomHexId;
+	db._createNewId = newId;
 	// Not looked up in the `_id` index first, as NeDB does (a tree search per insert, ~2% of the
 	// order path): the insert itself refuses a taken `_id` (unique index), and only then is the
 	// document given a new one. With 64 random bits that is about once in 10^8 inserts at a
@@ -538,9 +519,9 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 
 			async insertWithNewId(store: Store, build: (id: string) => Record<string, unknown>) {
 				for (let attempt = 1; ; attempt++) {
-					// NeDB: drawn as NeDB draws its own; MongoDB: an ObjectId (any 12 bytes are one).
+					// NeDB: drawn as NeDB draws its own; MongoDB: an ObjectId.
 					const id = store.collection
-						? randomHexId() + randomHexId().slice(0, 8)
+						? newObjectIdHex()
 						: (store.db._createNewId() as string);
 					const _id = store.collection ? store.stringToObjectID!(id) : id;
 					try {

@@ -17,7 +17,6 @@
  * Each event carries a stable `eventId`; a service that consumes events keeps an `inbox` store
  * (declare it in DbMixin's `stores`) of the ids it handled, so a redelivered event is skipped.
  */
-import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import type { DomainEventName, DomainEvents } from "../lib/events";
 import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
@@ -26,6 +25,7 @@ import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
 import { isDuplicateKeyError, type Store } from "./db.mixin";
 import { nowIso } from "../lib/clock";
+import { newEventId } from "../lib/ids";
 
 export interface OutboxEntry {
 	eventId: string;
@@ -218,7 +218,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				}
 			},
 
-			outboxEntry(name: DomainEventName, payload: object, eventId: string = randomUUID()) {
+			outboxEntry(name: DomainEventName, payload: object, eventId: string = newEventId()) {
 				return {
 					eventId,
 					name,

@@ -9,7 +9,6 @@
  * document (see stock-rules.ts), never read-then-write, so racing orders cannot oversell and every
  * operation is idempotent per order.
  */
-import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods, type Store } from "../../mixins/db.mixin";
 import { ErrorTypes, conflict, notFound } from "../../lib/errors";
@@ -45,6 +44,7 @@ import {
 	type ShipmentStatus
 } from "./stock-rules";
 import { nowIso } from "../../lib/clock";
+import { newId } from "../../lib/ids";
 
 const SkuParam = { type: "string", trim: true, pattern: "^[A-Za-z0-9._-]{1,64}$" } as const;
 const NameParam = { type: "string", trim: true, min: 1, max: 200 } as const;
@@ -167,7 +167,7 @@ function newShipment(orderId: string, userId: string, status: ShipmentStatus): S
 
 /** Tries of a shipment change that lost a race, before giving up with 409. */
 const MAX_SHIPMENT_ATTEMPTS = 5;
-const newShipmentId = () => `shp_${randomUUID().replace(/-/g, "")}`;
+const newShipmentId = () => newId("shp_");
 
 const InventoryService = {
 	name: "inventory",

@@ -3,7 +3,7 @@
  * swaps a document in its index node when the key did not change) and new ids are unique.
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, randomHexId } from "../../../mixins/db.mixin";
+import { DbMixin, isDuplicateKeyError } from "../../../mixins/db.mixin";
 
 let broker: ServiceBroker;
 let svc: any;
@@ -101,19 +101,15 @@ describe("documents changed in place", () => {
 });
 
 describe("new ids", () => {
-	it("are unique, 16 characters a route's id pattern accepts", async () => {
-		const ids = new Set<string>();
+	it("are unique, in time order, and of the form a route's id pattern accepts", async () => {
+		const ids: string[] = [];
 		for (let i = 0; i < 500; i++)
-			ids.add(String((await svc.adapter.insert({ orderId: `id-${i}`, userId: "ids" }))._id));
-		expect(ids.size).toBe(500);
-		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
-	});
-
-	it("stay unique and well formed across refills of their random pool", () => {
-		// 512 ids fit in one pool.
-		const ids = Array.from({ length: 5000 }, () => randomHexId());
-		expect(new Set(ids).size).toBe(ids.length);
-		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/);
+			ids.push(String((await svc.adapter.insert({ orderId: `id-${i}`, userId: "ids" }))._id));
+		expect(new Set(ids).size).toBe(500);
+		for (const id of ids) expect(id).toMatch(/^[0-9a-f]{28}$/);
+		// The first 12 characters are the millisecond: never earlier than the id before.
+		for (let i = 1; i < ids.length; i++)
+			expect(ids[i].slice(0, 12) >= ids[i - 1].slice(0, 12)).toBe(true);
 	});
 
 	it("are drawn again when the one drawn is taken; a taken id given by the caller is refused", async () => {
