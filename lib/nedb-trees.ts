@@ -13,13 +13,21 @@
  * node's heights once. The same trees come out, node for node, with the same errors (tests run
  * the library's own code beside this). Trees ordered by anything else keep the library's code.
  */
+import path from "node:path";
+
+// The tree module NeDB itself loads (resolved from NeDB's folder, should the two ever differ).
+const nedbDir = path.dirname(require.resolve("@seald-io/nedb/package.json"));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { AVLTree, BinarySearchTree } = require("@seald-io/binary-search-tree") as {
+const trees = require(require.resolve("@seald-io/binary-search-tree", { paths: [nedbDir] })) as {
 	AVLTree: TreeClass & { _AVLTree: TreeClass };
 	BinarySearchTree: TreeClass;
 };
+const { AVLTree, BinarySearchTree } = trees;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { compareThings } = require("@seald-io/nedb/lib/model.js") as { compareThings: Compare };
+
+/** The tree classes patched, for tests. */
+export const patchedTrees = trees;
 
 type Compare = (a: unknown, b: unknown) => number;
 

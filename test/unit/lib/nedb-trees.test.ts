@@ -3,7 +3,7 @@
  * of the modules, left as published): the same operations give the same trees, node for node, and
  * the same errors.
  */
-import { compareKeys, installFastIndexTrees } from "../../../lib/nedb-trees";
+import { compareKeys, installFastIndexTrees, patchedTrees } from "../../../lib/nedb-trees";
 
 installFastIndexTrees();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -82,6 +82,18 @@ const attempt = (fn: () => void) => {
 		return { message: e.message, key: e.key, errorType: e.errorType };
 	}
 };
+
+it("patches the trees NeDB's indexes are made of", () => {
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const Index = require("@seald-io/nedb/lib/indexes.js");
+	const index = new Index({ fieldName: "sku", unique: true });
+	expect(index.tree).toBeInstanceOf(patchedTrees.AVLTree);
+	index.insert([
+		{ _id: "a", sku: "x" },
+		{ _id: "b", sku: "y" }
+	]);
+	expect(index.getMatching("y")).toEqual([{ _id: "b", sku: "y" }]);
+});
 
 it("compares with the library's own code, not with itself", () => {
 	expect(Original).not.toBe(AVLTree);
