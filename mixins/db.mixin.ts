@@ -87,8 +87,8 @@ function fastIds(db: any): void {
 	db._createNewId = newId;
 	// Not looked up in the `_id` index first, as NeDB does (a tree search per insert, ~2% of the
 	// order path): the insert itself refuses a taken `_id` (unique index), and only then is the
-	// document given a new one. With 64 random bits that is about once in 10^8 inserts at a
-	// million documents.
+	// document given a new one. Only ids of the same millisecond can collide (lib/ids.ts), each
+	// pair once in 2^64.
 	const insert = db._insertAsync;
 	db._insertAsync = async function insertWithFreeId(this: unknown, newDoc: unknown) {
 		for (let attempt = 1; ; attempt++) {

@@ -18,14 +18,14 @@
  * (declare it in DbMixin's `stores`) of the ids it handled, so a redelivered event is skipped.
  */
 import type { Context, ServiceSchema } from "moleculer";
+import { nowIso } from "../lib/clock";
 import type { DomainEventName, DomainEvents } from "../lib/events";
+import { newEventId } from "../lib/ids";
 import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
 import { nextTurn } from "../lib/fair-scheduling";
 import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
 import { isDuplicateKeyError, type Store } from "./db.mixin";
-import { nowIso } from "../lib/clock";
-import { newEventId } from "../lib/ids";
 
 export interface OutboxEntry {
 	eventId: string;

@@ -11,6 +11,7 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods, type Store } from "../../mixins/db.mixin";
+import { nowIso } from "../../lib/clock";
 import { ErrorTypes, conflict, notFound } from "../../lib/errors";
 import type { DomainEvent, ShipmentEvent } from "../../lib/events";
 import {
@@ -19,6 +20,7 @@ import {
 	type DurableEventsMethods,
 	type OutboxEntry
 } from "../../mixins/durable-events.mixin";
+import { newId } from "../../lib/ids";
 import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
 import { settings as appSettings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
@@ -43,8 +45,6 @@ import {
 	type ShipmentDoc,
 	type ShipmentStatus
 } from "./stock-rules";
-import { nowIso } from "../../lib/clock";
-import { newId } from "../../lib/ids";
 
 const SkuParam = { type: "string", trim: true, pattern: "^[A-Za-z0-9._-]{1,64}$" } as const;
 const NameParam = { type: "string", trim: true, min: 1, max: 200 } as const;

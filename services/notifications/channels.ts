@@ -10,11 +10,11 @@
  */
 import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
+import { nowIso } from "../../lib/clock";
 import { settings } from "../../lib/settings";
 import { MboxFile } from "./mbox";
 import { composeTextEmail } from "./message";
 import { emailText, type NotificationContent } from "./templates";
-import { nowIso } from "../../lib/clock";
 
 export type ChannelName = "email" | "inbox";
 

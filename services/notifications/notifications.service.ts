@@ -16,6 +16,7 @@
 import type { ActionParams, Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { DurableEvents } from "../../mixins/durable-events.mixin";
+import { nowIso } from "../../lib/clock";
 import { notFound, unauthorized } from "../../lib/errors";
 import type { DomainEvent } from "../../lib/events";
 import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
@@ -29,7 +30,6 @@ import {
 } from "./channels";
 import { deliver, safeErrorMessage } from "./delivery";
 import { render, type NotificationKind } from "./templates";
-import { nowIso } from "../../lib/clock";
 
 export type EmailStatus = "pending" | "sent" | "failed" | "skipped";
 

@@ -7,6 +7,7 @@
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { nowIso } from "../../lib/clock";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam } from "../../lib/params";
 import { commitPending } from "../../lib/group-commit";
@@ -35,7 +36,6 @@ import {
 	type SagaStep,
 	type SagaSteps
 } from "./order-saga";
-import { nowIso } from "../../lib/clock";
 
 const OrderItemParams = {
 	type: "object",

@@ -14,6 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { nowIso } from "../../lib/clock";
 import {
 	ErrorTypes,
 	clientError,
@@ -50,7 +51,6 @@ import {
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
-import { nowIso } from "../../lib/clock";
 
 const CentsParam = {
 	type: "number",

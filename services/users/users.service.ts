@@ -7,6 +7,7 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
+import { nowIso } from "../../lib/clock";
 import {
 	ErrorTypes,
 	clientError,
@@ -34,7 +35,6 @@ import {
 	type PublicUser,
 	type UserDoc
 } from "./user-rules";
-import { nowIso } from "../../lib/clock";
 
 const EmailParam = { type: "email", max: 254, normalize: true } as const;
 // Passwords are checked without the value ever being copied into the validation error (the
