@@ -3,7 +3,7 @@
  * machine serves without any framework. Prints `READY <port>`.
  */
 import http from "node:http";
-import { exitWithParent } from "./lifeline";
+import { serveOnLoopback } from "./lifeline";
 
 const body = JSON.stringify({ hello: "world" });
 const server = http.createServer((_req, res) => {
@@ -13,9 +13,4 @@ const server = http.createServer((_req, res) => {
 	});
 	res.end(body);
 });
-server.keepAliveTimeout = 5_000;
-server.listen(0, "127.0.0.1", () => {
-	const { port } = server.address() as { port: number };
-	console.log(`READY ${port}`);
-});
-exitWithParent(() => new Promise<void>(r => server.close(() => r())));
+serveOnLoopback(server);

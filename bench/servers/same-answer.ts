@@ -10,7 +10,7 @@
  */
 import http from "node:http";
 import { randomUUID } from "node:crypto";
-import { exitWithParent } from "./lifeline";
+import { serveOnLoopback } from "./lifeline";
 
 /** Fields node:http writes itself (or per connection): not copied. */
 const SET_BY_NODE = new Set(["date", "connection", "keep-alive", "content-length"]);
@@ -24,9 +24,4 @@ const server = http.createServer((_req, res) => {
 		res.setHeader(name, name.toLowerCase() === "x-request-id" ? randomUUID() : value);
 	res.end(JSON.stringify(data));
 });
-server.keepAliveTimeout = 5_000;
-server.listen(0, "127.0.0.1", () => {
-	const { port } = server.address() as { port: number };
-	console.log(`READY ${port}`);
-});
-exitWithParent(() => new Promise<void>(r => server.close(() => r())));
+serveOnLoopback(server);
