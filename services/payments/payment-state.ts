@@ -70,6 +70,52 @@ export interface HistoryEntry {
 	at: string;
 }
 
+/**
+ * A change asked of the processor and not yet recorded. It is written before the processor is
+ * asked and replaced by its outcome (status, amounts and event in one update) once it answers,
+ * so a crash in between leaves it behind: whoever comes next asks the processor again under the
+ * same idempotency key, which the processor answers as it did the first time, and records it.
+ * While one is there, nothing else changes the payment.
+ */
+export interface PendingOperation {
+	kind: "capture" | "void" | "refund";
+	/** The processor's idempotency key: one per payment and change (per refund for refunds). */
+	key: string;
+	/** Until when the call that wrote it owns it (epoch ms); after that, any call may finish it. */
+	lockedUntil: number;
+	/** Refunds: the refund being made. */
+	refund?: { refundId: string; amountCents: number };
+}
+
+export type OperationKind = PendingOperation["kind"];
+
+/** The idempotency key of a change: stable across retries, distinct across payments and refunds. */
+export function operationKey(kind: OperationKind, orderId: string, refundId?: string): string {
+	return kind === "refund" ? `refund:${orderId}:${refundId}` : `${kind}:${orderId}`;
+}
+
+/** What the payment becomes once the processor has made `op`. */
+export function operationOutcome(
+	doc: Pick<PaymentDoc, "status" | "amountCents" | "capturedCents" | "refundedCents">,
+	op: PendingOperation
+): { status: PaymentStatus; capturedCents: number; refundedCents: number } {
+	const { capturedCents, refundedCents } = doc;
+	switch (op.kind) {
+		case "capture":
+			return { status: "captured", capturedCents: doc.amountCents, refundedCents };
+		case "void":
+			return { status: "voided", capturedCents, refundedCents };
+		case "refund": {
+			const total = refundedCents + op.refund!.amountCents;
+			return {
+				status: statusAfterRefund(capturedCents, total),
+				capturedCents,
+				refundedCents: total
+			};
+		}
+	}
+}
+
 /** The stored payment. Of the card, only brand and last4: never the number or the CVC. */
 export interface PaymentDoc {
 	_id: string;
@@ -88,12 +134,16 @@ export interface PaymentDoc {
 	history: HistoryEntry[];
 	/** While pending: until when the authorizing call owns the payment (epoch ms). */
 	lockedUntil?: number;
+	/** A capture, void or refund asked of the processor and not yet recorded. */
+	operation?: PendingOperation;
 	createdAt: string;
 	updatedAt: string;
 }
 
-/** What callers see of a payment: no processor reference, no internal lock. */
-export type Payment = Omit<PaymentDoc, "_id" | "authorizationId" | "lockedUntil"> & { id: string };
+/** What callers see of a payment: no processor reference, no internal lock or operation. */
+export type Payment = Omit<PaymentDoc, "_id" | "authorizationId" | "lockedUntil" | "operation"> & {
+	id: string;
+};
 
 export function toPayment(doc: PaymentDoc): Payment {
 	const payment: Payment = {

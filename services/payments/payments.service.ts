@@ -8,8 +8,11 @@
  * CVC go to the processor and nowhere else (no document, log line, error, event or trace span).
  *
  * Every change is a conditional update on the state read (the status, and for refunds the
- * refunded total), so concurrent calls cannot both win. The ledger is written first and the
- * processor asked after; when the processor fails, the change is undone and a 503 thrown.
+ * refunded total), so concurrent calls cannot both win. A capture, void or refund is written as
+ * the payment's pending operation first, then asked of the processor under an idempotency key,
+ * then recorded with its event in one update: a crash or a processor failure in between leaves
+ * the operation, and the next call for the payment or the recovery sweep finishes it under the
+ * same key (PendingOperation in payment-state.ts).
  */
 import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
@@ -39,14 +42,15 @@ import {
 	refundable
 } from "./card-rules";
 import {
-	canTransition,
-	statusAfterRefund,
+	operationKey,
+	operationOutcome,
 	toPayment,
 	wasCaptured,
 	type DeclineCode,
 	type Payment,
 	type PaymentDoc,
 	type PaymentStatus,
+	type PendingOperation,
 	type RefundEntry
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
@@ -102,14 +106,20 @@ interface RefundInput {
 interface PaymentsSettings {
 	/** How long a repeated authorize waits for the first one to finish. */
 	pendingWaitMs: number;
-	/** How long an authorizing call owns a pending payment before a retry may take it over. */
+	/**
+	 * How long an authorizing call owns a pending payment, and a capture, void or refund its
+	 * pending operation, before another call may take it over.
+	 */
 	pendingLeaseMs: number;
+	/** How often the sweep finishes the operations that callers left. */
+	recoveryIntervalMs: number;
 }
 
 type PaymentsThis = Service<PaymentsSettings> & DbMethods & DurableEventsMethods & PaymentsVars;
 interface PaymentsVars {
 	adapter: any;
 	processor: CardProcessor;
+	recoveryTimer?: NodeJS.Timeout;
 	findByOrder(orderId: string): Promise<PaymentDoc | null>;
 	findPaymentById(id: string): Promise<PaymentDoc | null>;
 	authorizePayment(ctx: Context<AuthorizeParams>): Promise<Payment>;
@@ -118,7 +128,14 @@ interface PaymentsVars {
 	capturePayment(ctx: Context, orderId: string): Promise<Payment>;
 	voidPayment(ctx: Context, orderId: string): Promise<{ orderId: string; status: string }>;
 	refundOrder(ctx: Context, input: RefundInput): Promise<Payment>;
-	undoRefund(orderId: string, entry: RefundEntry): Promise<void>;
+	settledPayment(orderId: string): Promise<PaymentDoc | null>;
+	operate(
+		doc: PaymentDoc,
+		operation: Omit<PendingOperation, "lockedUntil">
+	): Promise<PaymentDoc | null>;
+	resumeOperation(doc: PaymentDoc): Promise<boolean>;
+	completeOperation(doc: PaymentDoc, op: PendingOperation): Promise<PaymentDoc | null>;
+	recoverOperations(): Promise<number>;
 	processorFailed(operation: string, orderId: string, err: unknown): Error;
 	setStatus(
 		orderId: string,
@@ -188,7 +205,8 @@ const PaymentsService = {
 
 	settings: {
 		pendingWaitMs: 3_000,
-		pendingLeaseMs: 15_000
+		pendingLeaseMs: 15_000,
+		recoveryIntervalMs: Number(process.env.PAYMENT_RECOVERY_INTERVAL_MS) || 15_000
 	},
 
 	actions: {
@@ -248,6 +266,14 @@ const PaymentsService = {
 			async handler(this: PaymentsThis, ctx: Context<{ orderId: string }>) {
 				const doc = await this.findByOrder(ctx.params.orderId);
 				return doc ? toPayment(doc) : null;
+			}
+		},
+
+		/** Internal: run the recovery sweep now (operators, tests); how many it finished. */
+		recover: {
+			visibility: "public",
+			async handler(this: PaymentsThis) {
+				return { finished: await this.recoverOperations() };
 			}
 		},
 
@@ -487,88 +513,77 @@ const PaymentsService = {
 			// in which case this late authorization must not hold the customer's money.
 			const current = (await this.findByOrder(orderId))!;
 			if (current.status === "voided")
-				await this.processor.void(result.authorizationId).catch(err => {
-					this.logger.warn(
-						`Order ${orderId}: voiding a late authorization failed (${(err as Error).name})`
-					);
-				});
+				await this.processor
+					.void(result.authorizationId, operationKey("void", orderId))
+					.catch(err => {
+						this.logger.warn(
+							`Order ${orderId}: voiding a late authorization failed (${(err as Error).name})`
+						);
+					});
 			return authorizationOutcome(current);
 		},
 
 		async capturePayment(this: PaymentsThis, ctx: Context, orderId: string) {
 			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-				const doc = await this.findByOrder(orderId);
+				const doc = await this.settledPayment(orderId);
 				if (!doc) throw paymentNotFound();
 				if (wasCaptured(doc.status)) return toPayment(doc);
 				if (doc.status !== "authorized") throw stateError(doc, "captured");
-
-				const captured = await this.setStatus(orderId, "authorized", "captured", {
-					capturedCents: doc.amountCents
+				const captured = await this.operate(doc, {
+					kind: "capture",
+					key: operationKey("capture", orderId)
 				});
-				if (!captured) continue; // changed meanwhile: decide again
-				try {
-					await this.processor.capture(doc.authorizationId!, doc.amountCents);
-				} catch (err) {
-					await this.setStatus(orderId, "captured", "authorized", { capturedCents: 0 });
-					throw this.processorFailed("capture", orderId, err);
-				}
-				await this.appendEvent(
-					"adapter",
-					captured._id,
-					"payment.captured",
-					paymentEvent(captured),
-					`payment:${captured._id}:captured`
-				);
-				return toPayment(captured);
+				if (captured) return toPayment(captured);
 			}
 			throw contention(orderId);
 		},
 
 		async voidPayment(this: PaymentsThis, ctx: Context, orderId: string) {
 			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-				const doc = await this.findByOrder(orderId);
+				const doc = await this.settledPayment(orderId);
 				if (!doc) return { orderId, status: "none" };
 				if (doc.status === "voided" || doc.status === "declined")
 					return { orderId, status: doc.status };
 				if (doc.status !== "authorized" && doc.status !== "pending")
 					throw stateError(doc, "voided");
 
-				// A pending one is voided too: its authorization, when it comes, is voided then.
-				const voided = await this.setStatus(orderId, doc.status, "voided");
-				if (!voided) continue;
-				if (doc.status === "authorized") {
-					try {
-						await this.processor.void(doc.authorizationId!);
-					} catch (err) {
-						await this.setStatus(orderId, "voided", "authorized");
-						throw this.processorFailed("void", orderId, err);
-					}
-				}
-				await this.appendEvent(
-					"adapter",
-					voided._id,
-					"payment.voided",
-					paymentEvent(voided),
-					`payment:${voided._id}:voided`
-				);
-				return { orderId, status: voided.status };
+				// A pending one holds nothing yet: it is voided here, and its authorization, when
+				// it comes, is voided at the processor then (runAuthorization).
+				const voided =
+					doc.status === "pending"
+						? await this.setStatus(
+								orderId,
+								"pending",
+								"voided",
+								{},
+								this.outboxEntry(
+									"payment.voided",
+									paymentEvent({ ...doc, status: "voided" }),
+									`payment:${doc._id}:voided`
+								)
+							)
+						: await this.operate(doc, {
+								kind: "void",
+								key: operationKey("void", orderId)
+							});
+				if (voided) return { orderId, status: voided.status };
 			}
 			throw contention(orderId);
 		},
 
 		/**
-		 * Optimistic concurrency: the update applies only if the refunded total is still the one
-		 * read, so concurrent refunds can never add up to more than the capture.
+		 * The refund starts only on the refunded total read, and nothing else changes the payment
+		 * while it is made (PendingOperation), so refunds can never add up to more than the
+		 * capture.
 		 */
 		async refundOrder(this: PaymentsThis, ctx: Context, input: RefundInput) {
 			const { orderId, amountCents } = input;
 			// A full refund without an id is "full": repeating it changes nothing.
-			const refundId = input.refundId ?? (amountCents == null ? "full" : undefined);
+			const refundId = input.refundId ?? (amountCents == null ? "full" : randomUUID());
 			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-				const doc = await this.findByOrder(orderId);
+				const doc = await this.settledPayment(orderId);
 				if (!doc) throw paymentNotFound();
-				if (refundId != null && doc.refunds.some(r => r.refundId === refundId))
-					return toPayment(doc);
+				if (doc.refunds.some(r => r.refundId === refundId)) return toPayment(doc);
 				if (!wasCaptured(doc.status)) throw stateError(doc, "refunded");
 
 				const left = refundable(doc.capturedCents, doc.refundedCents);
@@ -585,69 +600,161 @@ const PaymentsService = {
 							refundableCents: left
 						}
 					);
-
-				const at = nowIso();
-				const entry: RefundEntry = {
-					refundId: refundId ?? randomUUID(),
-					amountCents: amount,
-					at
-				};
-				const refundedCents = doc.refundedCents + amount;
-				const status = statusAfterRefund(doc.capturedCents, refundedCents);
-				if (!canTransition(doc.status, status)) throw stateError(doc, "refunded");
-				const raw = await this.updateOne(
-					this.adapter,
-					{ orderId, status: doc.status, refundedCents: doc.refundedCents },
-					{
-						$set: { status, refundedCents, updatedAt: at },
-						$push: { refunds: entry, history: { status, at } }
-					}
-				);
-				if (!raw) {
-					await sleep(Math.floor(Math.random() * 5 * (attempt + 1)));
-					continue; // another refund came first: decide again on the new total
-				}
-				const refunded = this.toJSON<PaymentDoc>(this.adapter, raw);
-				try {
-					await this.processor.refund(doc.authorizationId!, amount);
-				} catch (err) {
-					await this.undoRefund(orderId, entry);
-					throw this.processorFailed("refund", orderId, err);
-				}
-				await this.appendEvent(
-					"adapter",
-					refunded._id,
-					"payment.refunded",
-					{ ...paymentEvent(refunded), refundedCents: amount },
-					`payment:${refunded._id}:refund:${entry.refundId}`
-				);
-				return toPayment(refunded);
+				const refunded = await this.operate(doc, {
+					kind: "refund",
+					key: operationKey("refund", orderId, refundId),
+					refund: { refundId, amountCents: amount }
+				});
+				if (refunded) return toPayment(refunded);
+				// Another change came first: decide again on the new total.
+				await sleep(Math.floor(Math.random() * 5 * (attempt + 1)));
 			}
 			throw contention(orderId);
 		},
 
-		/** Take back a refund the processor did not make (same optimistic concurrency). */
-		async undoRefund(this: PaymentsThis, orderId: string, entry: RefundEntry) {
-			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+		/**
+		 * The payment once no change is being made to it: waits for one in progress (up to
+		 * pendingWaitMs), finishes one whose caller died or whose processor call failed.
+		 */
+		async settledPayment(this: PaymentsThis, orderId: string) {
+			const deadline = Date.now() + this.settings.pendingWaitMs;
+			for (;;) {
 				const doc = await this.findByOrder(orderId);
-				if (!doc || !doc.refunds.some(r => r.refundId === entry.refundId)) return;
-				const refundedCents = doc.refundedCents - entry.amountCents;
-				const status: PaymentStatus = refundedCents > 0 ? "partially_refunded" : "captured";
-				const at = nowIso();
-				const undone = await this.updateOne(
-					this.adapter,
-					{ orderId, refundedCents: doc.refundedCents },
-					{
-						$set: { status, refundedCents, updatedAt: at },
-						$pull: { refunds: { refundId: entry.refundId } },
-						$push: { history: { status, at } }
-					}
-				);
-				if (undone) return;
+				const op = doc?.operation;
+				if (!doc || !op) return doc;
+				if (op.lockedUntil <= Date.now()) await this.resumeOperation(doc);
+				else if (Date.now() >= deadline)
+					throw new Errors.MoleculerRetryableError(
+						"The payment of this order is being changed; try again shortly",
+						503,
+						ErrorTypes.SERVICE_UNAVAILABLE,
+						{ orderId }
+					);
+				else await sleep(25);
 			}
-			this.logger.error(
-				`Order ${orderId}: refund ${entry.refundId} failed at the processor and could not be undone`
+		},
+
+		/**
+		 * Write the operation on the payment as read (same status and refunded total, no other
+		 * operation), then make it: the payment it led to, or null when the payment changed
+		 * first.
+		 */
+		async operate(
+			this: PaymentsThis,
+			doc: PaymentDoc,
+			operation: Omit<PendingOperation, "lockedUntil">
+		) {
+			const op: PendingOperation = {
+				...operation,
+				lockedUntil: Date.now() + this.settings.pendingLeaseMs
+			};
+			const started = await this.updateOne(
+				this.adapter,
+				{
+					orderId: doc.orderId,
+					status: doc.status,
+					refundedCents: doc.refundedCents,
+					operation: { $exists: false }
+				},
+				{ $set: { operation: op } }
 			);
+			if (!started) return null;
+			return this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, started), op);
+		},
+
+		/** Take over an operation whose lease ran out, and finish it. */
+		async resumeOperation(this: PaymentsThis, doc: PaymentDoc) {
+			const left = doc.operation!;
+			const op: PendingOperation = {
+				...left,
+				lockedUntil: Date.now() + this.settings.pendingLeaseMs
+			};
+			const taken = await this.updateOne(
+				this.adapter,
+				{
+					orderId: doc.orderId,
+					"operation.key": left.key,
+					"operation.lockedUntil": left.lockedUntil
+				},
+				{ $set: { operation: op } }
+			);
+			if (!taken) return false; // another call took it over first
+			this.logger.info(`Order ${doc.orderId}: finishing an unfinished ${op.kind}`);
+			await this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, taken), op);
+			return true;
+		},
+
+		/**
+		 * Ask the processor (under the operation's idempotency key), then record the outcome, its
+		 * history entry and its event in one update. When the processor fails, whether it made
+		 * the change is unknown: the operation stays, released at once, and the next call for
+		 * this payment (or the recovery sweep) asks again under the same key.
+		 */
+		async completeOperation(this: PaymentsThis, doc: PaymentDoc, op: PendingOperation) {
+			const { orderId } = doc;
+			try {
+				const authorizationId = doc.authorizationId!;
+				if (op.kind === "capture")
+					await this.processor.capture(authorizationId, doc.amountCents, op.key);
+				else if (op.kind === "void") await this.processor.void(authorizationId, op.key);
+				else await this.processor.refund(authorizationId, op.refund!.amountCents, op.key);
+			} catch (err) {
+				await this.updateOne(
+					this.adapter,
+					{ orderId, "operation.key": op.key },
+					{ $set: { "operation.lockedUntil": 0 } }
+				).catch(() => null);
+				throw this.processorFailed(op.kind, orderId, err);
+			}
+
+			const at = nowIso();
+			const outcome = operationOutcome(doc, op);
+			const after: PaymentDoc = { ...doc, ...outcome };
+			const event =
+				op.kind === "refund"
+					? this.outboxEntry(
+							"payment.refunded",
+							{ ...paymentEvent(after), refundedCents: op.refund!.amountCents },
+							`payment:${doc._id}:refund:${op.refund!.refundId}`
+						)
+					: this.outboxEntry(
+							`payment.${outcome.status as "captured" | "voided"}`,
+							paymentEvent(after),
+							`payment:${doc._id}:${outcome.status}`
+						);
+			const push: Record<string, unknown> = {
+				history: { status: outcome.status, at },
+				outbox: event
+			};
+			if (op.refund) push.refunds = { ...op.refund, at } satisfies RefundEntry;
+			const settled = await this.updateOne(
+				this.adapter,
+				{ orderId, "operation.key": op.key },
+				{ $set: { ...outcome, updatedAt: at }, $unset: { operation: true }, $push: push }
+			);
+			if (!settled) return this.settledPayment(orderId); // recorded by another call
+			await this.relayWritten("adapter", settled);
+			return this.toJSON<PaymentDoc>(this.adapter, settled);
+		},
+
+		/** Recovery sweep: finish the operations that callers left (crash, processor failure). */
+		async recoverOperations(this: PaymentsThis) {
+			const left = await this.adapter.find({
+				query: { "operation.lockedUntil": { $lte: Date.now() } },
+				limit: 100
+			});
+			let finished = 0;
+			for (const raw of left) {
+				try {
+					if (await this.resumeOperation(this.toJSON<PaymentDoc>(this.adapter, raw)))
+						finished++;
+				} catch (err) {
+					this.logger.warn(
+						`Order ${raw.orderId}: an unfinished payment change is still failing (${(err as Error).message})`
+					);
+				}
+			}
+			return finished;
 		},
 
 		/** A processor failure: logged by kind only (its details may echo the request). */
@@ -666,6 +773,19 @@ const PaymentsService = {
 
 	created(this: PaymentsThis) {
 		this.processor = createProcessor();
+	},
+
+	started(this: PaymentsThis) {
+		this.recoveryTimer = setInterval(() => {
+			this.recoverOperations().catch(err =>
+				this.logger.warn("Recovery sweep failed:", (err as Error).message)
+			);
+		}, this.settings.recoveryIntervalMs);
+		this.recoveryTimer.unref();
+	},
+
+	stopped(this: PaymentsThis) {
+		clearInterval(this.recoveryTimer);
 	}
 } satisfies ServiceSchema<PaymentsSettings, any, any, PaymentsThis>;
 

@@ -28,13 +28,15 @@ export type AuthorizeResult =
 
 /**
  * A card processor. A decline is an answer (`ok: false`); a thrown error means the processor
- * could not be reached or refused the operation, and the caller does not know more.
+ * could not be reached or refused the operation, and the caller does not know more: it may have
+ * been made. So every call carries an idempotency key, and a call repeated with the same key is
+ * answered as the first one was, without moving money again (as real processors do).
  */
 export interface CardProcessor {
 	authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
-	capture(authorizationId: string, amountCents: number): Promise<void>;
-	void(authorizationId: string): Promise<void>;
-	refund(authorizationId: string, amountCents: number): Promise<void>;
+	capture(authorizationId: string, amountCents: number, idempotencyKey: string): Promise<void>;
+	void(authorizationId: string, idempotencyKey: string): Promise<void>;
+	refund(authorizationId: string, amountCents: number, idempotencyKey: string): Promise<void>;
 }
 
 /** The well-known test cards of the simulation. */
@@ -64,7 +66,7 @@ export class SimulatedProcessor implements CardProcessor {
 	async authorize(req: AuthorizeRequest): Promise<AuthorizeResult> {
 		assertCents(req.amountCents);
 		if (!/^[A-Z]{3}$/.test(req.currency)) throw new Error("Invalid currency");
-		if (!req.idempotencyKey) throw new Error("An idempotency key is required");
+		assertKey(req.idempotencyKey);
 		const number = normalizeCardNumber(req.card.number);
 		if (number == null || !luhnValid(number))
 			return { ok: false, code: "CARD_DECLINED", message: "The card number is not valid" };
@@ -74,19 +76,26 @@ export class SimulatedProcessor implements CardProcessor {
 		return { ok: true, authorizationId: `sim_${digest.slice(0, 24)}` };
 	}
 
-	async capture(authorizationId: string, amountCents: number): Promise<void> {
+	async capture(authorizationId: string, amountCents: number, idempotencyKey: string) {
 		assertAuthorization(authorizationId);
 		assertCents(amountCents);
+		assertKey(idempotencyKey);
 	}
 
-	async void(authorizationId: string): Promise<void> {
+	async void(authorizationId: string, idempotencyKey: string) {
 		assertAuthorization(authorizationId);
+		assertKey(idempotencyKey);
 	}
 
-	async refund(authorizationId: string, amountCents: number): Promise<void> {
+	async refund(authorizationId: string, amountCents: number, idempotencyKey: string) {
 		assertAuthorization(authorizationId);
 		assertCents(amountCents);
+		assertKey(idempotencyKey);
 	}
+}
+
+function assertKey(key: string): void {
+	if (typeof key !== "string" || key === "") throw new Error("An idempotency key is required");
 }
 
 function assertAuthorization(id: string): void {

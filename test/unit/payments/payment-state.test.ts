@@ -2,6 +2,8 @@ import {
 	PAYMENT_STATUSES,
 	canTransition,
 	isTerminal,
+	operationKey,
+	operationOutcome,
 	statusAfterRefund,
 	toPayment,
 	wasCaptured,
@@ -60,6 +62,75 @@ describe("statusAfterRefund", () => {
 	});
 });
 
+describe("operationKey", () => {
+	it("is one key per payment and change, and per refund", () => {
+		expect(operationKey("capture", "o1")).toBe("capture:o1");
+		expect(operationKey("void", "o1")).toBe("void:o1");
+		expect(operationKey("refund", "o1", "r1")).toBe("refund:o1:r1");
+		const keys = [
+			operationKey("capture", "o1"),
+			operationKey("capture", "o2"),
+			operationKey("void", "o1"),
+			operationKey("refund", "o1", "r1"),
+			operationKey("refund", "o1", "r2"),
+			operationKey("refund", "o2", "r1")
+		];
+		expect(new Set(keys).size).toBe(keys.length);
+	});
+});
+
+describe("operationOutcome", () => {
+	const authorized = {
+		status: "authorized",
+		amountCents: 5_000,
+		capturedCents: 0,
+		refundedCents: 0
+	} as const;
+	const captured = {
+		status: "captured",
+		amountCents: 5_000,
+		capturedCents: 5_000,
+		refundedCents: 1_000
+	} as const;
+	const refund = (amountCents: number) => ({
+		kind: "refund" as const,
+		key: "k",
+		lockedUntil: 0,
+		refund: { refundId: "r", amountCents }
+	});
+
+	it("captures the authorized amount", () => {
+		expect(operationOutcome(authorized, { kind: "capture", key: "k", lockedUntil: 0 })).toEqual(
+			{
+				status: "captured",
+				capturedCents: 5_000,
+				refundedCents: 0
+			}
+		);
+	});
+
+	it("voids without touching the amounts", () => {
+		expect(operationOutcome(authorized, { kind: "void", key: "k", lockedUntil: 0 })).toEqual({
+			status: "voided",
+			capturedCents: 0,
+			refundedCents: 0
+		});
+	});
+
+	it("adds a refund to the refunded total, refunded once all is back", () => {
+		expect(operationOutcome(captured, refund(1_000))).toEqual({
+			status: "partially_refunded",
+			capturedCents: 5_000,
+			refundedCents: 2_000
+		});
+		expect(operationOutcome(captured, refund(4_000))).toEqual({
+			status: "refunded",
+			capturedCents: 5_000,
+			refundedCents: 5_000
+		});
+	});
+});
+
 describe("toPayment", () => {
 	const doc: PaymentDoc = {
 		_id: "p1",
@@ -76,11 +147,17 @@ describe("toPayment", () => {
 		refunds: [],
 		history: [{ status: "authorized", at: "2030-01-01T00:00:00.000Z" }],
 		lockedUntil: 42,
+		operation: {
+			kind: "refund",
+			key: "refund:o1:r1",
+			lockedUntil: 0,
+			refund: { refundId: "r1", amountCents: 1 }
+		},
 		createdAt: "2030-01-01T00:00:00.000Z",
 		updatedAt: "2030-01-01T00:00:00.000Z"
 	};
 
-	it("shows id instead of _id and hides the processor's reference and the lock", () => {
+	it("shows id instead of _id and hides the processor's reference, the lock and the operation", () => {
 		const payment = toPayment(doc);
 		expect(payment).toMatchObject({
 			id: "p1",
@@ -91,6 +168,7 @@ describe("toPayment", () => {
 		expect(payment).not.toHaveProperty("_id");
 		expect(payment).not.toHaveProperty("authorizationId");
 		expect(payment).not.toHaveProperty("lockedUntil");
+		expect(payment).not.toHaveProperty("operation");
 		expect(payment).not.toHaveProperty("declineCode");
 	});
 

@@ -37,6 +37,7 @@ const voidPayment = (orderId: string) => broker.call<any, any>("payments.void", 
 const refund = (orderId: string, extra: Record<string, unknown> = {}) =>
 	broker.call<any, any>("payments.refund", { orderId, ...extra });
 const stored = async (orderId: string) => svc.adapter.findOne({ orderId });
+const forOrder = (orderId: string) => broker.call<any, any>("payments.forOrder", { orderId });
 
 async function captured(amountCents = 10_000) {
 	const orderId = newOrderId();
@@ -237,7 +238,7 @@ describe("authorize", () => {
 			expect(await voidPayment(orderId)).toEqual({ orderId, status: "voided" });
 			answer({ ok: true, authorizationId: "sim_0123456789abcdef01234567" });
 			expect(await pending).toMatchObject({ code: 409, type: "PAYMENT_STATE" });
-			expect(voidSpy).toHaveBeenCalledWith("sim_0123456789abcdef01234567");
+			expect(voidSpy).toHaveBeenCalledWith("sim_0123456789abcdef01234567", `void:${orderId}`);
 			expect((await stored(orderId)).status).toBe("voided");
 		} finally {
 			authSpy.mockRestore();
@@ -282,7 +283,7 @@ describe("capture", () => {
 		await expect(capture(declined)).rejects.toMatchObject({ code: 409, type: "PAYMENT_STATE" });
 	});
 
-	it("stays authorized when the processor fails, and captures on the next try", async () => {
+	it("stays authorized when the processor fails, and captures on the next try under the same key", async () => {
 		const orderId = newOrderId();
 		await authorize(orderId);
 		emitted.length = 0;
@@ -290,12 +291,55 @@ describe("capture", () => {
 			.spyOn(svc.processor, "capture")
 			.mockRejectedValueOnce(new Error("timeout"));
 		try {
-			await expect(capture(orderId)).rejects.toMatchObject({ code: 503 });
-			expect(await stored(orderId)).toMatchObject({ status: "authorized", capturedCents: 0 });
+			await expect(capture(orderId)).rejects.toMatchObject({
+				code: 503,
+				type: "SERVICE_UNAVAILABLE"
+			});
+			// The processor may have captured: the capture stays owed, free for the next call.
+			expect(await stored(orderId)).toMatchObject({
+				status: "authorized",
+				capturedCents: 0,
+				operation: { kind: "capture", key: `capture:${orderId}`, lockedUntil: 0 }
+			});
+			expect(await forOrder(orderId)).not.toHaveProperty("operation");
 			expect(emitted).toEqual([]);
 			expect((await capture(orderId)).status).toBe("captured");
+			expect(spy.mock.calls.map(c => c[2])).toEqual([
+				`capture:${orderId}`,
+				`capture:${orderId}`
+			]);
+			expect((await stored(orderId)).operation).toBeUndefined();
+			expect(names()).toEqual(["payment.captured"]);
 		} finally {
 			spy.mockRestore();
+		}
+	});
+
+	it("finishes a capture that failed at the processor before a void, which then refuses", async () => {
+		// The saga's compensation after a failed capture: whether the money moved is unknown,
+		// so the capture is made first (same key), and the void answers 409 (refund instead).
+		const orderId = newOrderId();
+		await authorize(orderId);
+		const spy = jest
+			.spyOn(svc.processor, "capture")
+			.mockRejectedValueOnce(new Error("connection reset"));
+		const voidSpy = jest.spyOn(svc.processor, "void");
+		try {
+			await expect(capture(orderId)).rejects.toMatchObject({ code: 503 });
+			await expect(voidPayment(orderId)).rejects.toMatchObject({
+				code: 409,
+				type: "PAYMENT_STATE",
+				data: { status: "captured" }
+			});
+			expect(spy).toHaveBeenCalledTimes(2);
+			expect(voidSpy).not.toHaveBeenCalled();
+			expect(await stored(orderId)).toMatchObject({
+				status: "captured",
+				capturedCents: 10_000
+			});
+		} finally {
+			spy.mockRestore();
+			voidSpy.mockRestore();
 		}
 	});
 });
@@ -435,7 +479,7 @@ describe("refund", () => {
 		});
 	});
 
-	it("takes the refund back when the processor fails", async () => {
+	it("records no refund the processor failed, and makes it under the same key next time", async () => {
 		const orderId = await captured(10_000);
 		await refund(orderId, { amountCents: 1_000, refundId: "kept" });
 		emitted.length = 0;
@@ -444,15 +488,201 @@ describe("refund", () => {
 			.mockRejectedValueOnce(new Error("processor down"));
 		try {
 			await expect(
-				refund(orderId, { amountCents: 2_000, refundId: "lost" })
+				refund(orderId, { amountCents: 2_000, refundId: "late" })
 			).rejects.toMatchObject({ code: 503 });
 			const doc = await stored(orderId);
 			expect(doc).toMatchObject({ status: "partially_refunded", refundedCents: 1_000 });
 			expect(doc.refunds.map((r: any) => r.refundId)).toEqual(["kept"]);
+			expect(doc.operation).toMatchObject({
+				kind: "refund",
+				key: `refund:${orderId}:late`,
+				refund: { refundId: "late", amountCents: 2_000 }
+			});
 			expect(emitted).toEqual([]);
-			// The same refund goes through once the processor is back.
-			const retried = await refund(orderId, { amountCents: 2_000, refundId: "lost" });
-			expect(retried.refundedCents).toBe(3_000);
+			// Another refund first finishes the one owed (the processor may have made it).
+			const next = await refund(orderId, { amountCents: 500, refundId: "next" });
+			expect(next.refundedCents).toBe(3_500);
+			expect(next.refunds.map((r: any) => r.refundId)).toEqual(["kept", "late", "next"]);
+			expect(spy.mock.calls.map(c => [c[1], c[2]])).toEqual([
+				[2_000, `refund:${orderId}:late`],
+				[2_000, `refund:${orderId}:late`],
+				[500, `refund:${orderId}:next`]
+			]);
+			// Retrying the failed one now answers what was recorded.
+			const retried = await refund(orderId, { amountCents: 2_000, refundId: "late" });
+			expect(retried.refundedCents).toBe(3_500);
+			expect(emitted.map(e => e.payload.refundedCents)).toEqual([2_000, 500]);
+		} finally {
+			spy.mockRestore();
+		}
+	});
+});
+
+describe("a change left half-done (crash, processor failure)", () => {
+	/** The processor's capture, void and refund calls, by idempotency key. */
+	function processorKeys() {
+		const keys: string[] = [];
+		const spies = (["capture", "void", "refund"] as const).map(op =>
+			jest.spyOn(svc.processor, op).mockImplementation((async (...args: unknown[]) => {
+				keys.push(String(args.at(-1)));
+			}) as any)
+		);
+		return { keys, restore: () => spies.forEach(spy => spy.mockRestore()) };
+	}
+
+	/** The payment as a process that died while the processor was being asked leaves it. */
+	const leftBehind = (orderId: string, operation: Record<string, unknown>) =>
+		svc.adapter.updateMany({ orderId }, { $set: { operation } });
+
+	it("a capture a crash left is finished by the next capture, under the same key", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		await leftBehind(orderId, {
+			kind: "capture",
+			key: `capture:${orderId}`,
+			lockedUntil: Date.now() - 1
+		});
+		emitted.length = 0;
+		const processor = processorKeys();
+		try {
+			// The saga resumed after the crash: the money is captured, not just recorded.
+			const payment = await capture(orderId);
+			expect(payment).toMatchObject({ status: "captured", capturedCents: 10_000 });
+			expect(processor.keys).toEqual([`capture:${orderId}`]);
+			expect(names()).toEqual(["payment.captured"]);
+			expect((await stored(orderId)).operation).toBeUndefined();
+		} finally {
+			processor.restore();
+		}
+	});
+
+	it("a refund a crash left is recorded once, with its own id and amount", async () => {
+		const orderId = await captured(10_000);
+		await leftBehind(orderId, {
+			kind: "refund",
+			key: `refund:${orderId}:admin-1`,
+			lockedUntil: Date.now() - 1,
+			refund: { refundId: "admin-1", amountCents: 2_500 }
+		});
+		const processor = processorKeys();
+		try {
+			// The admin, not knowing, repeats it.
+			const payment = await refund(orderId, { amountCents: 2_500, refundId: "admin-1" });
+			expect(payment).toMatchObject({ status: "partially_refunded", refundedCents: 2_500 });
+			expect(payment.refunds.map((r: any) => [r.refundId, r.amountCents])).toEqual([
+				["admin-1", 2_500]
+			]);
+			expect(processor.keys).toEqual([`refund:${orderId}:admin-1`]);
+			expect(names()).toEqual(["payment.refunded"]);
+		} finally {
+			processor.restore();
+		}
+	});
+
+	it("concurrent captures ask the processor once", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		emitted.length = 0;
+		const processor = processorKeys();
+		try {
+			const answers = await Promise.all([
+				capture(orderId),
+				capture(orderId),
+				capture(orderId)
+			]);
+			expect(answers.map(a => a.status)).toEqual(["captured", "captured", "captured"]);
+			expect(processor.keys).toEqual([`capture:${orderId}`]);
+			expect(names()).toEqual(["payment.captured"]);
+		} finally {
+			processor.restore();
+		}
+	});
+
+	it("waits for a change in progress no longer than pendingWaitMs, then answers 503", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		await leftBehind(orderId, {
+			kind: "void",
+			key: `void:${orderId}`,
+			lockedUntil: Date.now() + 60_000
+		});
+		const wait = svc.settings.pendingWaitMs;
+		svc.settings.pendingWaitMs = 100;
+		const processor = processorKeys();
+		try {
+			await expect(capture(orderId)).rejects.toMatchObject({
+				code: 503,
+				type: "SERVICE_UNAVAILABLE",
+				data: { orderId }
+			});
+			expect(processor.keys).toEqual([]);
+			expect((await stored(orderId)).status).toBe("authorized");
+		} finally {
+			svc.settings.pendingWaitMs = wait;
+			processor.restore();
+			await leftBehind(orderId, { kind: "void", key: `void:${orderId}`, lockedUntil: 0 });
+			expect((await voidPayment(orderId)).status).toBe("voided");
+		}
+	});
+
+	it("the recovery sweep finishes what callers left, and only that", async () => {
+		const toCapture = newOrderId();
+		await authorize(toCapture);
+		const toRefund = await captured(10_000);
+		const inProgress = newOrderId();
+		await authorize(inProgress);
+		await leftBehind(toCapture, {
+			kind: "capture",
+			key: `capture:${toCapture}`,
+			lockedUntil: Date.now() - 1
+		});
+		await leftBehind(toRefund, {
+			kind: "refund",
+			key: `refund:${toRefund}:r-crash`,
+			lockedUntil: 0,
+			refund: { refundId: "r-crash", amountCents: 10_000 }
+		});
+		const live = { kind: "void", key: `void:${inProgress}`, lockedUntil: Date.now() + 60_000 };
+		await leftBehind(inProgress, live);
+		emitted.length = 0;
+		const processor = processorKeys();
+		try {
+			expect(await broker.call("payments.recover")).toEqual({ finished: 2 });
+			expect(await stored(toCapture)).toMatchObject({ status: "captured" });
+			expect(await stored(toRefund)).toMatchObject({
+				status: "refunded",
+				refundedCents: 10_000,
+				refunds: [expect.objectContaining({ refundId: "r-crash", amountCents: 10_000 })]
+			});
+			expect((await stored(inProgress)).operation).toEqual(live);
+			expect(processor.keys.sort()).toEqual(
+				[`capture:${toCapture}`, `refund:${toRefund}:r-crash`].sort()
+			);
+			expect(names().sort()).toEqual(["payment.captured", "payment.refunded"]);
+			expect(await broker.call("payments.recover")).toEqual({ finished: 0 });
+			expect(emitted).toHaveLength(2);
+		} finally {
+			processor.restore();
+			await svc.adapter.updateMany({ orderId: inProgress }, { $unset: { operation: true } });
+		}
+	});
+
+	it("the recovery sweep keeps an operation the processor still fails, for its next round", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		await leftBehind(orderId, { kind: "void", key: `void:${orderId}`, lockedUntil: 0 });
+		const spy = jest
+			.spyOn(svc.processor, "void")
+			.mockRejectedValueOnce(new Error("processor down"));
+		try {
+			expect(await broker.call("payments.recover")).toEqual({ finished: 0 });
+			expect(await stored(orderId)).toMatchObject({
+				status: "authorized",
+				operation: { kind: "void", lockedUntil: 0 }
+			});
+			expect(await broker.call("payments.recover")).toEqual({ finished: 1 });
+			expect(await stored(orderId)).toMatchObject({ status: "voided" });
+			expect(spy.mock.calls.map(c => c[1])).toEqual([`void:${orderId}`, `void:${orderId}`]);
 		} finally {
 			spy.mockRestore();
 		}

@@ -75,12 +75,27 @@ describe("SimulatedProcessor", () => {
 	it("captures, voids and refunds its own authorizations and refuses unknown ones", async () => {
 		const res = await processor.authorize(request(TEST_CARDS.success));
 		if (!res.ok) throw new Error("expected an authorization");
-		await expect(processor.capture(res.authorizationId, 5_000)).resolves.toBeUndefined();
-		await expect(processor.refund(res.authorizationId, 100)).resolves.toBeUndefined();
-		await expect(processor.void(res.authorizationId)).resolves.toBeUndefined();
-		await expect(processor.capture("auth_unknown", 5_000)).rejects.toThrow(/Unknown/);
-		await expect(processor.void("")).rejects.toThrow(/Unknown/);
-		await expect(processor.refund(res.authorizationId, -1)).rejects.toThrow();
+		const id = res.authorizationId;
+		await expect(processor.capture(id, 5_000, "capture:o1")).resolves.toBeUndefined();
+		await expect(processor.refund(id, 100, "refund:o1:r1")).resolves.toBeUndefined();
+		await expect(processor.void(id, "void:o1")).resolves.toBeUndefined();
+		await expect(processor.capture("auth_unknown", 5_000, "capture:o1")).rejects.toThrow(
+			/Unknown/
+		);
+		await expect(processor.void("", "void:o1")).rejects.toThrow(/Unknown/);
+		await expect(processor.refund(id, -1, "refund:o1:r2")).rejects.toThrow();
+	});
+
+	it("refuses a capture, void or refund without an idempotency key", async () => {
+		const res = await processor.authorize(request(TEST_CARDS.success));
+		if (!res.ok) throw new Error("expected an authorization");
+		const id = res.authorizationId;
+		await expect(processor.capture(id, 5_000, "")).rejects.toThrow(/idempotency key/);
+		await expect(processor.void(id, "")).rejects.toThrow(/idempotency key/);
+		await expect(processor.refund(id, 100, "")).rejects.toThrow(/idempotency key/);
+		await expect(
+			processor.authorize({ ...request(TEST_CARDS.success), idempotencyKey: "" })
+		).rejects.toThrow(/idempotency key/);
 	});
 });
 
