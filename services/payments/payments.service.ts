@@ -18,6 +18,7 @@ import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
+import { commitPending } from "../../lib/group-commit";
 import {
 	ErrorTypes,
 	clientError,
@@ -113,6 +114,8 @@ interface PaymentsSettings {
 	pendingLeaseMs: number;
 	/** How often the sweep finishes the operations that callers left. */
 	recoveryIntervalMs: number;
+	/** Test-only crash switch: the process dies once this operation is written. */
+	faultAfterOperation?: PendingOperation["kind"];
 }
 
 type PaymentsThis = Service<PaymentsSettings> & DbMethods & DurableEventsMethods & PaymentsVars;
@@ -205,8 +208,14 @@ const PaymentsService = {
 
 	settings: {
 		pendingWaitMs: 3_000,
-		pendingLeaseMs: 15_000,
-		recoveryIntervalMs: Number(process.env.PAYMENT_RECOVERY_INTERVAL_MS) || 15_000
+		pendingLeaseMs: Number(process.env.PAYMENT_LEASE_MS) || 15_000,
+		recoveryIntervalMs: Number(process.env.PAYMENT_RECOVERY_INTERVAL_MS) || 15_000,
+		// Read from the environment only, and ignored in production: no request can reach it.
+		faultAfterOperation:
+			process.env.NODE_ENV === "production"
+				? undefined
+				: (process.env.PAYMENTS_FAULT_AFTER_OPERATION as PendingOperation["kind"]) ||
+					undefined
 	},
 
 	actions: {
@@ -659,6 +668,13 @@ const PaymentsService = {
 				{ $set: { operation: op } }
 			);
 			if (!started) return null;
+			if (this.settings.faultAfterOperation === op.kind) {
+				// Test-only crash switch (PAYMENTS_FAULT_AFTER_OPERATION; never in production): the
+				// process dies with the operation on disk, before the processor is asked.
+				commitPending();
+				this.logger.fatal(`Fault injection: killing the process during a ${op.kind}`);
+				process.kill(process.pid, "SIGKILL");
+			}
 			return this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, started), op);
 		},
 

@@ -22,7 +22,7 @@ import {
 
 jest.setTimeout(180_000);
 
-/** Orders and notifications keep their data on disk across restarts (same node id, same dir). */
+/** These keep their data on disk across restarts (same node id, same dir). */
 const PERSISTENT = { NODE_ENV: "development", PASSWORD_HASH_COST: "1024" };
 const MAX_ATTEMPTS = 3;
 
@@ -34,7 +34,7 @@ const codec = JSONCodec<Record<string, unknown>>();
 
 function start(name: string, env: Record<string, string> = {}) {
 	const nodeID = `${name}-1`;
-	const persistent = name === "orders" || name === "notifications" ? PERSISTENT : {};
+	const persistent = ["orders", "notifications", "payments"].includes(name) ? PERSISTENT : {};
 	nodes[nodeID] = c.start({ services: name, nodeID, env: { ...persistent, ...env } });
 	return nodes[nodeID];
 }
@@ -58,6 +58,8 @@ beforeAll(async () => {
 		EVENTS_RELAY_INTERVAL_MS: "200",
 		ORDER_STUCK_AFTER_MS: "1500",
 		ORDER_RECOVERY_INTERVAL_MS: "500",
+		PAYMENT_LEASE_MS: "1000",
+		PAYMENT_RECOVERY_INTERVAL_MS: "500",
 		RATE_LIMIT_MAX: "0"
 	});
 	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
@@ -206,6 +208,39 @@ describe("sagas that survive crashes", () => {
 		expect(stock).toBe(3);
 		expect(payments).toHaveLength(1);
 		expect(payments[0]).toMatchObject({ status: "captured", capturedCents: 2000 });
+	});
+
+	it("finishes a capture whose payments process died mid-way, then refunds the rejected order", async () => {
+		await kill("payments", "SIGTERM");
+		start("payments", { PAYMENTS_FAULT_AFTER_OPERATION: "capture" });
+		await ready(c, ["payments"]);
+		const cu = await newCustomer(c);
+		const productId = await newProduct(c, adminToken, 5, 1000);
+		const res = await placeOrder(c, cu.token, productId, 2);
+		// payments died with the capture written and not yet asked of the processor: whether
+		// the money moved is unknown to orders, which rejects the order and owes the payment's
+		// cancellation.
+		expect(res.status).not.toBe(201);
+		await nodes["payments-1"].exited;
+
+		start("payments");
+		await ready(c, ["payments"]);
+		// payments finishes the capture under its key (the processor may have made it); the
+		// owed void then finds it captured, and orders refunds it instead.
+		const [payment] = await wait("the payment is settled", async () => {
+			const rows = await allRows(c, cu.token, "/payments");
+			return rows.length === 1 && rows[0].status === "refunded" ? rows : null;
+		});
+		expect(payment).toMatchObject({ capturedCents: 2000, refundedCents: 2000 });
+		expect(payment.history.map((h: { status: string }) => h.status)).toEqual([
+			"pending",
+			"authorized",
+			"captured",
+			"refunded"
+		]);
+		const [order] = await allRows(c, cu.token, "/orders");
+		expect(order.status).toBe("rejected");
+		expect(await stockOf(c, productId)).toBe(5);
 	});
 });
 
