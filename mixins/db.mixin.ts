@@ -185,6 +185,17 @@ export interface DbMethods {
 	): Promise<Page<T>>;
 }
 
+/**
+ * A listing's sort with `_id` last (in the direction of the last key): documents that tie on the
+ * sort keys (created in the same millisecond, say) keep one order from page to page, so paging
+ * through shows each exactly once. Ids are time-ordered (lib/ids.ts), so ties also come in the
+ * order they were made.
+ */
+export function withIdTiebreak(sort: readonly string[]): string[] {
+	if (sort.some(key => key.replace(/^-/, "") === "_id")) return [...sort];
+	return [...sort, sort.at(-1)?.startsWith("-") ? "-_id" : "_id"];
+}
+
 export interface Page<T> {
 	rows: T[];
 	total: number;
@@ -548,7 +559,12 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 				toView: (doc: any) => unknown
 			) {
 				const [docs, total] = await Promise.all([
-					store.find({ query, sort, limit: pageSize, offset: (page - 1) * pageSize }),
+					store.find({
+						query,
+						sort: withIdTiebreak(sort),
+						limit: pageSize,
+						offset: (page - 1) * pageSize
+					}),
 					store.count({ query })
 				]);
 				return {

@@ -153,6 +153,38 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 		expect(await svc.adapter.findOne({ _id: "not-an-id" })).toBeFalsy();
 	});
 
+	it("pages a listing whose sort keys tie in one order: each document once, newest first", async () => {
+		const createdAt = "2030-01-01T00:00:00.000Z";
+		const ids: string[] = [];
+		for (let i = 0; i < 7; i++)
+			ids.push(
+				svc.toJSON(
+					svc.adapter,
+					await svc.adapter.insert({ key: `tie-${i}`, tie: 1, createdAt })
+				)._id
+			);
+		const seen: string[] = [];
+		for (let page = 1; page <= 3; page++) {
+			const res = await svc.findPage(
+				svc.adapter,
+				{ tie: 1 },
+				{ page, pageSize: 3, sort: ["-createdAt"] },
+				(doc: { _id: string }) => doc._id
+			);
+			expect(res).toMatchObject({ total: 7, totalPages: 3 });
+			seen.push(...res.rows);
+		}
+		// Ids are time-ordered: the same millisecond's documents come newest first too.
+		expect(seen).toEqual([...ids].sort().reverse());
+		const ascending = await svc.findPage(
+			svc.adapter,
+			{ tie: 1 },
+			{ page: 1, pageSize: 7, sort: ["createdAt"] },
+			(doc: { _id: string }) => doc._id
+		);
+		expect(ascending.rows).toEqual([...ids].sort());
+	});
+
 	it("opens secondary collections with their own indexes", async () => {
 		await svc.stores.extra.insert({ ref: "r1" });
 		const err = await svc.stores.extra.insert({ ref: "r1" }).catch((e: unknown) => e);

@@ -3,7 +3,7 @@
  * swaps a document in its index node when the key did not change) and new ids are unique.
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError } from "../../../mixins/db.mixin";
+import { DbMixin, isDuplicateKeyError, withIdTiebreak } from "../../../mixins/db.mixin";
 
 let broker: ServiceBroker;
 let svc: any;
@@ -236,5 +236,23 @@ describe("cache invalidation across nodes", () => {
 			.map((ep: any) => ep.id)
 			.sort();
 		expect(listeners).toEqual(["shelf-a", "shelf-b"]);
+	});
+});
+
+describe("withIdTiebreak", () => {
+	it("ends a listing's sort with _id, in the direction of its last key", () => {
+		expect(withIdTiebreak(["-createdAt"])).toEqual(["-createdAt", "-_id"]);
+		expect(withIdTiebreak(["name"])).toEqual(["name", "_id"]);
+		expect(withIdTiebreak(["status", "-createdAt"])).toEqual(["status", "-createdAt", "-_id"]);
+		expect(withIdTiebreak([])).toEqual(["_id"]);
+	});
+
+	it("leaves a sort that already has _id as it is, without changing the caller's array", () => {
+		const sort = ["-_id"];
+		expect(withIdTiebreak(sort)).toEqual(["-_id"]);
+		expect(withIdTiebreak(["_id", "name"])).toEqual(["_id", "name"]);
+		const mine = ["-createdAt"];
+		withIdTiebreak(mine);
+		expect(mine).toEqual(["-createdAt"]);
 	});
 });
