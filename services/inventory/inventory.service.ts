@@ -23,6 +23,7 @@ import {
 import { newId } from "../../lib/ids";
 import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
 import { settings as appSettings } from "../../lib/settings";
+import { startSweep } from "../../lib/sweep";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { SEED_CATALOG } from "./inventory.seed";
 import {
@@ -882,12 +883,12 @@ const InventoryService = {
 	},
 
 	started(this: InventoryThis) {
-		this.sweepTimer = setInterval(() => {
-			this.expireReservations().catch(err =>
-				this.logger.warn("Reservation sweep failed:", (err as Error).message)
-			);
-		}, this.settings.sweepIntervalMs);
-		this.sweepTimer.unref();
+		this.sweepTimer = startSweep(
+			this.logger,
+			"Reservation sweep",
+			this.settings.sweepIntervalMs,
+			() => this.expireReservations()
+		);
 	},
 
 	stopped(this: InventoryThis) {

@@ -12,6 +12,7 @@ import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam } from "../../lib/params";
 import { commitPending } from "../../lib/group-commit";
 import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
+import { startSweep } from "../../lib/sweep";
 import {
 	DurableEvents,
 	INBOX_INDEXES,
@@ -743,12 +744,12 @@ const OrdersService = {
 	},
 
 	started(this: OrdersThis) {
-		this.recoveryTimer = setInterval(() => {
-			this.recover().catch(err =>
-				this.logger.warn("Recovery sweep failed:", (err as Error).message)
-			);
-		}, this.settings.recoveryIntervalMs);
-		this.recoveryTimer.unref();
+		this.recoveryTimer = startSweep(
+			this.logger,
+			"Recovery sweep",
+			this.settings.recoveryIntervalMs,
+			() => this.recover()
+		);
 	},
 
 	stopped(this: OrdersThis) {

@@ -55,6 +55,7 @@ import {
 	type RefundEntry
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
+import { startSweep } from "../../lib/sweep";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
 
 const CentsParam = {
@@ -137,6 +138,10 @@ interface PaymentsVars {
 		operation: Omit<PendingOperation, "lockedUntil">
 	): Promise<PaymentDoc | null>;
 	resumeOperation(doc: PaymentDoc): Promise<boolean>;
+	claimOperation(
+		query: Record<string, unknown>,
+		operation: Omit<PendingOperation, "lockedUntil">
+	): Promise<PaymentDoc | null>;
 	completeOperation(doc: PaymentDoc, op: PendingOperation): Promise<PaymentDoc | null>;
 	recoverOperations(): Promise<number>;
 	processorFailed(operation: string, orderId: string, err: unknown): Error;
@@ -648,26 +653,50 @@ const PaymentsService = {
 		 * operation), then make it: the payment it led to, or null when the payment changed
 		 * first.
 		 */
-		async operate(
+		operate(
 			this: PaymentsThis,
 			doc: PaymentDoc,
 			operation: Omit<PendingOperation, "lockedUntil">
 		) {
-			const op: PendingOperation = {
-				...operation,
-				lockedUntil: Date.now() + this.settings.pendingLeaseMs
-			};
-			const started = await this.updateOne(
-				this.adapter,
+			return this.claimOperation(
 				{
 					orderId: doc.orderId,
 					status: doc.status,
 					refundedCents: doc.refundedCents,
 					operation: { $exists: false }
 				},
-				{ $set: { operation: op } }
+				operation
 			);
-			if (!started) return null;
+		},
+
+		/** Take over an operation whose lease ran out, and finish it; false if another call did. */
+		async resumeOperation(this: PaymentsThis, doc: PaymentDoc) {
+			const left = doc.operation!;
+			const query = {
+				orderId: doc.orderId,
+				"operation.key": left.key,
+				"operation.lockedUntil": left.lockedUntil
+			};
+			if (!(await this.claimOperation(query, left))) return false;
+			this.logger.info(`Order ${doc.orderId}: finished a ${left.kind} that a caller left`);
+			return true;
+		},
+
+		/**
+		 * Write the operation with a fresh lease on the payment that matches `query`, then make
+		 * it: the payment it led to, or null when no payment matched.
+		 */
+		async claimOperation(
+			this: PaymentsThis,
+			query: Record<string, unknown>,
+			operation: Omit<PendingOperation, "lockedUntil">
+		) {
+			const op: PendingOperation = {
+				...operation,
+				lockedUntil: Date.now() + this.settings.pendingLeaseMs
+			};
+			const claimed = await this.updateOne(this.adapter, query, { $set: { operation: op } });
+			if (!claimed) return null;
 			if (this.settings.faultAfterOperation === op.kind) {
 				// Test-only crash switch (PAYMENTS_FAULT_AFTER_OPERATION; never in production): the
 				// process dies with the operation on disk, before the processor is asked.
@@ -675,29 +704,7 @@ const PaymentsService = {
 				this.logger.fatal(`Fault injection: killing the process during a ${op.kind}`);
 				process.kill(process.pid, "SIGKILL");
 			}
-			return this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, started), op);
-		},
-
-		/** Take over an operation whose lease ran out, and finish it. */
-		async resumeOperation(this: PaymentsThis, doc: PaymentDoc) {
-			const left = doc.operation!;
-			const op: PendingOperation = {
-				...left,
-				lockedUntil: Date.now() + this.settings.pendingLeaseMs
-			};
-			const taken = await this.updateOne(
-				this.adapter,
-				{
-					orderId: doc.orderId,
-					"operation.key": left.key,
-					"operation.lockedUntil": left.lockedUntil
-				},
-				{ $set: { operation: op } }
-			);
-			if (!taken) return false; // another call took it over first
-			this.logger.info(`Order ${doc.orderId}: finishing an unfinished ${op.kind}`);
-			await this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, taken), op);
-			return true;
+			return this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, claimed), op);
 		},
 
 		/**
@@ -792,12 +799,12 @@ const PaymentsService = {
 	},
 
 	started(this: PaymentsThis) {
-		this.recoveryTimer = setInterval(() => {
-			this.recoverOperations().catch(err =>
-				this.logger.warn("Recovery sweep failed:", (err as Error).message)
-			);
-		}, this.settings.recoveryIntervalMs);
-		this.recoveryTimer.unref();
+		this.recoveryTimer = startSweep(
+			this.logger,
+			"Recovery sweep",
+			this.settings.recoveryIntervalMs,
+			() => this.recoverOperations()
+		);
 	},
 
 	stopped(this: PaymentsThis) {
