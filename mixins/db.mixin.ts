@@ -310,7 +310,8 @@ function withObjectIdQueries(store: Store): Store {
 	});
 }
 
-async function ensureIndexes(store: Store, indexes: IndexSpec[]): Promise<void> {
+/** Create the indexes a store lacks (each adapter's own call; an existing index is kept). */
+export async function ensureIndexes(store: Store, indexes: IndexSpec[]): Promise<void> {
 	for (const idx of indexes) {
 		if (store.collection) {
 			await store.collection.createIndex(

@@ -25,7 +25,8 @@ import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
 import { nextTurn } from "../lib/fair-scheduling";
 import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
-import { isDuplicateKeyError, type Store } from "./db.mixin";
+import { ensureIndexes, isDuplicateKeyError, type Store } from "./db.mixin";
+import { startSweep } from "../lib/sweep";
 
 export interface OutboxEntry {
 	eventId: string;
@@ -35,6 +36,14 @@ export interface OutboxEntry {
 
 /** Indexes of the `inbox` store of a consuming service. */
 export const INBOX_INDEXES = [{ field: "key", unique: true }];
+
+/**
+ * The outboxes' index: only documents with events waiting have an entry (one per event), so the
+ * full scan reads those, not every document of the store (~50 ms per 50 000 documents in NeDB,
+ * a collection scan on MongoDB). WITH_EVENTS is the query it serves.
+ */
+const OUTBOX_INDEX = { field: "outbox.eventId", sparse: true };
+const WITH_EVENTS = { "outbox.eventId": { $gt: "" } };
 
 const DOMAINS = new Set(["order", "payment", "shipment", "inventory", "user"]);
 const isDomainEvent = (name: string) => DOMAINS.has(name.split(".")[0]) && !name.includes("*");
@@ -143,6 +152,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 					...outboxStores,
 					...(this.stores?.inbox ? ["inbox"] : [])
 				]);
+				for (const name of outboxStores)
+					await ensureIndexes(this.storeOf(name), [OUTBOX_INDEX]);
 				if (this.durableStopping) return;
 				const durable = this.schema.$durableEvents as Record<
 					string,
@@ -191,12 +202,9 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				if (this.stores?.inbox) {
 					// Ten times per retention period, at most hourly.
 					const every = Math.max(1000, Math.min(cfg.inboxRetentionMs / 10, 3_600_000));
-					this.inboxPruneTimer = setInterval(() => {
-						this.pruneInbox().catch((err: Error) =>
-							this.logger.warn("Pruning the inbox failed:", err.message)
-						);
-					}, every);
-					this.inboxPruneTimer.unref();
+					this.inboxPruneTimer = startSweep(this.logger, "Pruning the inbox", every, () =>
+						this.pruneInbox()
+					);
 				}
 				if (outboxStores.length > 0) {
 					// Each round retries the documents known to hold events; a full scan of every
@@ -300,14 +308,13 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				for (const storeName of outboxStores) {
 					const store = this.storeOf(storeName);
 					for (;;) {
-						const docs = await store.find({
-							query: { "outbox.0": { $exists: true } },
-							limit: 100
-						});
+						const found = await store.find({ query: WITH_EVENTS, limit: 100 });
+						// Through the index, a document comes once per event it holds.
+						const docs = new Map(found.map((doc: any) => [String(doc._id), doc]));
 						let relayed = 0;
-						for (const doc of docs)
+						for (const doc of docs.values())
 							relayed += await this.relayDocument(store, doc, storeName);
-						if (docs.length < 100 || relayed === 0) break;
+						if (found.length < 100 || relayed === 0) break;
 					}
 				}
 			},

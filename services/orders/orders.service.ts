@@ -176,7 +176,12 @@ const OrdersService = {
 	name: "orders",
 	mixins: [
 		DbMixin({
-			indexes: [{ field: "userId" }, { field: "idempotencyKey", unique: true, sparse: true }],
+			indexes: [
+				{ field: "userId" },
+				{ field: "idempotencyKey", unique: true, sparse: true },
+				// Only orders that owe a compensation have entries: the sweep reads those alone.
+				{ field: "pendingActions", sparse: true }
+			],
 			stores: { inbox: INBOX_INDEXES }
 		}),
 		// Order events leave through the order document's outbox.
@@ -632,11 +637,12 @@ const OrdersService = {
 		 * stuck at capture or commit is resumed, since the customer's payment is authorized.
 		 */
 		async recover(this: OrdersThis) {
+			// Through the sparse index on pendingActions: an order comes once per action it owes.
 			const owing = await this.adapter.find({
-				query: { "pendingActions.0": { $exists: true } },
+				query: { pendingActions: { $gt: "" } },
 				limit: 100
 			});
-			for (const raw of owing) {
+			for (const raw of new Map(owing.map((doc: any) => [String(doc._id), doc])).values()) {
 				const order: OrderDoc = this.toJSON(this.adapter, raw);
 				if (!order.pendingActions?.length) continue;
 				const left = await this.settle(order, order.pendingActions);

@@ -501,6 +501,46 @@ describe("a saga the recovery sweep settles while it runs", () => {
 	});
 });
 
+describe("compensations an order still owes", () => {
+	it("are paid off by the recovery sweep, once: a capture the processor failed is refunded", async () => {
+		const orders: any = sys.broker.getLocalService("orders");
+		const payments: any = sys.broker.getLocalService("payments");
+		const c = await sys.customer();
+		const p = await product(5);
+		// The processor fails the capture, and again when the void finds it owed: whether the
+		// money moved is unknown, so the order is rejected owing its payment's cancellation.
+		const capture = jest
+			.spyOn(payments.processor, "capture")
+			.mockRejectedValueOnce(new Error("processor down"))
+			.mockRejectedValueOnce(new Error("processor down"));
+		try {
+			const res = await order(c.token, [{ productId: p.id, quantity: 2 }]);
+			expect([res.status, res.body.type]).toEqual([503, "SERVICE_UNAVAILABLE"]);
+			// (A 503 carries no details; the customer's only order is this one.)
+			const orderId = (await orders.adapter.findOne({ userId: c.id }))._id;
+			expect(await stockOf(p.id)).toBe(5);
+			expect((await orders.adapter.findOne({ _id: orderId })).pendingActions).toEqual([
+				"cancelPayment"
+			]);
+
+			await sys.broker.call("orders.recover");
+			// The capture is made under its key, the void then refused, the payment refunded.
+			const [payment] = await paymentsOf(c.token, String(orderId));
+			expect(payment).toMatchObject({
+				status: "refunded",
+				capturedCents: 2500,
+				refundedCents: 2500
+			});
+			expect((await orders.adapter.findOne({ _id: orderId })).pendingActions).toEqual([]);
+			await sys.broker.call("orders.recover");
+			expect((await paymentsOf(c.token, String(orderId)))[0].refunds).toHaveLength(1);
+			expect(capture).toHaveBeenCalledTimes(3);
+		} finally {
+			capture.mockRestore();
+		}
+	});
+});
+
 describe("degraded dependencies", () => {
 	it("keeps placing orders while notifications is down", async () => {
 		const notifications = sys.broker.getLocalService("notifications")!;

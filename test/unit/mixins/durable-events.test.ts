@@ -163,6 +163,35 @@ describe("relay rounds", () => {
 		expect(handled).toEqual(["crashed"]);
 	});
 
+	it("scan only the documents holding events, each once, through the outbox index", async () => {
+		await producer.durableStart; // the index is made once the store is connected
+		expect(producer.adapter.db.indexes["outbox.eventId"]).toBeDefined();
+		await producer.adapter.insert({ n: 2, outbox: [] });
+		await producer.adapter.insert({ n: 3 });
+		await producer.adapter.insert({
+			n: 4,
+			outbox: [
+				producer.outboxEntry("order.confirmed", event("two-a")),
+				producer.outboxEntry("order.confirmed", event("two-b"))
+			]
+		});
+		const publish = jest.spyOn(producer, "publishDurable");
+		const relay = jest.spyOn(producer, "relayDocument");
+		try {
+			await producer.flushOutbox();
+			await settled();
+			expect(handled).toEqual(["two-a", "two-b"]);
+			expect(publish).toHaveBeenCalledTimes(2);
+			expect(relay).toHaveBeenCalledTimes(1);
+			expect(await producer.adapter.count({ query: { "outbox.eventId": { $gt: "" } } })).toBe(
+				0
+			);
+		} finally {
+			publish.mockRestore();
+			relay.mockRestore();
+		}
+	});
+
 	it("retry a document whose event could not be published", async () => {
 		const publish = jest
 			.spyOn(producer, "publishDurable")
