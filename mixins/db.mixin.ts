@@ -310,6 +310,20 @@ function withObjectIdQueries(store: Store): Store {
 	});
 }
 
+/**
+ * Documents found through an index on an array field (`outbox.eventId`, `pendingActions`) come
+ * once per element that matched: each once, in the order found.
+ */
+export function eachOnce<T extends { _id: unknown }>(docs: readonly T[]): T[] {
+	const seen = new Set<string>();
+	return docs.filter(doc => {
+		const id = String(doc._id);
+		if (seen.has(id)) return false;
+		seen.add(id);
+		return true;
+	});
+}
+
 /** Create the indexes a store lacks (each adapter's own call; an existing index is kept). */
 export async function ensureIndexes(store: Store, indexes: IndexSpec[]): Promise<void> {
 	for (const idx of indexes) {

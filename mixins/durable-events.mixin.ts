@@ -25,7 +25,7 @@ import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
 import { nextTurn } from "../lib/fair-scheduling";
 import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
-import { ensureIndexes, isDuplicateKeyError, type Store } from "./db.mixin";
+import { eachOnce, ensureIndexes, isDuplicateKeyError, type Store } from "./db.mixin";
 import { startSweep } from "../lib/sweep";
 
 export interface OutboxEntry {
@@ -309,10 +309,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 					const store = this.storeOf(storeName);
 					for (;;) {
 						const found = await store.find({ query: WITH_EVENTS, limit: 100 });
-						// Through the index, a document comes once per event it holds.
-						const docs = new Map(found.map((doc: any) => [String(doc._id), doc]));
 						let relayed = 0;
-						for (const doc of docs.values())
+						for (const doc of eachOnce(found))
 							relayed += await this.relayDocument(store, doc, storeName);
 						if (found.length < 100 || relayed === 0) break;
 					}

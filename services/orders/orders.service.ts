@@ -6,7 +6,7 @@
  * the ones before it. The lifecycle lives in order-state.ts.
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { DbMixin, eachOnce, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam } from "../../lib/params";
@@ -637,12 +637,12 @@ const OrdersService = {
 		 * stuck at capture or commit is resumed, since the customer's payment is authorized.
 		 */
 		async recover(this: OrdersThis) {
-			// Through the sparse index on pendingActions: an order comes once per action it owes.
+			// Through the sparse index on pendingActions (an entry per owed action).
 			const owing = await this.adapter.find({
 				query: { pendingActions: { $gt: "" } },
 				limit: 100
 			});
-			for (const raw of new Map(owing.map((doc: any) => [String(doc._id), doc])).values()) {
+			for (const raw of eachOnce(owing)) {
 				const order: OrderDoc = this.toJSON(this.adapter, raw);
 				if (!order.pendingActions?.length) continue;
 				const left = await this.settle(order, order.pendingActions);

@@ -3,7 +3,7 @@
  * swaps a document in its index node when the key did not change) and new ids are unique.
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, withIdTiebreak } from "../../../mixins/db.mixin";
+import { DbMixin, eachOnce, isDuplicateKeyError, withIdTiebreak } from "../../../mixins/db.mixin";
 
 let broker: ServiceBroker;
 let svc: any;
@@ -254,5 +254,14 @@ describe("withIdTiebreak", () => {
 		const mine = ["-createdAt"];
 		withIdTiebreak(mine);
 		expect(mine).toEqual(["-createdAt"]);
+	});
+});
+
+describe("eachOnce", () => {
+	it("keeps each document once, the first found, in the order found", () => {
+		const a = { _id: "a", n: 1 };
+		const b = { _id: "b", n: 2 };
+		expect(eachOnce([a, b, { _id: "a", n: 3 }, b])).toEqual([a, b]);
+		expect(eachOnce([])).toEqual([]);
 	});
 });
