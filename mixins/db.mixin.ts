@@ -311,8 +311,8 @@ function withObjectIdQueries(store: Store): Store {
 }
 
 /**
- * Documents found through an index on an array field (`outbox.eventId`, `pendingActions`) come
- * once per element that matched: each once, in the order found.
+ * Documents found through an index on an array field (`pendingActions`) come once per element
+ * that matched (NeDB): each once, in the order found.
  */
 export function eachOnce<T extends { _id: unknown }>(docs: readonly T[]): T[] {
 	const seen = new Set<string>();

@@ -185,6 +185,16 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 		expect(ascending.rows).toEqual([...ids].sort());
 	});
 
+	it("finds documents by a field of their array's elements ($gt ''), each once", async () => {
+		// The outbox scan's query (durable-events.mixin.ts).
+		await svc.adapter.insert({ key: "box-empty", box: [] });
+		await svc.adapter.insert({ key: "box-none" });
+		await svc.adapter.insert({ key: "box-one", box: [{ eventId: "e1" }] });
+		await svc.adapter.insert({ key: "box-two", box: [{ eventId: "e2" }, { eventId: "e3" }] });
+		const found = await svc.adapter.find({ query: { "box.eventId": { $gt: "" } } });
+		expect(found.map((d: { key: string }) => d.key).sort()).toEqual(["box-one", "box-two"]);
+	});
+
 	it("opens secondary collections with their own indexes", async () => {
 		await svc.stores.extra.insert({ ref: "r1" });
 		const err = await svc.stores.extra.insert({ ref: "r1" }).catch((e: unknown) => e);

@@ -163,9 +163,7 @@ describe("relay rounds", () => {
 		expect(handled).toEqual(["crashed"]);
 	});
 
-	it("scan only the documents holding events, each once, through the outbox index", async () => {
-		await producer.durableStart; // the index is made once the store is connected
-		expect(producer.adapter.db.indexes["outbox.eventId"]).toBeDefined();
+	it("scan finds the documents holding events, each once", async () => {
 		await producer.adapter.insert({ n: 2, outbox: [] });
 		await producer.adapter.insert({ n: 3 });
 		await producer.adapter.insert({
