@@ -11,10 +11,10 @@
 # The Node version matches the `node` devDependency the tests run on.
 
 # ---- build: compile TypeScript ----
-FROM node:22.23.3-bookworm-slim AS build
+FROM node:26.10.0-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: the `node` devDependency would download a second Node 22 into node_modules;
+# --ignore-scripts: the `node` devDependency would download a second Node into node_modules;
 # this image already has it. Nothing else needs an install script to compile.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json moleculer.config.ts ./
@@ -26,13 +26,13 @@ COPY services ./services
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
 
 # ---- deps: production dependencies only ----
-FROM node:22.23.3-bookworm-slim AS deps
+FROM node:26.10.0-trixie-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ----
-FROM node:22.23.3-bookworm-slim AS runtime
+FROM node:26.10.0-trixie-slim AS runtime
 ENV NODE_ENV=production \
 	PORT=3000 \
 	HEALTH_PORT=3001 \
