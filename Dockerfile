@@ -20,6 +20,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json moleculer.config.ts ./
 COPY types ./types
 COPY lib ./lib
+COPY platform ./platform
 COPY mixins ./mixins
 COPY scripts ./scripts
 COPY services ./services

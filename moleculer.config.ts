@@ -15,7 +15,6 @@ import { SCOPED_MEMORY_CACHER } from "./lib/cacher";
 import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { DrainMiddleware } from "./lib/drain";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
-import { CommitBeforeSendMiddleware } from "./lib/group-commit";
 import { coalescingNats } from "./lib/nats-transporter";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
@@ -196,10 +195,7 @@ const brokerConfig: BrokerOptions = {
 		// Puts each handler's context in scope, so JSON log lines carry its request id.
 		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.
-		...(metricsPort != null ? [BusinessMetricsMiddleware()] : []),
-		// Another transporter than ours: its packets leave after the datafile writes before them
-		// (ours does that once per turn, lib/group-commit.ts).
-		...(env.TRANSPORTER && !ourNats ? [CommitBeforeSendMiddleware()] : [])
+		...(metricsPort != null ? [BusinessMetricsMiddleware()] : [])
 	],
 	replOptions: { customCommands: replCommands as never },
 

@@ -8,11 +8,7 @@
  * writes for everything read in one poll phase go out back to back: the reader wakes once for
  * the batch, and the NATS client flushes the whole batch in one write. An idle node loses nothing:
  * the check phase follows the poll phase in the same turn.
- *
- * The changes made to the datafiles so far are written first (lib/group-commit.ts): whatever goes
- * out may tell of them.
  */
-import { commitPending } from "./group-commit";
 
 /** How a deferred write that has a result settles its caller's promise. */
 export type Outcome = { resolve: () => void; reject: (err: unknown) => void };
@@ -31,7 +27,6 @@ export function coalesce<A extends unknown[]>(
 ): Coalesced<A> {
 	let queue: A[] = [];
 	const flush = () => {
-		commitPending();
 		const batch = queue;
 		queue = [];
 		for (const args of batch) {

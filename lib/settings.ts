@@ -18,6 +18,12 @@ export interface Settings {
 	acceptSockets: number;
 	dataDir: string;
 	mongoUri: string | undefined;
+	sqlite: {
+		/** Each service its own private in-memory database (NODE_ENV=test without DATA_DIR). */
+		inMemory: boolean;
+		synchronous: "OFF" | "NORMAL" | "FULL" | "EXTRA";
+		busyTimeoutMs: number;
+	};
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
 	passwordHashCost: number;
 	admin: { email: string; password: string } | undefined;
@@ -79,6 +85,15 @@ function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
 	throw new ConfigError(`${name} must be true or false (got "${raw}")`);
 }
 
+/** One of `values` (case-insensitive); the first when unset. */
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: readonly T[]): T {
+	const raw = env[name];
+	if (raw == null || raw === "") return values[0];
+	const found = values.find(v => v === raw.toUpperCase());
+	if (!found) throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
+	return found;
+}
+
 function list(raw: string | undefined): string[] {
 	return (raw ?? "")
 		.split(",")
@@ -138,6 +153,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		acceptSockets: int(env, "HTTP_ACCEPT_SOCKETS", 8, 1, 64),
 		dataDir: path.resolve(env.DATA_DIR || "data"),
 		mongoUri: env.MONGO_URI || undefined,
+		sqlite: {
+			inMemory: nodeEnv === "test" && !env.DATA_DIR,
+			synchronous: oneOf(env, "SQLITE_SYNCHRONOUS", ["NORMAL", "FULL", "EXTRA", "OFF"]),
+			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000)
+		},
 		jwt: {
 			secret: secret || DEV_JWT_SECRET,
 			expiresInSec: int(env, "JWT_EXPIRES_IN", 900, 30, 86400),

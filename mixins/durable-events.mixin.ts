@@ -34,17 +34,32 @@ export interface OutboxEntry {
 	payload: Record<string, unknown>;
 }
 
-/** Indexes of the `inbox` store of a consuming service. */
-export const INBOX_INDEXES = [{ field: "key", unique: true }];
+/** Indexes of the `inbox` store of a consuming service (`at`: the prune reads through it). */
+export const INBOX_INDEXES = [{ field: "key", unique: true }, { field: "at" }];
 
 /**
- * The full scan's query, and on MongoDB its index: a sparse index on `outbox.eventId` holds only
- * the documents with events waiting, so the scan reads those instead of the whole collection.
- * NeDB answers the query from memory (about 1 us per document, every EVENTS_SWEEP_INTERVAL_MS);
- * an index there cost about 1.3 us on every update of the store, more than the scans it saved.
+ * `outboxAt` is set exactly while a document's outbox holds events: the full scan reads through
+ * its sparse index only those documents, on SQLite and MongoDB alike.
  */
-const OUTBOX_INDEX = { field: "outbox.eventId", sparse: true };
-const WITH_EVENTS = { "outbox.eventId": { $gt: "" } };
+const OUTBOX_INDEX = { field: "outboxAt", sparse: true };
+const WITH_EVENTS = { outboxAt: { $gt: "" } };
+
+type Update = Record<string, any>;
+
+/** `update` that also appends `entry` to the document's outbox: one atomic write for both. */
+export function withEvent(update: Update, entry?: OutboxEntry): Update {
+	if (!entry) return update;
+	return {
+		...update,
+		$set: { ...update.$set, outboxAt: nowIso() },
+		$push: { ...update.$push, outbox: entry }
+	};
+}
+
+/** The outbox fields of a new document that records `entries` with itself. */
+export function outboxOf(entries: OutboxEntry[]): { outbox: OutboxEntry[]; outboxAt?: string } {
+	return entries.length > 0 ? { outbox: entries, outboxAt: nowIso() } : { outbox: [] };
+}
 
 const DOMAINS = new Set(["order", "payment", "shipment", "inventory", "user"]);
 const isDomainEvent = (name: string) => DOMAINS.has(name.split(".")[0]) && !name.includes("*");
@@ -153,10 +168,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 					...outboxStores,
 					...(this.stores?.inbox ? ["inbox"] : [])
 				]);
-				for (const name of outboxStores) {
-					const store: Store = this.storeOf(name);
-					if (store.collection) await ensureIndexes(store, [OUTBOX_INDEX]);
-				}
+				for (const name of outboxStores)
+					await ensureIndexes(this.storeOf(name), [OUTBOX_INDEX]);
 				if (this.durableStopping) return;
 				const durable = this.schema.$durableEvents as Record<
 					string,
@@ -263,7 +276,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			) {
 				const entry = this.outboxEntry(name, payload, eventId);
 				const store = this.storeOf(storeName);
-				const doc = await this.updateOne(store, { _id: id }, { $push: { outbox: entry } });
+				const doc = await this.updateOne(store, { _id: id }, withEvent({}, entry));
 				if (doc) await this.relayWritten(storeName, doc);
 			},
 
@@ -325,7 +338,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			 * the outbox in one update (one write per relay, not one per event). Stops at the first
 			 * that fails, to keep the order of the document's events; a crash before the update
 			 * publishes them again (at-least-once: consumers skip what they handled). A document
-			 * left with events stays on the list of the next relay round.
+			 * left with events stays on the list of the next relay round. When the outbox still
+			 * holds exactly what was published, it is emptied and its `outboxAt` cleared at once.
 			 */
 			async relayDocument(
 				this: any,
@@ -350,7 +364,18 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							break;
 						}
 					}
-					if (published.length > 0)
+					const all = (doc.outbox ?? []).length;
+					const emptied =
+						published.length === all &&
+						(await store.updateMany(
+							{
+								_id: doc._id,
+								outbox: { $size: all },
+								...(all > 0 ? { "outbox.eventId": { $all: published } } : {})
+							},
+							{ $set: { outbox: [], outboxAt: null } }
+						)) > 0;
+					if (!emptied && published.length > 0)
 						await store.updateMany(
 							{ _id: doc._id },
 							{ $pull: { outbox: { eventId: { $in: published } } } }

@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { coalesce } from "../../lib/coalesce";
-import { commitPending } from "../../lib/group-commit";
 import { forbidden, unauthorized } from "../../lib/errors";
 import {
 	forRequestsWithBody,
@@ -324,9 +323,7 @@ const ApiService = {
 		},
 
 		sendJSON(res: Res, status: number, data: unknown) {
-			// Error answers are written at once (not through writeLater): the changes made so far
-			// are written first, as before every answer (lib/group-commit.ts).
-			commitPending();
+			// Error answers are written at once, not through writeLater.
 			res.statusCode = status;
 			res.setHeader("Content-Type", "application/json; charset=utf-8");
 			res.end(JSON.stringify(data));

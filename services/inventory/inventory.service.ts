@@ -18,7 +18,9 @@ import {
 	DurableEvents,
 	INBOX_INDEXES,
 	type DurableEventsMethods,
-	type OutboxEntry
+	type OutboxEntry,
+	outboxOf,
+	withEvent
 } from "../../mixins/durable-events.mixin";
 import { newId } from "../../lib/ids";
 import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
@@ -29,6 +31,7 @@ import { SEED_CATALOG } from "./inventory.seed";
 import {
 	SHIPMENT_STATUSES,
 	canReservationTransition,
+	reservationSweepAt,
 	canShipmentTransition,
 	carrierFor,
 	crossedLowStock,
@@ -75,6 +78,8 @@ interface ReservationDoc {
 	/** True once the product documents reflect `status` (holds taken, consumed or returned). */
 	settled: boolean;
 	expiresAt: string;
+	/** See reservationSweepAt(). */
+	sweepAt: string | null;
 	createdAt: string;
 	updatedAt: string;
 }
@@ -177,7 +182,10 @@ const InventoryService = {
 			collection: "products",
 			indexes: [{ field: "sku", unique: true }],
 			stores: {
-				reservations: [{ field: "orderId", unique: true }],
+				reservations: [
+					{ field: "orderId", unique: true },
+					{ field: "sweepAt", sparse: true }
+				],
 				shipments: [{ field: "orderId", unique: true }],
 				inbox: INBOX_INDEXES
 			}
@@ -528,7 +536,7 @@ const InventoryService = {
 						"shipments",
 						await this.stores.shipments.insert({
 							...shipment,
-							outbox: [this.shipmentEntry("shipment.created", shipment)]
+							...outboxOf([this.shipmentEntry("shipment.created", shipment)])
 						})
 					);
 				} catch (err) {
@@ -602,6 +610,9 @@ const InventoryService = {
 			let res = await this.findReservation(orderId);
 			if (!res) {
 				const at = nowIso();
+				const expiresAt = new Date(
+					Date.now() + this.settings.reservationTtlMs
+				).toISOString();
 				try {
 					res = this.toJSON<ReservationDoc>(
 						this.stores.reservations,
@@ -610,9 +621,8 @@ const InventoryService = {
 							items,
 							status: "pending",
 							settled: false,
-							expiresAt: new Date(
-								Date.now() + this.settings.reservationTtlMs
-							).toISOString(),
+							expiresAt,
+							sweepAt: expiresAt,
 							createdAt: at,
 							updatedAt: at
 						})
@@ -734,7 +744,13 @@ const InventoryService = {
 			if (!res.settled && res._id)
 				await this.stores.reservations.updateMany(
 					{ orderId: res.orderId, status: res.status },
-					{ $set: { settled: true, updatedAt: nowIso() } }
+					{
+						$set: {
+							settled: true,
+							sweepAt: reservationSweepAt(res.status, true, res.expiresAt, nowIso()),
+							updatedAt: nowIso()
+						}
+					}
 				);
 		},
 
@@ -746,10 +762,13 @@ const InventoryService = {
 			set: Record<string, unknown> = {}
 		) {
 			if (!canReservationTransition(res.status, to)) return null;
+			const at = nowIso();
+			const settled = set.settled === true;
+			const sweepAt = reservationSweepAt(to, settled, res.expiresAt, at);
 			const doc = await this.updateOne(
 				this.stores.reservations,
 				{ orderId: res.orderId, status: res.status },
-				{ $set: { status: to, settled: false, ...set, updatedAt: nowIso() } }
+				{ $set: { status: to, settled, sweepAt, ...set, updatedAt: at } }
 			);
 			return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
 		},
@@ -758,7 +777,11 @@ const InventoryService = {
 		async expireReservations(this: InventoryThis) {
 			const store = this.stores.reservations;
 			const due = await store.find({
-				query: { status: { $in: ["pending", "reserved"] }, expiresAt: { $lte: nowIso() } },
+				query: {
+					sweepAt: { $lte: nowIso() },
+					status: { $in: ["pending", "reserved"] },
+					expiresAt: { $lte: nowIso() }
+				},
 				limit: 500
 			});
 			let expired = 0;
@@ -773,6 +796,7 @@ const InventoryService = {
 			// Repair what a crash left between a status change and its stock change.
 			const unsettled = await store.find({
 				query: {
+					sweepAt: { $lte: nowIso() },
 					settled: false,
 					status: { $in: ["committed", "released", "expired", "restocked"] }
 				},
@@ -847,10 +871,10 @@ const InventoryService = {
 			const doc = await this.updateOne(
 				store,
 				{ _id: id, status: current.status },
-				{
-					$set: { status: to, updatedAt: at },
-					$push: { history: { status: to, at }, outbox: event }
-				}
+				withEvent(
+					{ $set: { status: to, updatedAt: at }, $push: { history: { status: to, at } } },
+					event
+				)
 			);
 			if (!doc)
 				throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);

@@ -36,6 +36,21 @@ export function canReservationTransition(from: ReservationStatus, to: Reservatio
 }
 
 /** What a settled reservation means for the products' holds and stock. */
+/**
+ * When a reservation next needs the sweep: at its expiry while it holds stock, at once while a
+ * final status is not yet reflected in the products (a crash in between), never once settled. The
+ * sweep reads through the sparse index on this field alone.
+ */
+export function reservationSweepAt(
+	status: ReservationStatus,
+	settled: boolean,
+	expiresAt: string,
+	now: string
+): string | null {
+	if (status === "pending" || status === "reserved") return expiresAt;
+	return settled ? null : now;
+}
+
 export function holdOutcome(status: ReservationStatus): "keep" | "consume" | "return" {
 	if (status === "committed") return "consume"; // the units left with the order
 	if (status === "released" || status === "expired") return "return";

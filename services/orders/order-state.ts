@@ -137,3 +137,14 @@ export function requestFingerprint(items: RequestedItem[]): string {
 		.map(i => `${i.productId}x${i.quantity}`)
 		.join(",");
 }
+
+/**
+ * The fields that record owed compensations: `owedSince` is set exactly while some are owed, so
+ * the recovery sweep reads through its sparse index only the orders that owe something.
+ */
+export function owing<A extends string>(
+	actions: A[],
+	at: string
+): { pendingActions: A[]; owedSince: string | null } {
+	return { pendingActions: actions, owedSince: actions.length > 0 ? at : null };
+}

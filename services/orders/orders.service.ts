@@ -6,21 +6,23 @@
  * the ones before it. The lifecycle lives in order-state.ts.
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
-import { DbMixin, eachOnce, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam } from "../../lib/params";
-import { commitPending } from "../../lib/group-commit";
 import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
 import { startSweep } from "../../lib/sweep";
 import {
 	DurableEvents,
 	INBOX_INDEXES,
-	type DurableEventsMethods
+	type DurableEventsMethods,
+	outboxOf,
+	withEvent
 } from "../../mixins/durable-events.mixin";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	canTransition,
+	owing,
 	priceOrder,
 	requestFingerprint,
 	ORDER_STATUSES,
@@ -81,8 +83,11 @@ export interface OrderDoc {
 	reason?: string;
 	idempotencyKey?: string;
 	fingerprint: string;
-	saga: { step: SagaStep | "done"; updatedAt: string };
+	/** `updatedAt` only while the saga runs: the stuck-saga sweep reads through its index. */
+	saga: { step: SagaStep | "done"; updatedAt?: string };
 	pendingActions: PendingAction[];
+	/** Set exactly while compensations are owed: the sweep reads through its sparse index. */
+	owedSince?: string | null;
 	history: HistoryEntry[];
 	createdAt: string;
 	updatedAt: string;
@@ -179,8 +184,9 @@ const OrdersService = {
 			indexes: [
 				{ field: "userId" },
 				{ field: "idempotencyKey", unique: true, sparse: true },
-				// Only orders that owe a compensation have entries: the sweep reads those alone.
-				{ field: "pendingActions", sparse: true }
+				// Each set only while an order needs a sweep, so the sweeps read those alone.
+				{ field: "owedSince", sparse: true },
+				{ field: "saga.updatedAt", sparse: true }
 			],
 			stores: { inbox: INBOX_INDEXES }
 		}),
@@ -294,7 +300,10 @@ const OrdersService = {
 				const cancelled = await this.transition(
 					order,
 					"cancelled",
-					{ reason: ctx.params.reason ?? "Cancelled by request", pendingActions: owed },
+					{
+						reason: ctx.params.reason ?? "Cancelled by request",
+						...owing(owed, nowIso())
+					},
 					{ name: "order.cancelled" }
 				);
 				if (!cancelled)
@@ -306,7 +315,7 @@ const OrdersService = {
 				const doc = await this.updateOne(
 					this.adapter,
 					{ _id: cancelled._id },
-					{ $set: { pendingActions: left } }
+					{ $set: owing(left, nowIso()) }
 				);
 				return toOrder(this.toJSON(this.adapter, doc));
 			}
@@ -432,12 +441,12 @@ const OrdersService = {
 						history: [{ status: "pending", at: createdAt }],
 						// order.created is written with the order itself, and relayed together with
 						// the saga's outcome (one outbox write for both; no service waits for it).
-						outbox: [
+						...outboxOf([
 							this.outboxEntry(
 								"order.created",
 								orderEvent({ ...draft, _id } as OrderDoc)
 							)
-						],
+						]),
 						createdAt,
 						updatedAt: createdAt
 					}))
@@ -462,7 +471,7 @@ const OrdersService = {
 					"confirmed",
 					{
 						payment: { brand: card?.brand, last4: card?.last4 },
-						saga: { step: "done", updatedAt: nowIso() }
+						saga: { step: "done" }
 					},
 					{ name: "order.confirmed" }
 				);
@@ -486,8 +495,8 @@ const OrdersService = {
 				"rejected",
 				{
 					reason,
-					saga: { step: "done", updatedAt: nowIso() },
-					pendingActions: outcome.pendingCompensations
+					saga: { step: "done" },
+					...owing(outcome.pendingCompensations, nowIso())
 				},
 				{ name: "order.rejected" }
 			);
@@ -595,12 +604,8 @@ const OrdersService = {
 							{ $set: { saga: { step, updatedAt: nowIso() }, updatedAt: nowIso() } }
 						);
 					if (this.settings.faultBeforeStep === step) {
-						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production).
-						// The crash it means falls after the step above is on disk and before its
-						// call: what this turn changed is written first (lib/group-commit.ts would
-						// write it before the call leaves the process). A crash before that write
-						// simply finds the saga one step earlier.
-						commitPending();
+						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production):
+						// the crash falls after the step above is committed and before its call.
 						this.logger.fatal(`Fault injection: killing the process before '${step}'`);
 						process.kill(process.pid, "SIGKILL");
 					}
@@ -637,24 +642,20 @@ const OrdersService = {
 		 * stuck at capture or commit is resumed, since the customer's payment is authorized.
 		 */
 		async recover(this: OrdersThis) {
-			// Through the sparse index on pendingActions (an entry per owed action).
-			const owing = await this.adapter.find({
-				query: { pendingActions: { $gt: "" } },
+			const owingOrders = await this.adapter.find({
+				query: { owedSince: { $gt: "" } },
 				limit: 100
 			});
-			for (const raw of eachOnce(owing)) {
+			for (const raw of owingOrders) {
 				const order: OrderDoc = this.toJSON(this.adapter, raw);
 				if (!order.pendingActions?.length) continue;
 				const left = await this.settle(order, order.pendingActions);
-				await this.adapter.updateMany(
-					{ _id: order._id },
-					{ $set: { pendingActions: left } }
-				);
+				await this.adapter.updateMany({ _id: order._id }, { $set: owing(left, nowIso()) });
 			}
 
 			const cutoff = new Date(Date.now() - this.settings.stuckAfterMs).toISOString();
 			const stuck = await this.adapter.find({
-				query: { status: "pending", "saga.updatedAt": { $lt: cutoff } },
+				query: { "saga.updatedAt": { $lt: cutoff }, status: "pending" },
 				limit: 100
 			});
 			for (const raw of stuck) {
@@ -675,7 +676,7 @@ const OrdersService = {
 							"confirmed",
 							{
 								payment: { brand: payment?.brand, last4: payment?.last4 },
-								saga: { step: "done", updatedAt: nowIso() }
+								saga: { step: "done" }
 							},
 							{ name: "order.confirmed" }
 						);
@@ -693,8 +694,8 @@ const OrdersService = {
 					"rejected",
 					{
 						reason: "SAGA_ABORTED",
-						saga: { step: "done", updatedAt: nowIso() },
-						pendingActions: left
+						saga: { step: "done" },
+						...owing(left, nowIso())
 					},
 					{ name: "order.rejected" }
 				);
@@ -732,17 +733,20 @@ const OrdersService = {
 				at,
 				...(extra.reason ? { reason: String(extra.reason) } : {})
 			};
-			const push: Record<string, unknown> = { history: entry };
 			// The event is written in the same atomic update as the change: they cannot part ways.
-			if (event)
-				push.outbox = this.outboxEntry(
+			const outboxEntry =
+				event &&
+				this.outboxEntry(
 					event.name,
 					orderEvent({ ...order, ...extra, status: to } as OrderDoc, event.extra)
 				);
 			const doc = await this.updateOne(
 				this.adapter,
 				{ _id: order._id, status: order.status },
-				{ $set: { ...extra, status: to, updatedAt: at }, $push: push }
+				withEvent(
+					{ $set: { ...extra, status: to, updatedAt: at }, $push: { history: entry } },
+					outboxEntry
+				)
 			);
 			if (doc && event) await this.relayWritten("adapter", doc);
 			return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;

@@ -18,7 +18,6 @@ import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
-import { commitPending } from "../../lib/group-commit";
 import {
 	ErrorTypes,
 	clientError,
@@ -31,7 +30,8 @@ import type { PaymentEvent } from "../../lib/events";
 import {
 	DurableEvents,
 	type DurableEventsMethods,
-	type OutboxEntry
+	type OutboxEntry,
+	withEvent
 } from "../../mixins/durable-events.mixin";
 import type { AuthMeta } from "../../types/moleculer";
 import {
@@ -388,11 +388,14 @@ const PaymentsService = {
 			const doc = await this.updateOne(
 				this.adapter,
 				{ orderId, status: from },
-				{
-					$set: { ...set, status: to, updatedAt: at },
-					$unset: { lockedUntil: true },
-					$push: { history: { status: to, at }, ...(event ? { outbox: event } : {}) }
-				}
+				withEvent(
+					{
+						$set: { ...set, status: to, updatedAt: at },
+						$unset: { lockedUntil: true },
+						$push: { history: { status: to, at } }
+					},
+					event
+				)
 			);
 			if (doc && event) await this.relayWritten("adapter", doc);
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
@@ -706,7 +709,6 @@ const PaymentsService = {
 			if (this.settings.faultAfterOperation === op.kind) {
 				// Test-only crash switch (PAYMENTS_FAULT_AFTER_OPERATION; never in production): the
 				// process dies with the operation on disk, before the processor is asked.
-				commitPending();
 				this.logger.fatal(`Fault injection: killing the process during a ${op.kind}`);
 				process.kill(process.pid, "SIGKILL");
 			}
@@ -751,15 +753,19 @@ const PaymentsService = {
 							paymentEvent(after),
 							`payment:${doc._id}:${outcome.status}`
 						);
-			const push: Record<string, unknown> = {
-				history: { status: outcome.status, at },
-				outbox: event
-			};
+			const push: Record<string, unknown> = { history: { status: outcome.status, at } };
 			if (op.refund) push.refunds = { ...op.refund, at } satisfies RefundEntry;
 			const settled = await this.updateOne(
 				this.adapter,
 				{ orderId, "operation.key": op.key },
-				{ $set: { ...outcome, updatedAt: at }, $unset: { operation: true }, $push: push }
+				withEvent(
+					{
+						$set: { ...outcome, updatedAt: at },
+						$unset: { operation: true },
+						$push: push
+					},
+					event
+				)
 			);
 			if (!settled) return this.settledPayment(orderId); // recorded by another call
 			await this.relayWritten("adapter", settled);

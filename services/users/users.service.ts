@@ -6,7 +6,11 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
-import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
+import {
+	DurableEvents,
+	type DurableEventsMethods,
+	outboxOf
+} from "../../mixins/durable-events.mixin";
 import { nowIso } from "../../lib/clock";
 import {
 	ErrorTypes,
@@ -324,7 +328,7 @@ const UsersService = {
 					await this.insertWithNewId(this.adapter, _id => ({
 						...doc,
 						...(announce
-							? { outbox: [this.outboxEntry("user.registered", { userId: _id })] }
+							? outboxOf([this.outboxEntry("user.registered", { userId: _id })])
 							: {})
 					}))
 				);

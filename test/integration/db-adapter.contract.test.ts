@@ -1,13 +1,13 @@
 /**
- * The db mixin's contract, run against every adapter we can reach: in-memory NeDB always,
- * NeDB files always, MongoDB when MONGO_URI is set (no MongoDB server runs in CI here).
+ * The db mixin's contract, run against every adapter we can reach: SQLite in memory and in files
+ * always, MongoDB when MONGO_URI is set (no MongoDB server runs in CI here).
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError } from "../../mixins/db.mixin";
-import { encodeRecord, JOURNAL_NAME } from "../../lib/group-commit";
 import { resetSettings } from "../../lib/settings";
 
 interface Target {
@@ -16,8 +16,11 @@ interface Target {
 }
 
 const targets: Target[] = [
-	{ name: "NeDB in memory", env: { NODE_ENV: "test", MONGO_URI: undefined } },
-	{ name: "NeDB files", env: { NODE_ENV: "development", MONGO_URI: undefined } }
+	{
+		name: "SQLite in memory",
+		env: { NODE_ENV: "test", MONGO_URI: undefined, DATA_DIR: undefined }
+	},
+	{ name: "SQLite files", env: { NODE_ENV: "development", MONGO_URI: undefined } }
 ];
 if (process.env.MONGO_URI)
 	targets.push({ name: "MongoDB", env: { NODE_ENV: "test", MONGO_URI: process.env.MONGO_URI } });
@@ -30,10 +33,10 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 
 	beforeAll(async () => {
 		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-db-"));
+		process.env.DATA_DIR = dataDir;
 		for (const [k, v] of Object.entries(env))
 			if (v === undefined) delete process.env[k];
 			else process.env[k] = v;
-		process.env.DATA_DIR = dataDir;
 		resetSettings();
 		broker = new ServiceBroker({ logger: false, cacher: "Memory" });
 		const name = `contract${Date.now()}`;
@@ -219,8 +222,8 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 	});
 });
 
-/** Run `fn` with the db mixin on NeDB files in a new temporary DATA_DIR, then restore and remove. */
-async function onNedbFiles(prefix: string, fn: (dataDir: string) => Promise<void>) {
+/** Run `fn` with the db mixin on SQLite files in a new temporary DATA_DIR, then restore and remove. */
+async function onSqliteFiles(prefix: string, fn: (dataDir: string) => Promise<void>) {
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 	const saved = { ...process.env };
 	process.env.NODE_ENV = "development";
@@ -236,69 +239,20 @@ async function onNedbFiles(prefix: string, fn: (dataDir: string) => Promise<void
 	}
 }
 
-describe("NeDB files", () => {
-	it("refuse a second live process on the same data directory", async () => {
-		await onNedbFiles("shopmesh-lock-", async dataDir => {
-			fs.mkdirSync(path.join(dataDir, "locked"), { recursive: true });
-			// the parent of this test process is alive and is not us
-			fs.writeFileSync(path.join(dataDir, "locked", ".lock"), String(process.ppid));
-			const broker = new ServiceBroker({ logger: false });
-			expect(() =>
-				broker.createService({ name: "locked", mixins: [DbMixin()] } as ServiceSchema)
-			).toThrow(/already used by process/);
-			// a stale lock of a dead process is taken over
-			fs.writeFileSync(path.join(dataDir, "locked", ".lock"), "999999");
-			broker.createService({ name: "locked", mixins: [DbMixin()] } as ServiceSchema);
-			await broker.start();
-			expect(fs.readFileSync(path.join(dataDir, "locked", ".lock"), "utf8")).toBe(
-				String(process.pid)
-			);
-			await broker.stop();
-			expect(fs.existsSync(path.join(dataDir, "locked", ".lock"))).toBe(false);
-		});
-	});
-});
-
 /** A process with one service on the db mixin (and a secondary collection `extra`), started. */
 async function bootWithExtraStore(name: string) {
 	const broker = new ServiceBroker({ logger: false });
-	broker.createService({ name, mixins: [DbMixin({ stores: { extra: [] } })] } as ServiceSchema);
+	broker.createService({
+		name,
+		mixins: [DbMixin({ indexes: [{ field: "key", unique: true }], stores: { extra: [] } })]
+	} as ServiceSchema);
 	await broker.start();
 	return { broker, svc: broker.getLocalService(name) as any };
 }
 
-describe("NeDB files across a restart", () => {
-	it("are completed, before they load, from the journal of a process killed mid-turn", async () => {
-		await onNedbFiles("shopmesh-journal-", async dataDir => {
-			const boot = () => bootWithExtraStore("journaled");
-			const first = await boot();
-			await first.svc.stores.extra.insert({ k: "before" });
-			await first.broker.stop();
-
-			// What a process killed between its journal and its second file leaves: the turn's
-			// record, the first file written, the second not.
-			const dir = path.join(dataDir, "journaled");
-			const extra = path.join(dir, "extra.db");
-			const { ino, size } = fs.statSync(extra);
-			const line = JSON.stringify({ k: "killed mid-turn", _id: "fromjournal" }) + "\n";
-			fs.writeFileSync(
-				path.join(dir, JOURNAL_NAME),
-				Buffer.concat(encodeRecord([{ path: extra, ino, size, data: Buffer.from(line) }]))
-			);
-			fs.writeFileSync(path.join(dir, ".lock"), "999999"); // the dead process's
-
-			const second = await boot();
-			expect(await second.svc.stores.extra.count({ query: { k: "killed mid-turn" } })).toBe(
-				1
-			);
-			expect(await second.svc.stores.extra.count({ query: { k: "before" } })).toBe(1);
-			expect(fs.existsSync(path.join(dir, JOURNAL_NAME))).toBe(false);
-			await second.broker.stop();
-		});
-	});
-
-	it("keeps every change made through inserts, conditional updates and $pull", async () => {
-		await onNedbFiles("shopmesh-persist-", async () => {
+describe("SQLite files", () => {
+	it("keep every change made through inserts, conditional updates and $pull across a restart", async () => {
+		await onSqliteFiles("shopmesh-persist-", async dataDir => {
 			const boot = () => bootWithExtraStore("persisted");
 			const first = await boot();
 			const doc = first.svc.toJSON(
@@ -316,17 +270,82 @@ describe("NeDB files across a restart", () => {
 			);
 			await first.svc.stores.extra.insert({ k: "x" });
 			await first.broker.stop();
+			expect(fs.existsSync(path.join(dataDir, "persisted.sqlite"))).toBe(true);
 
 			const second = await boot();
 			const back = await second.svc.adapter.findOne({ _id: doc._id });
 			expect([back.n, back.outbox]).toEqual([5, [{ eventId: "b" }]]);
 			expect(await second.svc.stores.extra.count({ query: { k: "x" } })).toBe(1);
-			await second.svc.updateOne(second.svc.adapter, { _id: doc._id }, { $inc: { n: 1 } });
 			await second.broker.stop();
+		});
+	});
 
-			const third = await boot();
-			expect((await third.svc.adapter.findOne({ _id: doc._id })).n).toBe(6);
-			await third.broker.stop();
+	it("are one database for two instances of a service: each sees the other's writes at once", async () => {
+		await onSqliteFiles("shopmesh-shared-", async () => {
+			const a = await bootWithExtraStore("shared");
+			const b = await bootWithExtraStore("shared");
+			try {
+				const doc = await a.svc.adapter.insert({ key: "one", n: 1 });
+				expect((await b.svc.adapter.findById(doc._id)).n).toBe(1);
+				await b.svc.updateOne(b.svc.adapter, { _id: doc._id }, { $inc: { n: 1 } });
+				expect((await a.svc.adapter.findById(doc._id)).n).toBe(2);
+				const err = await b.svc.adapter.insert({ key: "one" }).catch((e: unknown) => e);
+				expect(isDuplicateKeyError(err)).toBe(true);
+			} finally {
+				await a.broker.stop();
+				await b.broker.stop();
+			}
+		});
+	});
+
+	it("serialize conditional updates of two processes: 2 x 60 racers, 50 units, 50 winners", async () => {
+		await onSqliteFiles("shopmesh-race-", async dataDir => {
+			const { broker, svc } = await bootWithExtraStore("race");
+			const doc = await svc.adapter.insert({ key: "stock", stock: 50, takers: [] });
+			const racer = () =>
+				new Promise<number>((resolve, reject) => {
+					const child = spawn(
+						process.execPath,
+						["--import", "tsx", path.join(__dirname, "../helpers/sqlite-racer.ts")],
+						{
+							env: {
+								...process.env,
+								DATA_DIR: dataDir,
+								RACE_ID: doc._id,
+								RACE_N: "60"
+							},
+							stdio: ["ignore", "pipe", "inherit"]
+						}
+					);
+					let out = "";
+					child.stdout.on("data", chunk => (out += chunk));
+					child.once("error", reject);
+					child.once("exit", code =>
+						code === 0
+							? resolve(Number(out.trim()))
+							: reject(new Error(`racer exited ${code}`))
+					);
+				});
+			try {
+				const wins = await Promise.all([racer(), racer()]);
+				expect(wins[0] + wins[1]).toBe(50);
+				const after = await svc.adapter.findById(doc._id);
+				expect(after.stock).toBe(0);
+				expect(after.takers).toHaveLength(50);
+			} finally {
+				await broker.stop();
+			}
+		});
+	}, 60_000);
+
+	it("refuse to start over NeDB data of an earlier version, naming the import command", async () => {
+		await onSqliteFiles("shopmesh-nedb-", async dataDir => {
+			fs.mkdirSync(path.join(dataDir, "legacy"));
+			fs.writeFileSync(path.join(dataDir, "legacy", "legacy.db"), '{"_id":"a"}\n');
+			const broker = new ServiceBroker({ logger: false });
+			expect(() =>
+				broker.createService({ name: "legacy", mixins: [DbMixin()] } as ServiceSchema)
+			).toThrow(/NeDB data of an earlier version: run `npm run import:nedb`/);
 		});
 	});
 });

@@ -35,12 +35,3 @@ it("turns the cacher off with CACHER=none or false; Memory is the scoped memory 
 	jest.resetModules();
 	expect(configAsRunnerSeesIt({ CACHER: "Redis" }).cacher).toBe("Redis");
 });
-
-it("writes the datafiles before each packet of a transporter other than ours", () => {
-	const names = (env: Record<string, string>) =>
-		configAsRunnerSeesIt(env).middlewares.map((m: { name?: string }) => m.name);
-	expect(names({ TRANSPORTER: "redis://127.0.0.1:6379" })).toContain("CommitBeforeSend");
-	jest.resetModules();
-	// Ours commits once per event-loop turn before it writes (lib/coalesce.ts).
-	expect(names({ TRANSPORTER: "nats://127.0.0.1:4222" })).not.toContain("CommitBeforeSend");
-});

@@ -1,0 +1,402 @@
+/**
+ * A moleculer-db adapter on node:sqlite: a collection is a table of (id, JSON document).
+ *
+ * Each declared index is a generated column over the document with a real SQL index (unique;
+ * sparse = partial, holding only documents whose field is set). Conditions on `_id` and on indexed
+ * fields select candidate rows in SQL; mingo then evaluates the whole MongoDB query and applies
+ * the update operators, so SQL only ever narrows what the query dialect decides. Every change that
+ * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
+ * transaction: atomic against every other process on the same file.
+ */
+import { Query, update as applyUpdate } from "mingo";
+import { newId } from "../../lib/ids";
+import { ident, type SqliteDatabase } from "./sqlite";
+
+type Doc = Record<string, any>;
+type SQLValue = string | number | null;
+
+export interface IndexSpec {
+	field: string;
+	unique?: boolean;
+	sparse?: boolean;
+}
+
+export interface FindFilters {
+	query?: Doc;
+	sort?: string | string[] | Record<string, number>;
+	limit?: number;
+	offset?: number;
+	search?: string;
+	searchFields?: string | string[];
+}
+
+/** A write refused by a unique index; `field` names it (`_id` for the primary key). */
+export class DuplicateKeyError extends Error {
+	readonly errorType = "uniqueViolated";
+	constructor(
+		readonly field: string,
+		readonly key: unknown
+	) {
+		super(`duplicate key: ${field} ${JSON.stringify(key)}`);
+		this.name = "DuplicateKeyError";
+	}
+}
+
+const FIELD = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+const columnOf = (field: string) => `f_${field.replace(/\./g, "__")}`;
+const jsonPath = (field: string) => `$.${field}`;
+const isScalar = (v: unknown): v is string | number =>
+	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" };
+
+function dotValue(doc: Doc, field: string): unknown {
+	let v: any = doc;
+	for (const key of field.split(".")) v = v == null ? undefined : v[key];
+	return v;
+}
+
+function escapeRegExp(text: string): string {
+	return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** moleculer-db's sort forms ("-a b", ["-a", "b"], { a: -1 }) as [field, direction] pairs. */
+function sortKeys(sort: FindFilters["sort"]): [string, 1 | -1][] {
+	if (!sort) return [];
+	if (typeof sort === "string") sort = sort.split(/[\s,]+/).filter(Boolean);
+	if (Array.isArray(sort))
+		return sort.map(key => (key.startsWith("-") ? [key.slice(1), -1] : [key, 1]));
+	return Object.entries(sort).map(([key, dir]) => [key, dir < 0 ? -1 : 1]);
+}
+
+export class SqliteAdapter {
+	broker: unknown;
+	service: any;
+	/** The table; the collection name of the service (or store) by default. */
+	table: string;
+	/** Indexed fields by name, with their generated column. */
+	private readonly indexed = new Map<string, { column: string; unique: boolean }>();
+	private tableSql = "";
+
+	constructor(
+		readonly database: SqliteDatabase,
+		table?: string
+	) {
+		this.table = table ?? "";
+	}
+
+	/** Set once connected: what the rest of the system checks to know it can use the store. */
+	get db(): SqliteDatabase | undefined {
+		return this.tableSql ? this.database : undefined;
+	}
+
+	init(broker: unknown, service: any): void {
+		this.broker = broker;
+		this.service = service;
+		this.table ||= service.schema.collection;
+		if (!this.table) throw new Error("SqliteAdapter: the collection (table) name is missing");
+	}
+
+	async connect(): Promise<void> {
+		const t = ident(this.table);
+		this.database.db.exec(
+			`CREATE TABLE IF NOT EXISTS ${t} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`
+		);
+		this.tableSql = t;
+	}
+
+	async disconnect(): Promise<void> {
+		this.tableSql = "";
+	}
+
+	/**
+	 * Declare an index: a generated column over the field and an SQL index on it (partial when
+	 * sparse). Idempotent, and safe when several processes start at once.
+	 */
+	async ensureIndex({ field, unique = false, sparse = false }: IndexSpec): Promise<void> {
+		if (!FIELD.test(field)) throw new Error(`SqliteAdapter: cannot index field '${field}'`);
+		const column = columnOf(field);
+		const t = this.tableSql;
+		this.database.transaction(() => {
+			const columns = this.database.db
+				.prepare(`SELECT name FROM pragma_table_xinfo(?)`)
+				.all(this.table)
+				.map(row => row.name);
+			if (!columns.includes(column))
+				this.database.db.exec(
+					`ALTER TABLE ${t} ADD COLUMN ${ident(column)} GENERATED ALWAYS AS ` +
+						`(json_extract(doc, '${jsonPath(field)}')) VIRTUAL`
+				);
+			this.database.db.exec(
+				`CREATE ${unique ? "UNIQUE " : ""}INDEX IF NOT EXISTS ${ident(`${this.table}__${column}`)} ` +
+					`ON ${t} (${ident(column)})${sparse ? ` WHERE ${ident(column)} IS NOT NULL` : ""}`
+			);
+		});
+		this.indexed.set(field, { column, unique });
+	}
+
+	// ---- reads ----
+
+	async find(filters: FindFilters = {}): Promise<Doc[]> {
+		return this.findSync(filters);
+	}
+
+	async findOne(query: Doc): Promise<Doc | null> {
+		return this.findSync({ query, limit: 1 })[0] ?? null;
+	}
+
+	async findById(id: unknown): Promise<Doc | null> {
+		if (typeof id !== "string") return null;
+		const row = this.database
+			.statement(`SELECT doc FROM ${this.tableSql} WHERE id = ?`)
+			.get(id);
+		return row ? JSON.parse(row.doc as string) : null;
+	}
+
+	async findByIds(ids: unknown[]): Promise<Doc[]> {
+		return this.findSync({ query: { _id: { $in: ids } } });
+	}
+
+	async count(filters: FindFilters = {}): Promise<number> {
+		const query = this.withSearch(filters);
+		const plan = this.plan(query);
+		if (plan.exact) {
+			const row = this.database
+				.statement(`SELECT COUNT(*) AS n FROM ${this.tableSql}${plan.where}`)
+				.get(...plan.params);
+			return Number(row!.n);
+		}
+		let n = 0;
+		for (const _ of this.scan(query, [])) n++;
+		return n;
+	}
+
+	// ---- writes ----
+
+	async insert(entity: Doc): Promise<Doc> {
+		const doc = this.prepareNew(entity);
+		this.write(`INSERT INTO ${this.tableSql} (id, doc) VALUES (?, ?)`, doc._id, doc);
+		return doc;
+	}
+
+	async insertMany(entities: Doc[]): Promise<Doc[]> {
+		return this.database.transaction(() =>
+			entities.map(entity => {
+				const doc = this.prepareNew(entity);
+				this.write(`INSERT INTO ${this.tableSql} (id, doc) VALUES (?, ?)`, doc._id, doc);
+				return doc;
+			})
+		);
+	}
+
+	/** Atomically update the first document matching `query`: the updated document, or null. */
+	async updateOne(query: Doc, update: Doc): Promise<Doc | null> {
+		return this.database.transaction(() => {
+			const [doc] = this.findSync({ query, limit: 1 });
+			return doc ? this.modify(doc, update) : null;
+		});
+	}
+
+	async updateMany(query: Doc, update: Doc): Promise<number> {
+		return this.database.transaction(() => {
+			const docs = this.findSync({ query });
+			for (const doc of docs) this.modify(doc, update);
+			return docs.length;
+		});
+	}
+
+	async updateById(id: unknown, update: Doc): Promise<Doc | null> {
+		return this.updateOne({ _id: id }, update);
+	}
+
+	async removeMany(query: Doc): Promise<number> {
+		return this.database.transaction(() => {
+			const docs = this.findSync({ query });
+			const remove = this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`);
+			for (const doc of docs) remove.run(doc._id);
+			return docs.length;
+		});
+	}
+
+	async removeById(id: unknown): Promise<Doc | null> {
+		return this.database.transaction(() => {
+			const doc =
+				typeof id === "string" ? this.findSync({ query: { _id: id } })[0] : undefined;
+			if (!doc) return null;
+			this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`).run(doc._id);
+			return doc;
+		});
+	}
+
+	async clear(): Promise<number> {
+		const res = this.database.statement(`DELETE FROM ${this.tableSql}`).run();
+		return Number(res.changes);
+	}
+
+	// ---- moleculer-db's entity hooks ----
+
+	entityToObject(entity: Doc): Doc {
+		return { ...entity };
+	}
+
+	beforeSaveTransformID(entity: Doc, idField: string): Doc {
+		if (idField !== "_id" && entity[idField] !== undefined) {
+			const { [idField]: id, ...rest } = entity;
+			return { ...rest, _id: id };
+		}
+		return entity;
+	}
+
+	afterRetrieveTransformID(entity: Doc, idField: string): Doc {
+		if (idField !== "_id" && entity._id !== undefined) {
+			const { _id, ...rest } = entity;
+			return { ...rest, [idField]: _id };
+		}
+		return entity;
+	}
+
+	// ---- the engine ----
+
+	private findSync(filters: FindFilters): Doc[] {
+		const query = this.withSearch(filters);
+		const offset = Math.max(0, filters.offset ?? 0);
+		const limit = filters.limit != null && filters.limit >= 0 ? filters.limit : Infinity;
+		const out: Doc[] = [];
+		if (limit === 0) return out;
+		let skipped = 0;
+		for (const doc of this.scan(query, sortKeys(filters.sort))) {
+			if (skipped < offset) {
+				skipped++;
+				continue;
+			}
+			out.push(doc);
+			if (out.length >= limit) break;
+		}
+		return out;
+	}
+
+	/** The documents matching `query`, in `sort` order, read lazily. */
+	private *scan(query: Doc, sort: [string, 1 | -1][]): Generator<Doc> {
+		const plan = this.plan(query);
+		const order = sort.length
+			? ` ORDER BY ${sort.map(([field, dir]) => `${this.expression(field)} ${dir < 0 ? "DESC" : "ASC"}`).join(", ")}`
+			: "";
+		const stmt = this.database.statement(
+			`SELECT doc FROM ${this.tableSql}${plan.where}${order}`
+		);
+		const test = plan.exact ? null : new Query(query);
+		for (const row of stmt.iterate(...plan.params)) {
+			const doc = JSON.parse(row.doc as string);
+			if (!test || test.test(doc)) yield doc;
+		}
+	}
+
+	/** The SQL for a field: the id column, an indexed field's column, or a JSON extraction. */
+	private expression(field: string): string {
+		if (field === "_id") return "id";
+		const idx = this.indexed.get(field);
+		if (idx) return ident(idx.column);
+		if (!FIELD.test(field)) throw new Error(`SqliteAdapter: cannot sort by '${field}'`);
+		return `json_extract(doc, '${jsonPath(field)}')`;
+	}
+
+	/**
+	 * The SQL conditions that select a superset of what `query` matches, from its top-level
+	 * conditions on `_id` and indexed fields. `exact` when SQL alone decides the whole query
+	 * (string equalities only: an indexed column holds the field's scalar value, and a string
+	 * compares equal to nothing else).
+	 */
+	private plan(query: Doc): { where: string; params: SQLValue[]; exact: boolean } {
+		const terms: string[] = [];
+		const params: SQLValue[] = [];
+		let exact = true;
+		for (const [key, cond] of Object.entries(query)) {
+			const column = key === "_id" ? "id" : this.indexed.get(key)?.column;
+			if (!column) {
+				exact = false;
+				continue;
+			}
+			const col = column === "id" ? "id" : ident(column);
+			if (typeof cond === "string") {
+				terms.push(`${col} = ?`);
+				params.push(cond);
+			} else if (isScalar(cond)) {
+				terms.push(`${col} = ?`);
+				params.push(cond);
+				exact = false; // booleans are stored as 1 and 0
+			} else if (cond === null) {
+				terms.push(`${col} IS NULL`);
+				exact = false;
+			} else if (typeof cond === "object" && !Array.isArray(cond)) {
+				for (const [op, value] of Object.entries(cond)) {
+					if (op === "$in" && Array.isArray(value) && value.every(isScalar)) {
+						terms.push(
+							value.length ? `${col} IN (${value.map(() => "?").join(", ")})` : "0"
+						);
+						params.push(...(value as SQLValue[]));
+						if (!value.every(v => typeof v === "string")) exact = false;
+					} else if (op in RANGE && isScalar(value)) {
+						terms.push(`${col} ${RANGE[op]} ?`);
+						params.push(value);
+						exact = false;
+					} else if (op === "$exists" && value === false) {
+						terms.push(`${col} IS NULL`);
+						exact = false;
+					} else exact = false;
+				}
+			} else exact = false;
+		}
+		return { where: terms.length ? ` WHERE ${terms.join(" AND ")}` : "", params, exact };
+	}
+
+	/** moleculer-db's `search`/`searchFields`: a literal, case-insensitive substring match. */
+	private withSearch({ query = {}, search, searchFields }: FindFilters): Doc {
+		if (!search || !searchFields) return query;
+		const fields =
+			typeof searchFields === "string" ? searchFields.split(/[\s,]+/) : searchFields;
+		const regex = { $regex: escapeRegExp(search), $options: "i" };
+		const anyField = { $or: fields.filter(Boolean).map(f => ({ [f]: regex })) };
+		return query.$or ? { $and: [query, anyField] } : { ...query, ...anyField };
+	}
+
+	private prepareNew(entity: Doc): Doc {
+		const doc: Doc = JSON.parse(JSON.stringify(entity));
+		if (doc._id == null) doc._id = newId();
+		else if (typeof doc._id !== "string") doc._id = String(doc._id);
+		return doc;
+	}
+
+	/** Apply a MongoDB update to a document read in this transaction and write it back. */
+	private modify(doc: Doc, update: Doc): Doc {
+		const id = doc._id;
+		applyUpdate(doc, update);
+		if (doc._id !== id) throw new Error("SqliteAdapter: an update cannot change _id");
+		this.write(`UPDATE ${this.tableSql} SET doc = ? WHERE id = ?`, undefined, doc, id);
+		return doc;
+	}
+
+	/** Run an insert or update of `doc`, refusing non-scalar indexed values; duplicates named. */
+	private write(sql: string, id: string | undefined, doc: Doc, whereId?: string): void {
+		for (const [field] of this.indexed) {
+			const v = dotValue(doc, field);
+			if (v != null && typeof v === "object")
+				throw new Error(`SqliteAdapter: indexed field '${field}' must hold a scalar`);
+		}
+		const json = JSON.stringify(doc);
+		try {
+			if (id !== undefined) this.database.statement(sql).run(id, json);
+			else this.database.statement(sql).run(json, whereId!);
+		} catch (err) {
+			throw this.duplicateOf(err, doc) ?? err;
+		}
+	}
+
+	private duplicateOf(err: unknown, doc: Doc): DuplicateKeyError | undefined {
+		const e = err as { errcode?: number; message?: string };
+		// SQLITE_CONSTRAINT_PRIMARYKEY (1555) and SQLITE_CONSTRAINT_UNIQUE (2067)
+		if (e?.errcode !== 1555 && e?.errcode !== 2067) return undefined;
+		const column = /failed: [^.]+\.(\S+)/.exec(e.message ?? "")?.[1];
+		if (!column || column === "id") return new DuplicateKeyError("_id", doc._id);
+		const field = [...this.indexed].find(([, idx]) => idx.column === column)?.[0] ?? column;
+		return new DuplicateKeyError(field, dotValue(doc, field));
+	}
+}
