@@ -44,6 +44,7 @@ export interface Store {
 	findById(id: unknown): Promise<any>;
 	count(filters?: { query?: Record<string, unknown> }): Promise<number>;
 	insert(entity: Record<string, unknown>): Promise<any>;
+	insertMany(entities: Record<string, unknown>[]): Promise<any[]>;
 	updateMany(query: Record<string, unknown>, update: Record<string, unknown>): Promise<number>;
 	removeMany(query: Record<string, unknown>): Promise<number>;
 	entityToObject(entity: any): any;
@@ -267,7 +268,10 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 			}
 			if (typeof this.seedDB === "function" && (await this.adapter.count()) === 0) {
 				this.logger.info(`Seeding '${this.schema.collection}'...`);
-				await this.seedDB();
+				// Two instances starting together on one database: the second meets the first's seed.
+				await this.seedDB().catch((err: unknown) => {
+					if (!isDuplicateKeyError(err)) throw err;
+				});
 			}
 		},
 

@@ -3,8 +3,8 @@
  * NATS_URL (default nats://127.0.0.1:4222). INSTANCES sets the count per service, e.g.
  * `INSTANCES=orders=2,payments=2`. Ctrl-C (or SIGTERM) stops all of it gracefully.
  *
- * With NeDB (no MONGO_URI), each extra instance of a stateful service gets its own DATA_DIR and
- * the services warn that their data is forked: use MONGO_URI to scale stateful services for real.
+ * Every process uses one DATA_DIR: the instances of a stateful service share its SQLite file
+ * (DATA_DIR/<service>.sqlite). Across hosts, set MONGO_URI.
  */
 import path from "node:path";
 import {
@@ -47,7 +47,7 @@ async function main() {
 						env: {
 							TRANSPORTER: natsUrl,
 							PORT: String(basePort + i - 1),
-							DATA_DIR: i === 1 ? dataDir : path.join(dataDir, `instance-${i}`)
+							DATA_DIR: dataDir
 						}
 					},
 					{ inherit: true }

@@ -565,14 +565,16 @@ const InventoryService = {
 		async seedDB(this: InventoryThis) {
 			if (!appSettings().seedCatalog) return;
 			const at = nowIso();
-			for (const product of SEED_CATALOG)
-				await this.adapter.insert({
+			// One write for the whole catalog: a racing instance's seed fails whole, on the SKUs.
+			await this.adapter.insertMany(
+				SEED_CATALOG.map(product => ({
 					...product,
 					active: true,
 					holds: {},
 					createdAt: at,
 					updatedAt: at
-				});
+				}))
+			);
 			this.logger.info(`Seeded ${SEED_CATALOG.length} products.`);
 		},
 

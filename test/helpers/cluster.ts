@@ -119,7 +119,8 @@ export async function createCluster(extraEnv: Record<string, string> = {}): Prom
 					NAMESPACE: namespace,
 					PORT: String(gatewayPort),
 					HOST: "127.0.0.1",
-					DATA_DIR: path.join(dataDir, spec.nodeID),
+					// One DATA_DIR: instances of a service share its SQLite file, as on one host.
+					DATA_DIR: dataDir,
 					HEARTBEAT_INTERVAL: "1",
 					HEARTBEAT_TIMEOUT: "4",
 					ADMIN_EMAIL: "admin@shopmesh.test",
