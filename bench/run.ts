@@ -20,6 +20,7 @@ import { baselines } from "./scenarios/baselines";
 import { cluster } from "./scenarios/cluster";
 import { embedded } from "./scenarios/embedded";
 import { scaleout } from "./scenarios/scaleout";
+import { storage } from "./scenarios/storage";
 
 interface Scenario {
 	name: string;
@@ -47,6 +48,11 @@ const SCENARIOS: Scenario[] = [
 		name: "scaleout",
 		covers: "CPU-bound bench action with 1 and 2 instances vs bare hash loops",
 		run: scaleout
+	},
+	{
+		name: "storage",
+		covers: "orders c64 with 1 and 2 orders instances on one SQLite file; RSS and start-up after 100k orders",
+		run: storage
 	}
 ];
 
