@@ -8,7 +8,8 @@
  * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
  * transaction: atomic against every other process on the same file.
  */
-import { Query, update as applyUpdate } from "mingo";
+import { Query } from "mingo";
+import * as UpdateOperators from "mingo/operators/update";
 import { newId } from "../../lib/ids";
 import { ident, type SqliteDatabase } from "./sqlite";
 
@@ -48,6 +49,20 @@ const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
 	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
 const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" };
+const UPDATES = UpdateOperators as unknown as Record<string, (expr: Doc) => (doc: Doc) => unknown>;
+
+/**
+ * Apply a MongoDB update document in place, operator by operator, through mingo's update
+ * operators (its one-call `update()` rebuilds its whole operator context on every call).
+ */
+function applyUpdate(doc: Doc, update: Doc): void {
+	for (const [op, expr] of Object.entries(update)) {
+		const operator = Object.hasOwn(UPDATES, op) ? UPDATES[op] : undefined;
+		if (!op.startsWith("$") || !operator)
+			throw new Error(`SqliteAdapter: unsupported update operator '${op}'`);
+		operator(expr)(doc);
+	}
+}
 
 function dotValue(doc: Doc, field: string): unknown {
 	let v: any = doc;
@@ -358,11 +373,10 @@ export class SqliteAdapter {
 		return query.$or ? { $and: [query, anyField] } : { ...query, ...anyField };
 	}
 
+	/** A new document as it will be stored (and read back): plain JSON, with a string `_id`. */
 	private prepareNew(entity: Doc): Doc {
-		const doc: Doc = JSON.parse(JSON.stringify(entity));
-		if (doc._id == null) doc._id = newId();
-		else if (typeof doc._id !== "string") doc._id = String(doc._id);
-		return doc;
+		const _id = entity._id == null ? newId() : String(entity._id);
+		return JSON.parse(JSON.stringify({ ...entity, _id }));
 	}
 
 	/** Apply a MongoDB update to a document read in this transaction and write it back. */

@@ -46,13 +46,13 @@ export class SqliteDatabase {
 	 */
 	transaction<T>(fn: () => T): T {
 		if (this.db.isTransaction) return fn();
-		this.db.exec("BEGIN IMMEDIATE");
+		this.statement("BEGIN IMMEDIATE").run();
 		try {
 			const result = fn();
-			this.db.exec("COMMIT");
+			this.statement("COMMIT").run();
 			return result;
 		} catch (err) {
-			if (this.db.isTransaction) this.db.exec("ROLLBACK");
+			if (this.db.isTransaction) this.statement("ROLLBACK").run();
 			throw err;
 		}
 	}

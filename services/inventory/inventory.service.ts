@@ -184,9 +184,13 @@ const InventoryService = {
 			stores: {
 				reservations: [
 					{ field: "orderId", unique: true },
+					{ field: "status" },
 					{ field: "sweepAt", sparse: true }
 				],
-				shipments: [{ field: "orderId", unique: true }],
+				shipments: [
+					{ field: "orderId", unique: true },
+					{ field: "status" }
+				],
 				inbox: INBOX_INDEXES
 			}
 		}),

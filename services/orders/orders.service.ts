@@ -183,6 +183,8 @@ const OrdersService = {
 		DbMixin({
 			indexes: [
 				{ field: "userId" },
+				// Conditional transitions name the id and the status: SQL alone decides them.
+				{ field: "status" },
 				{ field: "idempotencyKey", unique: true, sparse: true },
 				// Each set only while an order needs a sweep, so the sweeps read those alone.
 				{ field: "owedSince", sparse: true },

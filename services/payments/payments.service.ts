@@ -208,6 +208,9 @@ const PaymentsService = {
 			indexes: [
 				{ field: "orderId", unique: true },
 				{ field: "userId" },
+				// Conditional changes name the order and the status or operation: SQL alone decides.
+				{ field: "status" },
+				{ field: "operation.key", sparse: true },
 				// Only payments with an operation in progress have it: the sweep reads those alone
 				// (a scan of 100 000 payments held the event loop for ~80 ms).
 				{ field: "operation.lockedUntil", sparse: true }
