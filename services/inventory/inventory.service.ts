@@ -187,10 +187,7 @@ const InventoryService = {
 					{ field: "status" },
 					{ field: "sweepAt", sparse: true }
 				],
-				shipments: [
-					{ field: "orderId", unique: true },
-					{ field: "status" }
-				],
+				shipments: [{ field: "orderId", unique: true }, { field: "status" }],
 				inbox: INBOX_INDEXES
 			}
 		}),
