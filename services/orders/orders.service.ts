@@ -9,7 +9,7 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import { DbMixin, eachOnce, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
-import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
 import { commitPending } from "../../lib/group-commit";
 import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
 import { startSweep } from "../../lib/sweep";
@@ -54,6 +54,7 @@ const PaymentParams = {
 		// Format and Luhn are checked by payments (422 INVALID_CARD); never echo the value here.
 		cardNumber: secretParam(
 			"cardNumber",
+			23,
 			v => /^[0-9 -]{12,23}$/.test(v),
 			"The '{field}' field must be a card number."
 		),
@@ -61,6 +62,7 @@ const PaymentParams = {
 		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
 		cvc: secretParam(
 			"cvc",
+			4,
 			v => /^[0-9]{3,4}$/.test(v),
 			"The '{field}' field must be 3 or 4 digits."
 		)
@@ -256,7 +258,7 @@ const OrdersService = {
 			auth: "required",
 			params: {
 				id: IdParam,
-				reason: { type: "string", max: 200, optional: true, trim: true }
+				reason: { ...textParam({ max: 200 }), optional: true }
 			},
 			async handler(
 				this: OrdersThis,

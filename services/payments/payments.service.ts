@@ -73,6 +73,7 @@ const CardParams = {
 		// Format and checksum are checked by the handler, which answers 422 INVALID_CARD.
 		number: secretParam(
 			"cardNumber",
+			64,
 			v => v.length >= 1 && v.length <= 64,
 			"The '{field}' field must be a card number."
 		),
@@ -80,6 +81,7 @@ const CardParams = {
 		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
 		cvc: secretParam(
 			"cvc",
+			4,
 			v => /^[0-9]{3,4}$/.test(v),
 			"The '{field}' field must be 3 or 4 digits."
 		)

@@ -36,10 +36,12 @@ export interface PublicUser {
 	updatedAt: string;
 }
 
-/** Emails are compared case-insensitively and without surrounding spaces. */
-export function normalizeEmail(email: string): string {
-	return email.trim().toLowerCase();
-}
+/**
+ * Emails are compared in one form: NFKC (a fullwidth or other compatibility form is the plain
+ * address), without surrounding spaces, lowercase; the validator (lib/validator.ts) gives every
+ * email param this form and refuses what is not printable ASCII after it.
+ */
+export { normalizeEmail } from "../../lib/text";
 
 export function toPublicUser(doc: UserDoc): PublicUser {
 	const user: PublicUser = {

@@ -17,7 +17,7 @@ import {
 	unauthorized
 } from "../../lib/errors";
 import { signToken } from "../../lib/jwt";
-import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, Role } from "../../types/moleculer";
 import {
@@ -41,25 +41,28 @@ const EmailParam = { type: "email", max: 254, normalize: true } as const;
 // validator's string rules put the rejected value into `actual`, which the broker logs at debug).
 const PasswordParam = secretParam(
 	"password",
+	128,
 	v => v.length >= 8 && v.length <= 128,
 	"The '{field}' field must be a string of 8 to 128 characters."
 );
 /** A password to check (login, current password): any non-empty string up to 128 characters. */
 const GivenPasswordParam = secretParam(
 	"password",
+	128,
 	v => v.length >= 1 && v.length <= 128,
 	"The '{field}' field must be a string of 1 to 128 characters."
 );
-const NameParam = { type: "string", min: 1, max: 100, trim: true } as const;
+// Names reach mail headers and other people's screens: no control or invisible characters.
+const NameParam = textParam({ min: 1, max: 100 });
 const AddressParam = {
 	type: "object",
 	optional: true,
 	strict: "remove",
 	props: {
-		line1: { type: "string", min: 1, max: 200, trim: true },
-		line2: { type: "string", max: 200, trim: true, optional: true },
-		city: { type: "string", min: 1, max: 100, trim: true },
-		postalCode: { type: "string", min: 1, max: 20, trim: true },
+		line1: textParam({ min: 1, max: 200 }),
+		line2: { ...textParam({ max: 200 }), optional: true },
+		city: textParam({ min: 1, max: 100 }),
+		postalCode: textParam({ min: 1, max: 20 }),
 		country: { type: "string", length: 2, uppercase: true, trim: true }
 	}
 } as const;
