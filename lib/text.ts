@@ -13,8 +13,7 @@ export const URL_MAX = 2048;
  * private-use, unassigned and line/paragraph separator characters, and every other default-
  * ignorable (invisible) one such as U+3164 HANGUL FILLER. One character class: linear.
  */
-const INVISIBLE =
-	/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
 /** The same, except tab and line feed (multi-line text such as a description). */
 const INVISIBLE_MULTILINE =
 	/[\0-\x08\x0b-\x1f\x7f-\x9f\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
@@ -85,4 +84,3 @@ export function urlProblem(url: string): boolean {
 	}
 	return hasInvisible(url);
 }
-
