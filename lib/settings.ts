@@ -33,6 +33,8 @@ export interface Settings {
 	bodyLimit: string;
 	smtpUrl: string | undefined;
 	reservationTtlMs: number;
+	/** How long an order's Idempotency-Key is remembered (a repeat within it replays the order). */
+	idempotencyKeyTtlMs: number;
 	lowStockThreshold: number;
 	seedCatalog: boolean;
 	/** Add X-Node-ID (the node that handled the call) to API responses: for operators and tests. */
@@ -163,6 +165,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		bodyLimit: bodyLimit(env.BODY_LIMIT),
 		smtpUrl: env.SMTP_URL || undefined,
 		reservationTtlMs: int(env, "RESERVATION_TTL_MS", 15 * 60_000, 1000),
+		idempotencyKeyTtlMs: int(
+			env,
+			"IDEMPOTENCY_KEY_TTL_MS",
+			24 * 3_600_000,
+			1000,
+			30 * 24 * 3_600_000
+		),
 		lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", 5, 0),
 		seedCatalog: bool(env, "SEED_CATALOG", nodeEnv !== "production"),
 		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false),

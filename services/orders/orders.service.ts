@@ -12,6 +12,7 @@ import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
 import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
 import { commitPending } from "../../lib/group-commit";
 import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
+import { settings } from "../../lib/settings";
 import { startSweep } from "../../lib/sweep";
 import {
 	DurableEvents,
@@ -124,6 +125,8 @@ interface OrdersVars {
 	): Promise<OrderDoc | null>;
 	sagaSteps(order: OrderDoc, card: PaymentInput | null, ctx?: Context): SagaSteps;
 	settle(order: OrderDoc, actions: PendingAction[]): Promise<PendingAction[]>;
+	idempotencyTimer?: NodeJS.Timeout;
+	forgetIdempotencyKeys(): Promise<number>;
 	recover(): Promise<void>;
 	replay(existing: OrderDoc, fingerprint: string): Promise<ReturnType<typeof toOrder>>;
 }
@@ -383,7 +386,17 @@ const OrdersService = {
 				: undefined;
 			if (idempotencyKey) {
 				const existing = await this.adapter.findOne({ idempotencyKey });
-				if (existing) return this.replay(this.toJSON(this.adapter, existing), fingerprint);
+				if (existing) {
+					const order: OrderDoc = this.toJSON(this.adapter, existing);
+					// A key is remembered for IDEMPOTENCY_KEY_TTL_MS, to the millisecond: an older
+					// one is let go here (the sweep lets go of the others) and the request is new.
+					if (!isKeyExpired(order, Date.now())) return this.replay(order, fingerprint);
+					await this.updateOne(
+						this.adapter,
+						{ _id: existing._id, idempotencyKey },
+						{ $unset: { idempotencyKey: true } }
+					);
+				}
 			}
 
 			// Price from the catalog, never from the client.
@@ -703,6 +716,19 @@ const OrdersService = {
 			}
 		},
 
+		/**
+		 * Let go of the Idempotency-Keys older than IDEMPOTENCY_KEY_TTL_MS (the unique index holds
+		 * only the keys of the window). Reads through the sparse index on the key, so only orders
+		 * that still have one.
+		 */
+		async forgetIdempotencyKeys(this: OrdersThis) {
+			const cutoff = new Date(Date.now() - settings().idempotencyKeyTtlMs).toISOString();
+			return this.adapter.updateMany(
+				{ idempotencyKey: { $gt: "" }, createdAt: { $lt: cutoff } },
+				{ $unset: { idempotencyKey: true } }
+			);
+		},
+
 		async findById(this: OrdersThis, id: string) {
 			const doc = await this.adapter.findById(id).catch(() => null);
 			return doc ? this.toJSON(this.adapter, doc) : null;
@@ -752,6 +778,13 @@ const OrdersService = {
 	},
 
 	started(this: OrdersThis) {
+		const ttl = settings().idempotencyKeyTtlMs;
+		this.idempotencyTimer = startSweep(
+			this.logger,
+			"Idempotency key sweep",
+			Math.max(1000, Math.min(Math.floor(ttl / 4), 3_600_000)),
+			() => this.forgetIdempotencyKeys()
+		);
 		this.recoveryTimer = startSweep(
 			this.logger,
 			"Recovery sweep",
@@ -762,8 +795,14 @@ const OrdersService = {
 
 	stopped(this: OrdersThis) {
 		clearInterval(this.recoveryTimer);
+		clearInterval(this.idempotencyTimer);
 	}
 } satisfies ServiceSchema<any, any, any, OrdersThis>;
+
+/** Whether an order's Idempotency-Key is older than the window it is remembered for. */
+function isKeyExpired(order: Pick<OrderDoc, "createdAt">, now: number): boolean {
+	return Date.parse(order.createdAt) < now - settings().idempotencyKeyTtlMs;
+}
 
 /** The client's view of a rejected order: the step's own error type and status, plus the order id. */
 function rejectionError(
