@@ -22,7 +22,8 @@ export interface Settings {
 	passwordHashCost: number;
 	admin: { email: string; password: string } | undefined;
 	corsOrigins: string[];
-	rateLimit: { window: number; limit: number };
+	/** `redisUrl`: the counters in Redis, shared by every gateway; memory of each one otherwise. */
+	rateLimit: { window: number; limit: number; redisUrl: string | undefined };
 	/**
 	 * Reverse proxies (ingress, load balancer) in front of the gateway that append the client's
 	 * address to X-Forwarded-For. 0: the socket's address is the client (the header is ignored).
@@ -114,6 +115,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			`MONGO_URI must start with mongodb:// or mongodb+srv:// (got "${env.MONGO_URI}")`
 		);
 
+	if (env.RATE_LIMIT_REDIS_URL && !/^rediss?:\/\//.test(env.RATE_LIMIT_REDIS_URL))
+		throw new ConfigError(
+			`RATE_LIMIT_REDIS_URL must start with redis:// or rediss:// (got "${env.RATE_LIMIT_REDIS_URL}")`
+		);
+
 	const adminEmail = env.ADMIN_EMAIL?.trim();
 	const adminPassword = env.ADMIN_PASSWORD;
 	if (Boolean(adminEmail) !== Boolean(adminPassword))
@@ -154,7 +160,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		corsOrigins: list(env.CORS_ORIGINS),
 		rateLimit: {
 			window: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
-			limit: int(env, "RATE_LIMIT_MAX", 1200, 0)
+			limit: int(env, "RATE_LIMIT_MAX", 1200, 0),
+			redisUrl: env.RATE_LIMIT_REDIS_URL || undefined
 		},
 		trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
 		loginThrottle: {

@@ -19,6 +19,7 @@ import {
 import { FROM_IO } from "../../lib/fair-scheduling";
 import { verifyToken } from "../../lib/jwt";
 import { listen } from "../../lib/listen";
+import { closeRateLimitStores, redisStoreFactory } from "../../lib/rate-limit";
 import { logsAt } from "../../lib/logging";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
@@ -113,14 +114,26 @@ export function safeRequestId(value: string | string[] | undefined): string | un
 	return /^[A-Za-z0-9._:-]+$/.test(value) ? value : undefined;
 }
 
-/** Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off). */
+/**
+ * Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off): in Redis
+ * when RATE_LIMIT_REDIS_URL is set (one budget for every gateway, lib/rate-limit.ts), in this
+ * gateway's memory otherwise.
+ */
 const rateLimit =
 	cfg.rateLimit.limit > 0
 		? {
 				window: cfg.rateLimit.window,
 				limit: cfg.rateLimit.limit,
 				headers: true,
-				key: clientKey
+				key: clientKey,
+				...(cfg.rateLimit.redisUrl
+					? {
+							StoreFactory: redisStoreFactory(
+								cfg.rateLimit.redisUrl,
+								`shopmesh:${process.env.NAMESPACE || "shopmesh"}:rate`
+							)
+						}
+					: {})
 			}
 		: undefined;
 
@@ -422,11 +435,13 @@ const ApiService = {
 				const retryAfterSec = (err as { data?: { retryAfterSec?: unknown } }).data
 					?.retryAfterSec;
 				const store = req.$route?.rateLimit?.store;
+				const resetAt: number | undefined =
+					store?.resetFor?.(clientKey(req)) ?? store?.resetTime;
 				const resetIn =
 					typeof retryAfterSec === "number"
 						? retryAfterSec
-						: store?.resetTime
-							? Math.ceil((store.resetTime - Date.now()) / 1000)
+						: resetAt
+							? Math.ceil((resetAt - Date.now()) / 1000)
 							: 60;
 				res.setHeader("Retry-After", String(Math.max(1, resetIn)));
 			}
@@ -461,6 +476,7 @@ const ApiService = {
 	async stopped(this: any) {
 		// After drain() it is closed already, and its connections are being closed.
 		if (this.listening && !this.listening.closed) await this.listening.close();
+		await closeRateLimitStores();
 	}
 } satisfies ServiceSchema<any>;
 

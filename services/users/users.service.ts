@@ -24,8 +24,11 @@ import {
 	createLoginThrottle,
 	loginBlockedFor,
 	loginFailed,
+	LOGIN_FAILURES_INDEXES,
+	LOGIN_FAILURES_STORE,
 	type LoginThrottle
 } from "./login-throttle";
+import { startSweep } from "../../lib/sweep";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords";
 import {
 	normalizeEmail,
@@ -76,7 +79,8 @@ interface UsersVars {
 	clearCache(): Promise<void>;
 	dummyHash: string;
 	throttle: LoginThrottle;
-	refuseIfThrottled(email: string, client: string | undefined): void;
+	throttleTimer?: NodeJS.Timeout;
+	refuseIfThrottled(email: string, client: string | undefined): Promise<void>;
 	findByEmail(email: string): Promise<UserDoc | null>;
 	findUser(id: string): Promise<UserDoc | null>;
 	requireUser(ctx: Context<unknown, AuthMeta>): Promise<UserDoc>;
@@ -91,7 +95,11 @@ interface UsersVars {
 const UsersService = {
 	name: "users",
 	mixins: [
-		DbMixin({ indexes: [{ field: "email", unique: true }] }),
+		DbMixin({
+			indexes: [{ field: "email", unique: true }],
+			// The login throttle's counters, shared by every instance on this database.
+			stores: { [LOGIN_FAILURES_STORE]: LOGIN_FAILURES_INDEXES }
+		}),
 		// user.registered is a domain event: written with the account, relayed from its outbox.
 		DurableEvents({ outbox: ["adapter"] })
 	],
@@ -123,7 +131,7 @@ const UsersService = {
 				// Throttled per account and per client before any hashing (same for unknown emails).
 				const email = normalizeEmail(ctx.params.email);
 				const client = ctx.meta.clientIp;
-				this.refuseIfThrottled(email, client);
+				await this.refuseIfThrottled(email, client);
 				const user = await this.findByEmail(email);
 				// Hash even when there is no such user, so the answer takes the same time either way.
 				const ok = await verifyPassword(
@@ -131,14 +139,14 @@ const UsersService = {
 					user?.passwordHash ?? this.dummyHash
 				);
 				if (!user || !ok) {
-					loginFailed(this.throttle, email, client);
+					await loginFailed(this.throttle, email, client);
 					throw clientError(
 						"Invalid email or password",
 						401,
 						ErrorTypes.INVALID_CREDENTIALS
 					);
 				}
-				this.throttle.account.clear(email);
+				await this.throttle.account.clear(email);
 
 				const cost = settings().passwordHashCost;
 				if (needsRehash(user.passwordHash, cost)) {
@@ -200,9 +208,9 @@ const UsersService = {
 			) {
 				const user = await this.requireUser(ctx);
 				// The current password is guessed here as at login: the same throttle applies.
-				this.refuseIfThrottled(user.email, ctx.meta.clientIp);
+				await this.refuseIfThrottled(user.email, ctx.meta.clientIp);
 				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash))) {
-					loginFailed(this.throttle, user.email, ctx.meta.clientIp);
+					await loginFailed(this.throttle, user.email, ctx.meta.clientIp);
 					throw clientError(
 						"Current password is wrong",
 						401,
@@ -275,8 +283,8 @@ const UsersService = {
 
 	methods: {
 		/** 429 RATE_LIMITED while this account or this client has too many failed logins. */
-		refuseIfThrottled(this: UsersThis, email: string, client: string | undefined) {
-			const waitMs = loginBlockedFor(this.throttle, email, client);
+		async refuseIfThrottled(this: UsersThis, email: string, client: string | undefined) {
+			const waitMs = await loginBlockedFor(this.throttle, email, client);
 			if (waitMs > 0)
 				throw clientError(
 					"Too many failed login attempts. Try again later.",
@@ -392,12 +400,27 @@ const UsersService = {
 	},
 
 	created(this: UsersThis) {
-		this.throttle = createLoginThrottle(settings().loginThrottle);
+		this.throttle = createLoginThrottle(
+			settings().loginThrottle,
+			() => this.stores[LOGIN_FAILURES_STORE],
+			(store, query, update) => this.updateOne(store, query, update)
+		);
 	},
 
 	async started(this: UsersThis) {
+		// Counters whose window ended count for nothing; the sweep removes them.
+		this.throttleTimer = startSweep(
+			this.logger,
+			"Login throttle sweep",
+			Math.max(1000, Math.min(settings().loginThrottle.windowMs, 60_000)),
+			() => this.throttle.sweep()
+		);
 		this.dummyHash = await hashPassword("not-a-real-password", settings().passwordHashCost);
 		await this.ensureAdmin();
+	},
+
+	stopped(this: UsersThis) {
+		clearInterval(this.throttleTimer);
 	}
 } satisfies ServiceSchema<any, any, any, UsersThis>;
 
