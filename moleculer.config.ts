@@ -4,6 +4,8 @@
  *
  * See the configuration table in README.md for the variables.
  */
+// First: sizes libuv's thread pool before anything below can start it (lib/threadpool.ts).
+import "./lib/threadpool";
 import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors, LogLevels } from "moleculer";

@@ -84,7 +84,8 @@ export function redisStoreFactory(url: string, prefix: string) {
 			const resetAt = Date.now() + res.msBeforeNext;
 			this.resetTime = resetAt;
 			this.resets.delete(key);
-			if (this.resets.size >= MAX_TRACKED) this.resets.delete(this.resets.keys().next().value!);
+			if (this.resets.size >= MAX_TRACKED)
+				this.resets.delete(this.resets.keys().next().value!);
 			this.resets.set(key, resetAt);
 			return res.consumedPoints;
 		}

@@ -4,6 +4,7 @@
  * Broker options (transporter, namespace, timeouts...) live in moleculer.config.ts;
  * this module holds what the services themselves need.
  */
+import os from "node:os";
 import path from "node:path";
 
 export class ConfigError extends Error {
@@ -19,7 +20,10 @@ export interface Settings {
 	dataDir: string;
 	mongoUri: string | undefined;
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
+	/** scrypt N of new password hashes (r = 8, p = 1). */
 	passwordHashCost: number;
+	/** Password hashes computed at once (each takes 128 · N · 8 bytes). */
+	passwordHashConcurrency: number;
 	admin: { email: string; password: string } | undefined;
 	corsOrigins: string[];
 	/** `redisUrl`: the counters in Redis, shared by every gateway; memory of each one otherwise. */
@@ -54,6 +58,9 @@ export interface Settings {
 		inboxRetentionMs: number;
 	};
 }
+
+/** OWASP's minimum scrypt cost (N = 2^17 with r = 8, p = 1). */
+export const DEFAULT_PASSWORD_HASH_COST = 1 << 17;
 
 const DEV_JWT_SECRET = "shopmesh-dev-secret-do-not-use-in-production";
 
@@ -127,16 +134,32 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 	if (adminPassword && adminPassword.length < 8)
 		throw new ConfigError("ADMIN_PASSWORD must be at least 8 characters long");
 
+	// scrypt N (r = 8, p = 1): OWASP's minimum 2^17 by default, 128 MiB per hash (128 · N · r);
+	// tests that register many accounts run cheaper (a test at the default cost is kept).
 	const passwordHashCost = int(
 		env,
 		"PASSWORD_HASH_COST",
-		nodeEnv === "test" ? 1024 : 16384,
+		nodeEnv === "test" ? 1024 : DEFAULT_PASSWORD_HASH_COST,
 		1024,
 		1 << 20
 	);
 	if ((passwordHashCost & (passwordHashCost - 1)) !== 0)
 		throw new ConfigError(
 			`PASSWORD_HASH_COST must be a power of two (got ${passwordHashCost})`
+		);
+	const passwordHashConcurrency = int(
+		env,
+		"PASSWORD_HASH_CONCURRENCY",
+		os.availableParallelism(),
+		1,
+		64
+	);
+	// Every hash at once must fit: at most a quarter of the machine's memory.
+	const hashBytes = 128 * passwordHashCost * 8 * passwordHashConcurrency;
+	if (hashBytes > os.totalmem() / 4)
+		throw new ConfigError(
+			`PASSWORD_HASH_COST × PASSWORD_HASH_CONCURRENCY needs ${Math.round(hashBytes / 2 ** 20)} MiB ` +
+				`for concurrent hashes, more than a quarter of this machine's memory`
 		);
 
 	return {
@@ -153,6 +176,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			audience: env.JWT_AUDIENCE || "shopmesh-api"
 		},
 		passwordHashCost,
+		passwordHashConcurrency,
 		admin:
 			adminEmail && adminPassword
 				? { email: adminEmail, password: adminPassword }

@@ -70,7 +70,13 @@ export class FailureCounter {
 		const endsAt = now + this.limit.windowMs;
 		const store = this.store();
 		for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-			if (await this.updateOne(store, { _id, endsAt: { $gt: now } }, { $inc: { failures: 1 } }))
+			if (
+				await this.updateOne(
+					store,
+					{ _id, endsAt: { $gt: now } },
+					{ $inc: { failures: 1 } }
+				)
+			)
 				return;
 			if (
 				await this.updateOne(
