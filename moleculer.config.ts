@@ -4,11 +4,14 @@
  *
  * See the configuration table in README.md for the variables.
  */
+// First: sizes libuv's thread pool before anything below can start it (lib/threadpool.ts).
+import "./lib/threadpool";
 import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors, LogLevels } from "moleculer";
 import { ConfigError, settings } from "./lib/settings";
 import { retryable } from "./lib/retry";
+import { ShopValidator } from "./lib/validator";
 import { startHealthServer } from "./lib/health";
 import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
 import { SCOPED_MEMORY_CACHER } from "./lib/cacher";
@@ -164,7 +167,9 @@ const brokerConfig: BrokerOptions = {
 			? ({ type: SCOPED_MEMORY_CACHER } as unknown as BrokerOptions["cacher"])
 			: (cacher as "Memory"),
 
-	validator: true,
+	// fastest-validator with lengths and array bounds checked first, linear email and URL
+	// checks and bounded error lists (lib/validator.ts).
+	validator: new ShopValidator(),
 	errorHandler: null,
 
 	metrics: {

@@ -59,12 +59,29 @@ export function forRequestsWithBody(...middlewares: Middleware[]): Middleware {
 		if (!hasBody(req)) return next();
 		let i = 0;
 		const step = (err?: unknown): void => {
-			if (err) return next(err);
+			if (err) return next(asClientError(err));
 			if (i === middlewares.length) return next();
 			middlewares[i++].call(this, req, res, step);
 		};
 		step();
 	};
+}
+
+/**
+ * A body middleware's error as the gateway answers it. body-parser gives a client's bad body a
+ * 4xx `status`, but a corrupt compressed body's error keeps zlib's string `code` (`Z_DATA_ERROR`),
+ * which moleculer-web prefers over the status: it was answered 500 and logged with its stack at
+ * ERROR, once per request. Every 4xx leaves with the status as its code, and a body that could not
+ * be decoded (no `type` of the parser's own) as `entity.decode.failed`.
+ */
+export function asClientError(err: unknown): unknown {
+	const e = err as { status?: unknown; type?: unknown; message?: unknown } | null;
+	if (!e || typeof e.status !== "number" || e.status < 400 || e.status >= 500) return err;
+	return Object.assign(new Error(String(e.message ?? "Bad request")), {
+		status: e.status,
+		code: e.status,
+		type: typeof e.type === "string" ? e.type : "entity.decode.failed"
+	});
 }
 
 /**
@@ -144,3 +161,30 @@ export function rejectDeepJson(max = MAX_JSON_DEPTH) {
 		if (jsonDepth(buf) > max) throw new JsonTooDeepError(max);
 	};
 }
+
+/** `application/json` or a `+json` type such as `application/merge-patch+json`. */
+export function isJsonType(contentType: string | undefined): boolean {
+	if (contentType === undefined) return false;
+	const semi = contentType.indexOf(";");
+	const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+	return (
+		type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"))
+	);
+}
+
+const unsupportedType = () =>
+	Object.assign(new Error("Request bodies must be JSON (Content-Type: application/json)"), {
+		status: 415,
+		type: "content-type.unsupported"
+	});
+
+/**
+ * A JSON route's body must be JSON: a body of any other type (or of none) is a 415, instead of
+ * being skipped by the JSON parser and the request run as if it had sent nothing. An empty body
+ * (`Content-Length: 0`) needs no type.
+ */
+export const requireJsonBody: Middleware = function requireJsonBody(req, _res, next) {
+	if (req.headers["content-length"] === "0") return next();
+	if (!isJsonType(req.headers["content-type"])) return next(unsupportedType());
+	next();
+};

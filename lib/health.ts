@@ -4,13 +4,13 @@
  *   GET /live   200 while the process runs its event loop
  *   GET /ready  200 once the broker has started (every local service connected to its DB),
  *               the transporter is connected, and every service a local service needs is reachable
+ * Neither names the node, its host, pid or uptime: a probe answers what an orchestrator acts on.
  */
 import http from "node:http";
 import type { ServiceBroker } from "moleculer";
 
 export interface NodeReadiness {
 	ready: boolean;
-	nodeID: string;
 	started: boolean;
 	transporter: "none" | "connected" | "disconnected";
 	services: string[];
@@ -34,7 +34,6 @@ export function nodeReadiness(broker: ServiceBroker): NodeReadiness {
 	const started = Boolean((broker as unknown as { started: boolean }).started);
 	return {
 		ready: started && transporter !== "disconnected" && missingDependencies.length === 0,
-		nodeID: broker.nodeID,
 		started,
 		transporter,
 		services: local.map(s => s.fullName),
@@ -56,7 +55,7 @@ export function startHealthServer(
 			res.end(JSON.stringify(body));
 		};
 		if (req.method !== "GET") return send(405, { status: "method not allowed" });
-		if (req.url === "/live") return send(200, { status: "ok", nodeID: broker.nodeID });
+		if (req.url === "/live") return send(200, { status: "ok" });
 		if (req.url === "/ready") {
 			const state = nodeReadiness(broker);
 			return send(state.ready ? 200 : 503, state);

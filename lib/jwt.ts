@@ -75,8 +75,10 @@ export function verifyToken(token: string): TokenClaims | null {
 			audience,
 			clockTimestamp: now
 		}) as jwt.JwtPayload;
+		// A token without `exp` would never expire: only tokens that say when they end are taken.
 		if (
 			typeof payload.sub !== "string" ||
+			typeof payload.exp !== "number" ||
 			(payload.role !== "customer" && payload.role !== "admin")
 		)
 			return null;
@@ -85,11 +87,8 @@ export function verifyToken(token: string): TokenClaims | null {
 			role: payload.role,
 			pwv: Number(payload.pwv) || 0
 		};
-		if (typeof payload.exp === "number") {
-			if (verified.size >= VERIFIED_TOKENS_MAX)
-				verified.delete(verified.keys().next().value!);
-			verified.set(token, { claims, exp: payload.exp });
-		}
+		if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
+		verified.set(token, { claims, exp: payload.exp });
 		return { ...claims };
 	} catch {
 		return null;

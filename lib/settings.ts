@@ -4,6 +4,7 @@
  * Broker options (transporter, namespace, timeouts...) live in moleculer.config.ts;
  * this module holds what the services themselves need.
  */
+import os from "node:os";
 import path from "node:path";
 
 export class ConfigError extends Error {
@@ -25,10 +26,14 @@ export interface Settings {
 		busyTimeoutMs: number;
 	};
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
+	/** scrypt N of new password hashes (r = 8, p = 1). */
 	passwordHashCost: number;
+	/** Password hashes computed at once (each takes 128 · N · 8 bytes). */
+	passwordHashConcurrency: number;
 	admin: { email: string; password: string } | undefined;
 	corsOrigins: string[];
-	rateLimit: { window: number; limit: number };
+	/** `redisUrl`: the counters in Redis, shared by every gateway; memory of each one otherwise. */
+	rateLimit: { window: number; limit: number; redisUrl: string | undefined };
 	/**
 	 * Reverse proxies (ingress, load balancer) in front of the gateway that append the client's
 	 * address to X-Forwarded-For. 0: the socket's address is the client (the header is ignored).
@@ -39,6 +44,8 @@ export interface Settings {
 	bodyLimit: string;
 	smtpUrl: string | undefined;
 	reservationTtlMs: number;
+	/** How long an order's Idempotency-Key is remembered (a repeat within it replays the order). */
+	idempotencyKeyTtlMs: number;
 	lowStockThreshold: number;
 	seedCatalog: boolean;
 	/** Add X-Node-ID (the node that handled the call) to API responses: for operators and tests. */
@@ -57,6 +64,9 @@ export interface Settings {
 		inboxRetentionMs: number;
 	};
 }
+
+/** OWASP's minimum scrypt cost (N = 2^17 with r = 8, p = 1). */
+export const DEFAULT_PASSWORD_HASH_COST = 1 << 17;
 
 const DEV_JWT_SECRET = "shopmesh-dev-secret-do-not-use-in-production";
 
@@ -127,6 +137,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			`MONGO_URI must start with mongodb:// or mongodb+srv:// (got "${env.MONGO_URI}")`
 		);
 
+	if (env.RATE_LIMIT_REDIS_URL && !/^rediss?:\/\//.test(env.RATE_LIMIT_REDIS_URL))
+		throw new ConfigError(
+			`RATE_LIMIT_REDIS_URL must start with redis:// or rediss:// (got "${env.RATE_LIMIT_REDIS_URL}")`
+		);
+
 	const adminEmail = env.ADMIN_EMAIL?.trim();
 	const adminPassword = env.ADMIN_PASSWORD;
 	if (Boolean(adminEmail) !== Boolean(adminPassword))
@@ -134,16 +149,32 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 	if (adminPassword && adminPassword.length < 8)
 		throw new ConfigError("ADMIN_PASSWORD must be at least 8 characters long");
 
+	// scrypt N (r = 8, p = 1): OWASP's minimum 2^17 by default, 128 MiB per hash (128 · N · r);
+	// tests that register many accounts run cheaper (a test at the default cost is kept).
 	const passwordHashCost = int(
 		env,
 		"PASSWORD_HASH_COST",
-		nodeEnv === "test" ? 1024 : 16384,
+		nodeEnv === "test" ? 1024 : DEFAULT_PASSWORD_HASH_COST,
 		1024,
 		1 << 20
 	);
 	if ((passwordHashCost & (passwordHashCost - 1)) !== 0)
 		throw new ConfigError(
 			`PASSWORD_HASH_COST must be a power of two (got ${passwordHashCost})`
+		);
+	const passwordHashConcurrency = int(
+		env,
+		"PASSWORD_HASH_CONCURRENCY",
+		os.availableParallelism(),
+		1,
+		64
+	);
+	// Every hash at once must fit: at most a quarter of the machine's memory.
+	const hashBytes = 128 * passwordHashCost * 8 * passwordHashConcurrency;
+	if (hashBytes > os.totalmem() / 4)
+		throw new ConfigError(
+			`PASSWORD_HASH_COST × PASSWORD_HASH_CONCURRENCY needs ${Math.round(hashBytes / 2 ** 20)} MiB ` +
+				`for concurrent hashes, more than a quarter of this machine's memory`
 		);
 
 	return {
@@ -165,6 +196,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			audience: env.JWT_AUDIENCE || "shopmesh-api"
 		},
 		passwordHashCost,
+		passwordHashConcurrency,
 		admin:
 			adminEmail && adminPassword
 				? { email: adminEmail, password: adminPassword }
@@ -172,7 +204,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		corsOrigins: list(env.CORS_ORIGINS),
 		rateLimit: {
 			window: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
-			limit: int(env, "RATE_LIMIT_MAX", 1200, 0)
+			limit: int(env, "RATE_LIMIT_MAX", 1200, 0),
+			redisUrl: env.RATE_LIMIT_REDIS_URL || undefined
 		},
 		trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
 		loginThrottle: {
@@ -183,6 +216,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		bodyLimit: bodyLimit(env.BODY_LIMIT),
 		smtpUrl: env.SMTP_URL || undefined,
 		reservationTtlMs: int(env, "RESERVATION_TTL_MS", 15 * 60_000, 1000),
+		idempotencyKeyTtlMs: int(
+			env,
+			"IDEMPOTENCY_KEY_TTL_MS",
+			24 * 3_600_000,
+			1000,
+			30 * 24 * 3_600_000
+		),
 		lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", 5, 0),
 		seedCatalog: bool(env, "SEED_CATALOG", nodeEnv !== "production"),
 		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false),

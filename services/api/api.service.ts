@@ -7,23 +7,25 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { coalesce } from "../../lib/coalesce";
-import { forbidden, unauthorized } from "../../lib/errors";
+import { forbidden, invalidField, notFound, unauthorized } from "../../lib/errors";
 import {
 	forRequestsWithBody,
 	limitBodySize,
 	parseBytes,
-	rejectDeepJson
+	rejectDeepJson,
+	requireJsonBody
 } from "../../lib/body-limits";
 import { FROM_IO } from "../../lib/fair-scheduling";
 import { verifyToken } from "../../lib/jwt";
 import { listen } from "../../lib/listen";
+import { closeRateLimitStores, redisStoreFactory } from "../../lib/rate-limit";
 import { logsAt } from "../../lib/logging";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { DOCS_ALIASES, OpenApiMixin } from "./docs";
 import { toErrorBody } from "./http-errors";
 import { readiness } from "./readiness";
-import { ROUTES } from "./routes";
+import { ROUTES, allowedMethods } from "./routes";
 
 type Req = IncomingMessage & {
 	$action?: any;
@@ -81,14 +83,56 @@ function clientKey(req: Pick<Req, "socket" | "headers">, trustProxy = cfg.trustP
 	return chain[Math.max(0, chain.length - 1 - trustProxy)];
 }
 
-/** Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off). */
+/** Longest Idempotency-Key accepted; a longer one is refused, never cut (two would collide). */
+export const IDEMPOTENCY_KEY_MAX = 200;
+
+/** The Idempotency-Key header: undefined when absent or empty; 422 when too long or not a token. */
+function idempotencyKey(header: string | string[] | undefined): string | undefined {
+	if (header === undefined || header === "") return undefined;
+	const key = Array.isArray(header) ? header.join(",") : header;
+	if (key.length > IDEMPOTENCY_KEY_MAX || !/^[\x21-\x7e]+$/.test(key))
+		throw invalidField(
+			"Idempotency-Key",
+			`The Idempotency-Key header must be 1 to ${IDEMPOTENCY_KEY_MAX} printable ASCII characters without spaces.`,
+			"idempotencyKey"
+		);
+	return key;
+}
+
+/** Longest X-Request-ID (or X-Correlation-ID) taken from a client. */
+export const REQUEST_ID_MAX = 64;
+
+/**
+ * A client's X-Request-ID goes into every log line and back in the answer: it is kept only when it
+ * is a short token of letters, digits and `._:-`; anything else is dropped, and the request gets
+ * an id of its own, as one without the header does.
+ */
+export function safeRequestId(value: string | string[] | undefined): string | undefined {
+	if (typeof value !== "string" || value.length === 0 || value.length > REQUEST_ID_MAX)
+		return undefined;
+	return /^[A-Za-z0-9._:-]+$/.test(value) ? value : undefined;
+}
+
+/**
+ * Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off): in Redis
+ * when RATE_LIMIT_REDIS_URL is set (one budget for every gateway, lib/rate-limit.ts), in this
+ * gateway's memory otherwise.
+ */
 const rateLimit =
 	cfg.rateLimit.limit > 0
 		? {
 				window: cfg.rateLimit.window,
 				limit: cfg.rateLimit.limit,
 				headers: true,
-				key: clientKey
+				key: clientKey,
+				...(cfg.rateLimit.redisUrl
+					? {
+							StoreFactory: redisStoreFactory(
+								cfg.rateLimit.redisUrl,
+								`shopmesh:${process.env.NAMESPACE || "shopmesh"}:rate`
+							)
+						}
+					: {})
 			}
 		: undefined;
 
@@ -134,12 +178,9 @@ const ApiService = {
 				mappingPolicy: "restrict",
 				bodyParsers: false,
 				aliases: {
+					// What an orchestrator acts on, nothing about the node (id, host, pid, uptime).
 					"GET /health"(this: any, _req: Req, res: Res) {
-						this.sendJSON(res, 200, {
-							status: "ok",
-							nodeID: this.broker.nodeID,
-							uptime: process.uptime()
-						});
+						this.sendJSON(res, 200, { status: "ok" });
 					},
 					"GET /ready"(this: any, _req: Req, res: Res) {
 						const state = readiness(this.broker);
@@ -170,6 +211,7 @@ const ApiService = {
 				bodyParsers: false,
 				use: [
 					forRequestsWithBody(
+						requireJsonBody,
 						limitBodySize(
 							parseBytes(cfg.bodyLimit)!,
 							function (this: any, req, res, err) {
@@ -192,9 +234,8 @@ const ApiService = {
 					_route: unknown,
 					req: Req
 				) {
-					const key = req.headers["idempotency-key"];
-					if (typeof key === "string" && key.length > 0)
-						ctx.meta.idempotencyKey = key.slice(0, 200);
+					const key = idempotencyKey(req.headers["idempotency-key"]);
+					if (key) ctx.meta.idempotencyKey = key;
 					ctx.meta.requestID = ctx.requestID ?? undefined;
 					// The login throttle's per-client key (users).
 					(ctx.meta as AuthMeta & { clientIp?: string }).clientIp = clientKey(req);
@@ -234,6 +275,57 @@ const ApiService = {
 	},
 
 	methods: {
+		/**
+		 * Every request enters here. The client's request id is checked before moleculer-web
+		 * reads it, and `OPTIONS` is answered here, before routing: moleculer-web routed an
+		 * `OPTIONS` with `Access-Control-Request-Method` to the action of that method, which
+		 * then ran (a cancel, a login) whenever CORS was off.
+		 */
+		httpHandler(this: any, req: Req, res: Res, next?: unknown) {
+			for (const name of ["x-request-id", "x-correlation-id"]) {
+				if (req.headers[name] === undefined) continue;
+				const id = safeRequestId(req.headers[name]);
+				if (id === undefined) delete req.headers[name];
+			}
+			if (req.method === "OPTIONS") return this.answerOptions(req, res);
+			return ApiGatewayMethods.httpHandler.call(this, req, res, next);
+		},
+
+		/**
+		 * `OPTIONS`: 204 with `Allow` (the path's methods), or 404 for a path the API does not
+		 * have; with CORS on, an allowed origin's preflight gets its CORS answer and any other
+		 * origin 403, as on every route. No action runs.
+		 */
+		answerOptions(this: any, req: Req, res: Res) {
+			const url = String(req.url ?? "/").split("?")[0];
+			const base = this.settings.path as string;
+			const inner =
+				url === base ? "/" : url.startsWith(`${base}/`) ? url.slice(base.length) : null;
+			const methods = inner === null ? [] : allowedMethods(inner);
+			if (methods.length === 0) return this.sendErrorBody(req, res, notFound("Not found"));
+			const allow = [...methods, "OPTIONS"].join(", ");
+			const origin = req.headers.origin;
+			if (cfg.corsOrigins.length > 0 && origin !== undefined) {
+				if (!cfg.corsOrigins.includes(String(origin)))
+					return this.sendErrorBody(req, res, forbidden("Origin not allowed"));
+				res.setHeader("Access-Control-Allow-Origin", String(origin));
+				res.setHeader("Vary", "Origin");
+				if (req.headers["access-control-request-method"] !== undefined) {
+					res.setHeader("Access-Control-Allow-Methods", allow);
+					res.setHeader(
+						"Access-Control-Allow-Headers",
+						"Content-Type, Authorization, Idempotency-Key"
+					);
+					res.setHeader("Access-Control-Max-Age", "3600");
+				}
+			}
+			securityHeaders(req, res, () => undefined);
+			res.statusCode = 204;
+			res.setHeader("Allow", allow);
+			res.setHeader("Content-Length", "0");
+			res.end();
+		},
+
 		/**
 		 * Answers of the routed actions are written after the poll phase, together with the
 		 * others of the same event-loop turn (lib/coalesce.ts): one wake-up of the client side per
@@ -340,11 +432,13 @@ const ApiService = {
 				const retryAfterSec = (err as { data?: { retryAfterSec?: unknown } }).data
 					?.retryAfterSec;
 				const store = req.$route?.rateLimit?.store;
+				const resetAt: number | undefined =
+					store?.resetFor?.(clientKey(req)) ?? store?.resetTime;
 				const resetIn =
 					typeof retryAfterSec === "number"
 						? retryAfterSec
-						: store?.resetTime
-							? Math.ceil((store.resetTime - Date.now()) / 1000)
+						: resetAt
+							? Math.ceil((resetAt - Date.now()) / 1000)
 							: 60;
 				res.setHeader("Retry-After", String(Math.max(1, resetIn)));
 			}
@@ -379,6 +473,7 @@ const ApiService = {
 	async stopped(this: any) {
 		// After drain() it is closed already, and its connections are being closed.
 		if (this.listening && !this.listening.closed) await this.listening.close();
+		await closeRateLimitStores();
 	}
 } satisfies ServiceSchema<any>;
 

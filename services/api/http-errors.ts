@@ -63,12 +63,26 @@ export function toErrorBody(error: unknown): ErrorBody {
 			400,
 			ErrorTypes.INVALID_JSON
 		);
+	if (type === "entity.decode.failed")
+		return body(
+			"InvalidJsonError",
+			"Request body could not be decoded (Content-Encoding)",
+			400,
+			ErrorTypes.INVALID_JSON
+		);
 	if (type === "entity.parse.failed")
 		return body(
 			"InvalidJsonError",
 			"Request body is not valid JSON",
 			400,
 			ErrorTypes.INVALID_JSON
+		);
+	if (type === "content-type.unsupported")
+		return body(
+			"UnsupportedMediaTypeError",
+			"Request bodies must be JSON (Content-Type: application/json)",
+			415,
+			ErrorTypes.UNSUPPORTED_MEDIA_TYPE
 		);
 	if (err.status === 415 || type === "charset.unsupported" || type === "encoding.unsupported")
 		return body(
@@ -85,14 +99,16 @@ export function toErrorBody(error: unknown): ErrorBody {
 
 	if (code >= 400 && code < 500) {
 		const out = body(
-			err.name || "ClientError",
-			err.message || "Bad request",
+			clip(err.name) || "ClientError",
+			clip(err.message) || "Bad request",
 			code,
 			type ?? (code === 404 ? ErrorTypes.NOT_FOUND : "CLIENT_ERROR")
 		);
 		if (code === 429) out.type = ErrorTypes.RATE_LIMITED;
-		if (err.data !== undefined && err.data !== null && code !== 401)
-			out.data = sanitizeData(err.data);
+		if (err.data !== undefined && err.data !== null && code !== 401) {
+			const data = sanitizeData(err.data);
+			if (data !== undefined) out.data = data;
+		}
 		return out;
 	}
 	if (code === 503 || code === 504) return fromPublic5xx(code);
@@ -108,19 +124,61 @@ function body(name: string, message: string, code: number, type: string): ErrorB
 	return { name, message, code, type };
 }
 
-/** Validation data: keep the field, type and message of each failure, never the rejected value. */
+/** The most a 4xx body's `data` may take, serialized; the most entries of a list of errors. */
+export const MAX_ERROR_DATA_BYTES = 8 * 1024;
+export const MAX_ERROR_ENTRIES = 20;
+const MAX_TEXT = 300;
+
+const clip = (text: unknown): string | undefined =>
+	typeof text !== "string"
+		? undefined
+		: text.length > MAX_TEXT
+			? `${text.slice(0, MAX_TEXT)}…`
+			: text;
+
+/**
+ * Validation data: keep the field, type and message of each failure, never the rejected value;
+ * bounded, whatever the request was. A list of errors keeps its first MAX_ERROR_ENTRIES (and
+ * fewer when they would pass MAX_ERROR_DATA_BYTES), then one entry counting the rest; any other
+ * data over the limit is dropped.
+ */
 function sanitizeData(data: unknown): unknown {
-	if (Array.isArray(data))
-		return data.map(item => {
-			if (item && typeof item === "object" && "field" in item) {
-				const { type, field, message } = item as {
-					type?: string;
-					field?: string;
-					message?: string;
-				};
-				return { type, field, message };
+	if (Array.isArray(data)) {
+		const out: unknown[] = [];
+		let bytes = 2;
+		let more = 0;
+		for (const item of data) {
+			if (
+				item &&
+				typeof item === "object" &&
+				(item as { type?: unknown }).type === "moreErrors"
+			) {
+				more += Number((item as { actual?: unknown }).actual) || 0;
+				continue;
 			}
-			return item;
-		});
-	return data;
+			const entry =
+				item && typeof item === "object" && "field" in item
+					? {
+							type: clip((item as { type?: unknown }).type),
+							field: clip((item as { field?: unknown }).field),
+							message: clip((item as { message?: unknown }).message)
+						}
+					: item;
+			const size = JSON.stringify(entry ?? null).length + 1;
+			if (out.length >= MAX_ERROR_ENTRIES || bytes + size > MAX_ERROR_DATA_BYTES) {
+				more++;
+				continue;
+			}
+			bytes += size;
+			out.push(entry);
+		}
+		if (more > 0)
+			out.push({
+				type: "moreErrors",
+				field: "",
+				message: `${more} more errors are not listed.`
+			});
+		return out;
+	}
+	return JSON.stringify(data).length > MAX_ERROR_DATA_BYTES ? undefined : data;
 }

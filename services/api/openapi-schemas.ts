@@ -236,14 +236,9 @@ export const SCHEMAS: Record<string, JsonSchema> = {
 	OrderPage: page("Order"),
 	PaymentPage: page("Payment"),
 	NotificationPage: page("Notification"),
-	Health: object({
-		status: { const: "ok" },
-		nodeID: str,
-		uptime: { type: "number", minimum: 0, description: "seconds" }
-	}),
+	Health: object({ status: { const: "ok" } }),
 	Readiness: object({
 		ready: { type: "boolean" },
-		nodeID: str,
 		services: { type: "object", additionalProperties: { type: "boolean" } },
 		missing: arrayOf(str)
 	})

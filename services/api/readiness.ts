@@ -22,7 +22,6 @@ export function requiredServices(env: NodeJS.ProcessEnv = process.env): string[]
 
 export interface Readiness {
 	ready: boolean;
-	nodeID: string;
 	services: Record<string, boolean>;
 	missing: string[];
 }
@@ -35,5 +34,5 @@ export function readiness(broker: ServiceBroker, required = requiredServices()):
 	for (const name of new Set([...KNOWN_SERVICES, ...required]))
 		services[name] = available.has(name);
 	const missing = required.filter(name => !services[name]);
-	return { ready: missing.length === 0, nodeID: broker.nodeID, services, missing };
+	return { ready: missing.length === 0, services, missing };
 }

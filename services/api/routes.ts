@@ -43,3 +43,30 @@ export const ROUTES: Record<string, string> = {
 	"GET /notifications": "notifications.list",
 	"POST /notifications/:id/read": "notifications.markRead"
 };
+
+/** Paths the gateway serves outside the table (probes, the API's own documentation). */
+const OTHER_ROUTES = [
+	"GET /health",
+	"GET /ready",
+	"GET /openapi.json",
+	"GET /docs",
+	"GET /docs/:asset"
+];
+
+const ALL_ROUTES = [...Object.keys(ROUTES), ...OTHER_ROUTES].map(route => {
+	const [method, path] = route.split(" ");
+	return { method, segments: path.split("/").filter(Boolean) };
+});
+
+/** The methods the gateway serves at `path` (under its `/api`), `:param` segments matching any. */
+export function allowedMethods(path: string): string[] {
+	const segments = path.split("/").filter(Boolean);
+	const methods = new Set<string>();
+	for (const route of ALL_ROUTES)
+		if (
+			route.segments.length === segments.length &&
+			route.segments.every((s, i) => s.startsWith(":") || s === segments[i])
+		)
+			methods.add(route.method);
+	return [...methods];
+}

@@ -23,7 +23,7 @@ import {
 	withEvent
 } from "../../mixins/durable-events.mixin";
 import { newId } from "../../lib/ids";
-import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
+import { CurrencyParam, IdParam, PageParams, textParam } from "../../lib/params";
 import { settings as appSettings } from "../../lib/settings";
 import { startSweep } from "../../lib/sweep";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
@@ -50,10 +50,19 @@ import {
 	type ShipmentStatus
 } from "./stock-rules";
 
-const SkuParam = { type: "string", trim: true, pattern: "^[A-Za-z0-9._-]{1,64}$" } as const;
-const NameParam = { type: "string", trim: true, min: 1, max: 200 } as const;
-const DescriptionParam = { type: "string", trim: true, max: 2000 } as const;
-const PriceParam = { type: "number", integer: true, min: 0, max: 100_000_000 } as const;
+const SkuParam = {
+	type: "string",
+	trim: true,
+	max: 64,
+	pattern: "^[A-Za-z0-9._-]{1,64}$"
+} as const;
+const NameParam = textParam({ min: 1, max: 200 });
+const DescriptionParam = textParam({ max: 2000, multiline: true });
+/**
+ * At least 1: payments authorizes only positive amounts, so a product priced 0 could be listed
+ * but never ordered (every order of it failed as a 503).
+ */
+const PriceParam = { type: "number", integer: true, min: 1, max: 100_000_000 } as const;
 const StockParam = { type: "number", integer: true, min: 0, max: 1_000_000_000 } as const;
 
 const ReservationItemsParam = {

@@ -105,7 +105,14 @@ export function sumCents(amounts: number[]): number {
 export function priceOrder(requested: RequestedItem[], catalog: CatalogProduct[]): PricingResult {
 	const items = mergeItems(requested);
 	const byId = new Map(catalog.map(p => [p.id, p]));
-	const missing = items.filter(i => !byId.get(i.productId)?.active).map(i => i.productId);
+	// A product priced under 1 (made before inventory refused such prices) is not for sale:
+	// payments authorizes only positive amounts.
+	const missing = items
+		.filter(i => {
+			const p = byId.get(i.productId);
+			return !p?.active || !(p.priceCents >= 1);
+		})
+		.map(i => i.productId);
 	if (missing.length > 0) return { ok: false, reason: "PRODUCT_NOT_FOUND", productIds: missing };
 
 	const currencies = [...new Set(items.map(i => byId.get(i.productId)!.currency))];

@@ -9,8 +9,9 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
 import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
-import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
 import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
+import { settings } from "../../lib/settings";
 import { startSweep } from "../../lib/sweep";
 import {
 	DurableEvents,
@@ -56,6 +57,7 @@ const PaymentParams = {
 		// Format and Luhn are checked by payments (422 INVALID_CARD); never echo the value here.
 		cardNumber: secretParam(
 			"cardNumber",
+			23,
 			v => /^[0-9 -]{12,23}$/.test(v),
 			"The '{field}' field must be a card number."
 		),
@@ -63,6 +65,7 @@ const PaymentParams = {
 		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
 		cvc: secretParam(
 			"cvc",
+			4,
 			v => /^[0-9]{3,4}$/.test(v),
 			"The '{field}' field must be 3 or 4 digits."
 		)
@@ -127,6 +130,8 @@ interface OrdersVars {
 	): Promise<OrderDoc | null>;
 	sagaSteps(order: OrderDoc, card: PaymentInput | null, ctx?: Context): SagaSteps;
 	settle(order: OrderDoc, actions: PendingAction[]): Promise<PendingAction[]>;
+	idempotencyTimer?: NodeJS.Timeout;
+	forgetIdempotencyKeys(): Promise<number>;
 	recover(): Promise<void>;
 	replay(existing: OrderDoc, fingerprint: string): Promise<ReturnType<typeof toOrder>>;
 }
@@ -264,7 +269,7 @@ const OrdersService = {
 			auth: "required",
 			params: {
 				id: IdParam,
-				reason: { type: "string", max: 200, optional: true, trim: true }
+				reason: { ...textParam({ max: 200 }), optional: true }
 			},
 			async handler(
 				this: OrdersThis,
@@ -392,7 +397,17 @@ const OrdersService = {
 				: undefined;
 			if (idempotencyKey) {
 				const existing = await this.adapter.findOne({ idempotencyKey });
-				if (existing) return this.replay(this.toJSON(this.adapter, existing), fingerprint);
+				if (existing) {
+					const order: OrderDoc = this.toJSON(this.adapter, existing);
+					// A key is remembered for IDEMPOTENCY_KEY_TTL_MS, to the millisecond: an older
+					// one is let go here (the sweep lets go of the others) and the request is new.
+					if (!isKeyExpired(order, Date.now())) return this.replay(order, fingerprint);
+					await this.updateOne(
+						this.adapter,
+						{ _id: existing._id, idempotencyKey },
+						{ $unset: { idempotencyKey: true } }
+					);
+				}
 			}
 
 			// Price from the catalog, never from the client.
@@ -704,6 +719,19 @@ const OrdersService = {
 			}
 		},
 
+		/**
+		 * Let go of the Idempotency-Keys older than IDEMPOTENCY_KEY_TTL_MS (the unique index holds
+		 * only the keys of the window). Reads through the sparse index on the key, so only orders
+		 * that still have one.
+		 */
+		async forgetIdempotencyKeys(this: OrdersThis) {
+			const cutoff = new Date(Date.now() - settings().idempotencyKeyTtlMs).toISOString();
+			return this.adapter.updateMany(
+				{ idempotencyKey: { $gt: "" }, createdAt: { $lt: cutoff } },
+				{ $unset: { idempotencyKey: true } }
+			);
+		},
+
 		async findById(this: OrdersThis, id: string) {
 			const doc = await this.adapter.findById(id).catch(() => null);
 			return doc ? this.toJSON(this.adapter, doc) : null;
@@ -756,6 +784,13 @@ const OrdersService = {
 	},
 
 	started(this: OrdersThis) {
+		const ttl = settings().idempotencyKeyTtlMs;
+		this.idempotencyTimer = startSweep(
+			this.logger,
+			"Idempotency key sweep",
+			Math.max(1000, Math.min(Math.floor(ttl / 4), 3_600_000)),
+			() => this.forgetIdempotencyKeys()
+		);
 		this.recoveryTimer = startSweep(
 			this.logger,
 			"Recovery sweep",
@@ -766,8 +801,14 @@ const OrdersService = {
 
 	stopped(this: OrdersThis) {
 		clearInterval(this.recoveryTimer);
+		clearInterval(this.idempotencyTimer);
 	}
 } satisfies ServiceSchema<any, any, any, OrdersThis>;
+
+/** Whether an order's Idempotency-Key is older than the window it is remembered for. */
+function isKeyExpired(order: Pick<OrderDoc, "createdAt">, now: number): boolean {
+	return Date.parse(order.createdAt) < now - settings().idempotencyKeyTtlMs;
+}
 
 /** The client's view of a rejected order: the step's own error type and status, plus the order id. */
 function rejectionError(

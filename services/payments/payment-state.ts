@@ -62,7 +62,31 @@ export type DeclineCode = "CARD_DECLINED" | "INSUFFICIENT_FUNDS";
 export interface RefundEntry {
 	refundId: string;
 	amountCents: number;
+	/** Asked as "all that is left" (no amount): a repeat without an amount is the same refund. */
+	full?: boolean;
 	at: string;
+}
+
+/**
+ * Refund ids live in two namespaces that cannot meet. The system's own (the order flows' `saga`,
+ * `cancel`, and `full`) are plain words; an id a client gives (an admin through the API) is
+ * stored as `client:<id>`. An admin's partial refund named `cancel` once took the cancel flow's
+ * id: the customer's later cancel found "its" refund made and refunded nothing.
+ */
+export const CLIENT_REFUND_PREFIX = "client:";
+export const clientRefundId = (id: string) => `${CLIENT_REFUND_PREFIX}${id}`;
+
+/** The id as its caller named it (a client's without the prefix). */
+export const shownRefundId = (id: string) =>
+	id.startsWith(CLIENT_REFUND_PREFIX) ? id.slice(CLIENT_REFUND_PREFIX.length) : id;
+
+/** Whether a recorded refund is the one asked again (same amount, or both "all that is left"). */
+export function sameRefund(
+	recorded: Pick<RefundEntry, "amountCents" | "full">,
+	amountCents: number | undefined
+): boolean {
+	if (amountCents == null) return recorded.full === true;
+	return recorded.full !== true && recorded.amountCents === amountCents;
 }
 
 export interface HistoryEntry {
@@ -84,7 +108,7 @@ export interface PendingOperation {
 	/** Until when the call that wrote it owns it (epoch ms); after that, any call may finish it. */
 	lockedUntil: number;
 	/** Refunds: the refund being made. */
-	refund?: { refundId: string; amountCents: number };
+	refund?: { refundId: string; amountCents: number; full?: boolean };
 }
 
 export type OperationKind = PendingOperation["kind"];
@@ -158,7 +182,7 @@ export function toPayment(doc: PaymentDoc): Payment {
 		brand: doc.brand,
 		last4: doc.last4,
 		refunds: (doc.refunds ?? []).map(r => ({
-			refundId: r.refundId,
+			refundId: shownRefundId(r.refundId),
 			amountCents: r.amountCents,
 			at: r.at
 		})),

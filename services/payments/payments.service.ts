@@ -43,8 +43,11 @@ import {
 	refundable
 } from "./card-rules";
 import {
+	clientRefundId,
 	operationKey,
 	operationOutcome,
+	sameRefund,
+	shownRefundId,
 	toPayment,
 	wasCaptured,
 	type DeclineCode,
@@ -64,7 +67,22 @@ const CentsParam = {
 	positive: true,
 	max: Number.MAX_SAFE_INTEGER
 } as const;
-const RefundIdParam = { type: "string", min: 1, max: 64, optional: true } as const;
+/** A client's refund id (stored in its own namespace, payment-state.ts CLIENT_REFUND_PREFIX). */
+const RefundIdParam = {
+	type: "string",
+	min: 1,
+	max: 64,
+	pattern: "^[A-Za-z0-9._-]+$",
+	optional: true
+} as const;
+/** The system's own refund ids (the order flows'): plain words, never in the client namespace. */
+const SystemRefundIdParam = {
+	type: "string",
+	min: 1,
+	max: 32,
+	pattern: "^[a-z][a-z0-9-]*$",
+	optional: true
+} as const;
 
 const CardParams = {
 	type: "object",
@@ -73,6 +91,7 @@ const CardParams = {
 		// Format and checksum are checked by the handler, which answers 422 INVALID_CARD.
 		number: secretParam(
 			"cardNumber",
+			64,
 			v => v.length >= 1 && v.length <= 64,
 			"The '{field}' field must be a card number."
 		),
@@ -80,6 +99,7 @@ const CardParams = {
 		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
 		cvc: secretParam(
 			"cvc",
+			4,
 			v => /^[0-9]{3,4}$/.test(v),
 			"The '{field}' field must be 3 or 4 digits."
 		)
@@ -274,7 +294,7 @@ const PaymentsService = {
 			params: {
 				orderId: IdParam,
 				amountCents: { ...CentsParam, optional: true },
-				refundId: RefundIdParam
+				refundId: SystemRefundIdParam
 			},
 			async handler(this: PaymentsThis, ctx: Context<RefundInput>) {
 				const { orderId, amountCents, refundId } = ctx.params;
@@ -355,10 +375,14 @@ const PaymentsService = {
 				if (ctx.meta.user?.role !== "admin") throw forbidden();
 				const doc = await this.findPaymentById(ctx.params.id);
 				if (!doc) throw paymentNotFound();
+				// The client's id, or one made for it, in the client namespace: never the system's.
+				const { amountCents, refundId } = ctx.params;
 				return this.refundOrder(ctx, {
 					orderId: doc.orderId,
-					amountCents: ctx.params.amountCents,
-					refundId: ctx.params.refundId
+					amountCents,
+					refundId: clientRefundId(
+						refundId ?? (amountCents == null ? "full" : randomUUID())
+					)
 				});
 			}
 		}
@@ -609,7 +633,17 @@ const PaymentsService = {
 			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 				const doc = await this.settledPayment(orderId);
 				if (!doc) throw paymentNotFound();
-				if (doc.refunds.some(r => r.refundId === refundId)) return toPayment(doc);
+				// The same id again: the same refund is answered as it was; different parameters
+				// under one id are a conflict, never silently the first refund's.
+				const known = doc.refunds.find(r => r.refundId === refundId);
+				if (known) {
+					if (sameRefund(known, amountCents)) return toPayment(doc);
+					throw conflict(
+						"This refund id was used for a different refund",
+						ErrorTypes.IDEMPOTENCY_CONFLICT,
+						{ orderId, refundId: shownRefundId(refundId) }
+					);
+				}
 				if (!wasCaptured(doc.status)) throw stateError(doc, "refunded");
 
 				const left = refundable(doc.capturedCents, doc.refundedCents);
@@ -629,7 +663,11 @@ const PaymentsService = {
 				const refunded = await this.operate(doc, {
 					kind: "refund",
 					key: operationKey("refund", orderId, refundId),
-					refund: { refundId, amountCents: amount }
+					refund: {
+						refundId,
+						amountCents: amount,
+						...(amountCents == null ? { full: true } : {})
+					}
 				});
 				if (refunded) return toPayment(refunded);
 				// Another change came first: decide again on the new total.

@@ -36,10 +36,12 @@ export interface PublicUser {
 	updatedAt: string;
 }
 
-/** Emails are compared case-insensitively and without surrounding spaces. */
-export function normalizeEmail(email: string): string {
-	return email.trim().toLowerCase();
-}
+/**
+ * Emails are compared in one form: NFKC (a fullwidth or other compatibility form is the plain
+ * address), without surrounding spaces, lowercase; the validator (lib/validator.ts) gives every
+ * email param this form and refuses what is not printable ASCII after it.
+ */
+export { normalizeEmail } from "../../lib/text";
 
 export function toPublicUser(doc: UserDoc): PublicUser {
 	const user: PublicUser = {
@@ -66,10 +68,32 @@ export function pickProfileUpdate(input: Record<string, unknown>): ProfileUpdate
 	return update as ProfileUpdate;
 }
 
-/** A password is 8 to 128 characters and not only one repeated character. */
+let commonPasswords: Set<string> | undefined;
+
+/**
+ * The common-passwords list of zxcvbn-ts (`@zxcvbn-ts/language-common`, about 49 000 passwords
+ * from breach corpora, lowercase), loaded on first use.
+ */
+function isCommonPassword(password: string): boolean {
+	if (!commonPasswords) {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const { dictionary } = require("@zxcvbn-ts/language-common") as {
+			dictionary: Record<string, string[]>;
+		};
+		commonPasswords = new Set(dictionary["passwords-common"]);
+	}
+	return commonPasswords.has(password.normalize("NFKC").toLowerCase());
+}
+
+/**
+ * A password is 8 to 128 characters, not only one repeated character, and not one of the
+ * passwords found most often in breaches (in any letter case).
+ */
 export function passwordProblem(password: string): string | null {
 	if (password.length < 8) return "Password must be at least 8 characters long";
 	if (password.length > 128) return "Password must be at most 128 characters long";
 	if (/^(.)\1*$/.test(password)) return "Password must not be a single repeated character";
+	if (isCommonPassword(password))
+		return "Password is one of the most common passwords; choose another";
 	return null;
 }

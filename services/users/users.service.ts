@@ -21,15 +21,18 @@ import {
 	unauthorized
 } from "../../lib/errors";
 import { signToken } from "../../lib/jwt";
-import { IdParam, PageParams, secretParam } from "../../lib/params";
+import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
 import { settings } from "../../lib/settings";
 import type { AuthMeta, Role } from "../../types/moleculer";
 import {
 	createLoginThrottle,
 	loginBlockedFor,
 	loginFailed,
+	LOGIN_FAILURES_INDEXES,
+	LOGIN_FAILURES_STORE,
 	type LoginThrottle
 } from "./login-throttle";
+import { startSweep } from "../../lib/sweep";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords";
 import {
 	normalizeEmail,
@@ -45,25 +48,28 @@ const EmailParam = { type: "email", max: 254, normalize: true } as const;
 // validator's string rules put the rejected value into `actual`, which the broker logs at debug).
 const PasswordParam = secretParam(
 	"password",
+	128,
 	v => v.length >= 8 && v.length <= 128,
 	"The '{field}' field must be a string of 8 to 128 characters."
 );
 /** A password to check (login, current password): any non-empty string up to 128 characters. */
 const GivenPasswordParam = secretParam(
 	"password",
+	128,
 	v => v.length >= 1 && v.length <= 128,
 	"The '{field}' field must be a string of 1 to 128 characters."
 );
-const NameParam = { type: "string", min: 1, max: 100, trim: true } as const;
+// Names reach mail headers and other people's screens: no control or invisible characters.
+const NameParam = textParam({ min: 1, max: 100 });
 const AddressParam = {
 	type: "object",
 	optional: true,
 	strict: "remove",
 	props: {
-		line1: { type: "string", min: 1, max: 200, trim: true },
-		line2: { type: "string", max: 200, trim: true, optional: true },
-		city: { type: "string", min: 1, max: 100, trim: true },
-		postalCode: { type: "string", min: 1, max: 20, trim: true },
+		line1: textParam({ min: 1, max: 200 }),
+		line2: { ...textParam({ max: 200 }), optional: true },
+		city: textParam({ min: 1, max: 100 }),
+		postalCode: textParam({ min: 1, max: 20 }),
 		country: { type: "string", length: 2, uppercase: true, trim: true }
 	}
 } as const;
@@ -77,7 +83,8 @@ interface UsersVars {
 	clearCache(): Promise<void>;
 	dummyHash: string;
 	throttle: LoginThrottle;
-	refuseIfThrottled(email: string, client: string | undefined): void;
+	throttleTimer?: NodeJS.Timeout;
+	refuseIfThrottled(email: string, client: string | undefined): Promise<void>;
 	findByEmail(email: string): Promise<UserDoc | null>;
 	findUser(id: string): Promise<UserDoc | null>;
 	requireUser(ctx: Context<unknown, AuthMeta>): Promise<UserDoc>;
@@ -92,7 +99,11 @@ interface UsersVars {
 const UsersService = {
 	name: "users",
 	mixins: [
-		DbMixin({ indexes: [{ field: "email", unique: true }] }),
+		DbMixin({
+			indexes: [{ field: "email", unique: true }],
+			// The login throttle's counters, shared by every instance on this database.
+			stores: { [LOGIN_FAILURES_STORE]: LOGIN_FAILURES_INDEXES }
+		}),
 		// user.registered is a domain event: written with the account, relayed from its outbox.
 		DurableEvents({ outbox: ["adapter"] })
 	],
@@ -124,7 +135,7 @@ const UsersService = {
 				// Throttled per account and per client before any hashing (same for unknown emails).
 				const email = normalizeEmail(ctx.params.email);
 				const client = ctx.meta.clientIp;
-				this.refuseIfThrottled(email, client);
+				await this.refuseIfThrottled(email, client);
 				const user = await this.findByEmail(email);
 				// Hash even when there is no such user, so the answer takes the same time either way.
 				const ok = await verifyPassword(
@@ -132,14 +143,14 @@ const UsersService = {
 					user?.passwordHash ?? this.dummyHash
 				);
 				if (!user || !ok) {
-					loginFailed(this.throttle, email, client);
+					await loginFailed(this.throttle, email, client);
 					throw clientError(
 						"Invalid email or password",
 						401,
 						ErrorTypes.INVALID_CREDENTIALS
 					);
 				}
-				this.throttle.account.clear(email);
+				await this.throttle.account.clear(email);
 
 				const cost = settings().passwordHashCost;
 				if (needsRehash(user.passwordHash, cost)) {
@@ -201,9 +212,9 @@ const UsersService = {
 			) {
 				const user = await this.requireUser(ctx);
 				// The current password is guessed here as at login: the same throttle applies.
-				this.refuseIfThrottled(user.email, ctx.meta.clientIp);
+				await this.refuseIfThrottled(user.email, ctx.meta.clientIp);
 				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash))) {
-					loginFailed(this.throttle, user.email, ctx.meta.clientIp);
+					await loginFailed(this.throttle, user.email, ctx.meta.clientIp);
 					throw clientError(
 						"Current password is wrong",
 						401,
@@ -276,8 +287,8 @@ const UsersService = {
 
 	methods: {
 		/** 429 RATE_LIMITED while this account or this client has too many failed logins. */
-		refuseIfThrottled(this: UsersThis, email: string, client: string | undefined) {
-			const waitMs = loginBlockedFor(this.throttle, email, client);
+		async refuseIfThrottled(this: UsersThis, email: string, client: string | undefined) {
+			const waitMs = await loginBlockedFor(this.throttle, email, client);
 			if (waitMs > 0)
 				throw clientError(
 					"Too many failed login attempts. Try again later.",
@@ -393,12 +404,27 @@ const UsersService = {
 	},
 
 	created(this: UsersThis) {
-		this.throttle = createLoginThrottle(settings().loginThrottle);
+		this.throttle = createLoginThrottle(
+			settings().loginThrottle,
+			() => this.stores[LOGIN_FAILURES_STORE],
+			(store, query, update) => this.updateOne(store, query, update)
+		);
 	},
 
 	async started(this: UsersThis) {
+		// Counters whose window ended count for nothing; the sweep removes them.
+		this.throttleTimer = startSweep(
+			this.logger,
+			"Login throttle sweep",
+			Math.max(1000, Math.min(settings().loginThrottle.windowMs, 60_000)),
+			() => this.throttle.sweep()
+		);
 		this.dummyHash = await hashPassword("not-a-real-password", settings().passwordHashCost);
 		await this.ensureAdmin();
+	},
+
+	stopped(this: UsersThis) {
+		clearInterval(this.throttleTimer);
 	}
 } satisfies ServiceSchema<any, any, any, UsersThis>;
 

@@ -100,7 +100,7 @@ describe("ruleToSchema", () => {
 		],
 		[
 			"custom secret param as a string",
-			secretParam("cvc", () => true, "m"),
+			secretParam("cvc", 4, () => true, "m"),
 			{ type: "string" }
 		],
 		["alternatives", ["string", "number"], { anyOf: [{ type: "string" }, { type: "number" }] }],
