@@ -9,7 +9,7 @@ describe("settings", () => {
 		expect(s.mongoUri).toBeUndefined();
 		expect(s.dataDir).toMatch(/data$/);
 		expect(s.jwt.secret.length).toBeGreaterThanOrEqual(32);
-		expect(s.passwordHashCost).toBe(16384);
+		expect(s.passwordHashCost).toBe(131072);
 	});
 
 	it("stops production without JWT_SECRET with one clear message", () => {
