@@ -15,8 +15,8 @@ export const URL_MAX = 2048;
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
 /** The same, except tab and line feed (multi-line text such as a description). */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const INVISIBLE_MULTILINE =
+	// eslint-disable-next-line no-control-regex -- matching control characters is the point
 	/[\0-\x08\x0b-\x1f\x7f-\x9f\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
 
 /** Whether `text` holds a character a person could not see (or that changes what they see). */
