@@ -8,6 +8,7 @@ import type { RunningNode } from "../../scripts/cluster-lib";
 import {
 	api,
 	createCluster,
+	loginAdmin,
 	newCustomer,
 	newProduct,
 	placeOrder,
@@ -41,12 +42,9 @@ beforeAll(async () => {
 afterAll(() => c?.stopAll());
 
 it("fails fast with 503 once the breaker opens, long before the dead node leaves the registry", async () => {
-	const admin = await api(c.base, "POST", "/users/login", {
-		email: "admin@shopmesh.test",
-		password: "admin-password-1"
-	});
+	const admin = await loginAdmin(c);
 	const cu = await newCustomer(c);
-	const productId = await newProduct(c, admin.body.token, 10);
+	const productId = await newProduct(c, admin, 10);
 	expect((await placeOrder(c, cu.token, productId)).status).toBe(201);
 
 	await c.stop(nodes.payments, "SIGKILL");

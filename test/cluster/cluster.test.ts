@@ -6,6 +6,7 @@ import {
 	api,
 	bearer,
 	createCluster,
+	loginAdmin,
 	newProduct as createProduct,
 	placeOrder as placeOrderAs,
 	ready as readyIn,
@@ -46,11 +47,7 @@ beforeAll(async () => {
 	await waitForHttp(`${c.base}/health`, 60_000);
 	await readyIn(c, ["users", "inventory", "payments", "orders", "notifications"]);
 
-	const login = await api(c.base, "POST", "/users/login", {
-		email: "admin@shopmesh.test",
-		password: "admin-password-1"
-	});
-	adminToken = login.body.token;
+	adminToken = await loginAdmin(c);
 	const email = `cluster-${Date.now()}@shopmesh.test`;
 	expect(
 		(await api(c.base, "POST", "/users", { email, password: "cluster-pass-1", name: "C" }))

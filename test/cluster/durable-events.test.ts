@@ -10,6 +10,7 @@ import {
 	api,
 	bearer,
 	createCluster,
+	loginAdmin,
 	newCustomer,
 	newProduct,
 	placeOrder,
@@ -66,12 +67,7 @@ beforeAll(async () => {
 		start(name);
 	await waitForHttp(`${c.base}/health`, 60_000);
 	await ready(c, ["users", "inventory", "payments", "orders", "notifications"], 60_000);
-	adminToken = (
-		await api(c.base, "POST", "/users/login", {
-			email: "admin@shopmesh.test",
-			password: "admin-password-1"
-		})
-	).body.token;
+	adminToken = await loginAdmin(c);
 	nc = await connect({ servers: c.nats.url });
 }, 120_000);
 

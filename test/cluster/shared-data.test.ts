@@ -7,6 +7,7 @@ import {
 	api,
 	bearer,
 	createCluster,
+	loginAdmin,
 	newCustomer,
 	newProduct,
 	placeOrder,
@@ -36,12 +37,7 @@ beforeAll(async () => {
 		for (const i of [1, 2]) c.start({ services: name, nodeID: `${name}-${i}` });
 	await waitForHttp(`${c.base}/health`, 90_000);
 	await ready(c, ["users", "inventory", "payments", "orders", "notifications"], 90_000);
-	adminToken = (
-		await api(c.base, "POST", "/users/login", {
-			email: "admin@shopmesh.test",
-			password: "admin-password-1"
-		})
-	).body.token;
+	adminToken = await loginAdmin(c);
 }, 180_000);
 
 afterAll(async () => {

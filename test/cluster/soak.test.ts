@@ -6,8 +6,8 @@
 import type { RunningNode } from "../../scripts/cluster-lib";
 import {
 	allRows,
-	api,
 	createCluster,
+	loginAdmin,
 	newCustomer,
 	newProduct,
 	placeOrder,
@@ -47,12 +47,7 @@ beforeAll(async () => {
 	startOrders("orders-2");
 	await waitForHttp(`${c.base}/health`, 90_000);
 	await ready(c, ["users", "inventory", "payments", "orders", "notifications"], 90_000);
-	adminToken = (
-		await api(c.base, "POST", "/users/login", {
-			email: "admin@shopmesh.test",
-			password: "admin-password-1"
-		})
-	).body.token;
+	adminToken = await loginAdmin(c);
 }, 180_000);
 
 afterAll(async () => {
@@ -120,21 +115,15 @@ it("reconciles stock, money and notifications after 500 orders with orders insta
 	);
 
 	// Money: captured minus refunded is exactly the confirmed orders' total.
-	const payments = await allRows(c, adminToken, "/payments");
-	const byOrder = new Map(payments.map(p => [p.orderId, p]));
+	const ids = new Set(mine.map(o => o.id));
+	const netCents = async () =>
+		(await allRows(c, adminToken, "/payments"))
+			.filter(p => ids.has(p.orderId))
+			.reduce((sum, p) => sum + (p.capturedCents ?? 0) - (p.refundedCents ?? 0), 0);
 	let net = 0;
-	for (const o of mine) {
-		const p = byOrder.get(o.id);
-		if (p) net += (p.capturedCents ?? 0) - (p.refundedCents ?? 0);
-	}
 	await until(c, "money reconciles", async () => {
-		const now = await allRows(c, adminToken, "/payments");
-		let sum = 0;
-		const ids = new Set(mine.map(o => o.id));
-		for (const p of now)
-			if (ids.has(p.orderId)) sum += (p.capturedCents ?? 0) - (p.refundedCents ?? 0);
-		net = sum;
-		return sum === confirmed.length * PRICE ? true : null;
+		net = await netCents();
+		return net === confirmed.length * PRICE ? true : null;
 	});
 	expect(net).toBe(confirmed.length * PRICE);
 

@@ -95,6 +95,9 @@ export interface Cluster {
 	logs(): string;
 }
 
+/** The admin every test cluster bootstraps (ADMIN_EMAIL / ADMIN_PASSWORD). */
+export const CLUSTER_ADMIN = { email: "admin@shopmesh.test", password: "admin-password-1" };
+
 /** A cluster sharing one nats-server and namespace; the gateway gets `gatewayPort`. */
 export async function createCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
 	const nats = await Nats.start();
@@ -123,8 +126,8 @@ export async function createCluster(extraEnv: Record<string, string> = {}): Prom
 					DATA_DIR: dataDir,
 					HEARTBEAT_INTERVAL: "1",
 					HEARTBEAT_TIMEOUT: "4",
-					ADMIN_EMAIL: "admin@shopmesh.test",
-					ADMIN_PASSWORD: "admin-password-1",
+					ADMIN_EMAIL: CLUSTER_ADMIN.email,
+					ADMIN_PASSWORD: CLUSTER_ADMIN.password,
 					...extraEnv,
 					...spec.env
 				}
@@ -226,6 +229,13 @@ export function ready(c: Cluster, services: string[], ms = 30_000) {
 		},
 		ms
 	);
+}
+
+/** A token of the cluster's admin, logged in through the gateway. */
+export async function loginAdmin(c: Cluster): Promise<string> {
+	const login = await api(c.base, "POST", "/users/login", CLUSTER_ADMIN);
+	if (login.status !== 200) throw new Error(`admin login failed: ${JSON.stringify(login.body)}`);
+	return login.body.token as string;
 }
 
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
