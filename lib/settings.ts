@@ -24,6 +24,8 @@ export interface Settings {
 		inMemory: boolean;
 		synchronous: "OFF" | "NORMAL" | "FULL" | "EXTRA";
 		busyTimeoutMs: number;
+		/** One COMMIT per event-loop turn for all of a database's operations (SQLITE_GROUP_COMMIT). */
+		groupCommit: boolean;
 	};
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
 	/** scrypt N of new password hashes (r = 8, p = 1). */
@@ -187,7 +189,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		sqlite: {
 			inMemory: nodeEnv === "test" && !env.DATA_DIR,
 			synchronous: oneOf(env, "SQLITE_SYNCHRONOUS", ["NORMAL", "FULL", "EXTRA", "OFF"]),
-			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000)
+			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
+			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true)
 		},
 		jwt: {
 			secret: secret || DEV_JWT_SECRET,

@@ -114,7 +114,8 @@ export function openServiceDatabase(service: string): SqliteDatabase {
 	return new SqliteDatabase({
 		file: sqlite.inMemory ? ":memory:" : path.join(dataDir, `${service}.sqlite`),
 		synchronous: sqlite.synchronous,
-		busyTimeoutMs: sqlite.busyTimeoutMs
+		busyTimeoutMs: sqlite.busyTimeoutMs,
+		groupCommit: sqlite.groupCommit
 	});
 }
 

@@ -1,10 +1,11 @@
 /**
  * A moleculer-db adapter on node:sqlite: a collection is a table of (id, JSON document).
  *
- * Each declared index is a generated column over the document with a real SQL index (unique;
- * sparse = partial, holding only documents whose field is set). Conditions on `_id` and on indexed
- * fields select candidate rows in SQL; mingo then evaluates the whole MongoDB query and applies
- * the update operators, so SQL only ever narrows what the query dialect decides. Every change that
+ * Each declared index is a column holding the field's value (a string, a number or NULL), written by
+ * the adapter with the document, with a real SQL index (unique; sparse = partial, holding only
+ * documents whose field is set). An update sets only the columns whose value changed, so SQLite
+ * rewrites only those indexes. Conditions on `_id` and on indexed fields select rows in SQL; mingo
+ * evaluates whatever SQL cannot decide exactly and applies the update operators. Every change that
  * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
  * transaction: atomic against every other process on the same file.
  */
@@ -49,6 +50,9 @@ const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
 	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
 const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" };
+// A range compares within its operand's type, as in MongoDB (SQLite would order numbers before text).
+const SAME_TYPE = (col: string, value: string | number) =>
+	typeof value === "string" ? `typeof(${col}) = 'text'` : `typeof(${col}) IN ('integer', 'real')`;
 const UPDATES = UpdateOperators as unknown as Record<string, (expr: Doc) => (doc: Doc) => unknown>;
 
 /**
@@ -70,6 +74,23 @@ function dotValue(doc: Doc, field: string): unknown {
 	return v;
 }
 
+/**
+ * What an indexed field's column holds: its string or number, or NULL when it is missing or null.
+ * Anything else (an object, an array on the path, a boolean) is refused, so that SQL on the
+ * column decides exactly what the MongoDB query would.
+ */
+function columnValue(doc: Doc, field: string): SQLValue {
+	let v: any = doc;
+	for (const key of field.split(".")) {
+		if (v == null) return null;
+		if (typeof v !== "object" || Array.isArray(v)) break;
+		v = v[key];
+	}
+	if (v == null || (typeof v === "number" && !Number.isFinite(v))) return null;
+	if (typeof v === "string" || typeof v === "number") return v;
+	throw new Error(`SqliteAdapter: indexed field '${field}' must hold a string or a number`);
+}
+
 function escapeRegExp(text: string): string {
 	return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -88,7 +109,7 @@ export class SqliteAdapter {
 	service: any;
 	/** The table; the collection name of the service (or store) by default. */
 	table: string;
-	/** Indexed fields by name, with their generated column. */
+	/** Indexed fields by name, with their column. */
 	private readonly indexed = new Map<string, { column: string; unique: boolean }>();
 	private tableSql = "";
 
@@ -124,25 +145,35 @@ export class SqliteAdapter {
 	}
 
 	/**
-	 * Declare an index: a generated column over the field and an SQL index on it (partial when
-	 * sparse). Idempotent, and safe when several processes start at once.
+	 * Declare an index: a column for the field, filled from the documents already stored, and an
+	 * SQL index on it (partial when sparse). Idempotent, and safe when several processes start at
+	 * once. A generated column of an earlier version is replaced (it made SQLite rewrite every
+	 * index of a table on every update).
 	 */
 	async ensureIndex({ field, unique = false, sparse = false }: IndexSpec): Promise<void> {
 		if (!FIELD.test(field)) throw new Error(`SqliteAdapter: cannot index field '${field}'`);
 		const column = columnOf(field);
 		const t = this.tableSql;
+		const index = ident(`${this.table}__${column}`);
+		const db = this.database.db;
 		this.database.transaction(() => {
-			const columns = this.database.db
-				.prepare(`SELECT name FROM pragma_table_xinfo(?)`)
-				.all(this.table)
-				.map(row => row.name);
-			if (!columns.includes(column))
-				this.database.db.exec(
-					`ALTER TABLE ${t} ADD COLUMN ${ident(column)} GENERATED ALWAYS AS ` +
-						`(json_extract(doc, '${jsonPath(field)}')) VIRTUAL`
+			const existing = db
+				.prepare(`SELECT hidden FROM pragma_table_xinfo(?) WHERE name = ?`)
+				.get(this.table, column);
+			if (existing && existing.hidden !== 0) {
+				db.exec(`DROP INDEX IF EXISTS ${index}`);
+				db.exec(`ALTER TABLE ${t} DROP COLUMN ${ident(column)}`);
+			}
+			if (!existing || existing.hidden !== 0) {
+				const path = `'${jsonPath(field)}'`;
+				db.exec(`ALTER TABLE ${t} ADD COLUMN ${ident(column)}`);
+				db.exec(
+					`UPDATE ${t} SET ${ident(column)} = json_extract(doc, ${path}) ` +
+						`WHERE json_type(doc, ${path}) IN ('text', 'integer', 'real')`
 				);
-			this.database.db.exec(
-				`CREATE ${unique ? "UNIQUE " : ""}INDEX IF NOT EXISTS ${ident(`${this.table}__${column}`)} ` +
+			}
+			db.exec(
+				`CREATE ${unique ? "UNIQUE " : ""}INDEX IF NOT EXISTS ${index} ` +
 					`ON ${t} (${ident(column)})${sparse ? ` WHERE ${ident(column)} IS NOT NULL` : ""}`
 			);
 		});
@@ -151,80 +182,76 @@ export class SqliteAdapter {
 
 	// ---- reads ----
 
-	async find(filters: FindFilters = {}): Promise<Doc[]> {
-		return this.findSync(filters);
+	find(filters: FindFilters = {}): Promise<Doc[]> {
+		return this.database.read(() => this.findSync(filters));
 	}
 
-	async findOne(query: Doc): Promise<Doc | null> {
-		return this.findSync({ query, limit: 1 })[0] ?? null;
+	findOne(query: Doc): Promise<Doc | null> {
+		return this.database.read(() => this.findSync({ query, limit: 1 })[0] ?? null);
 	}
 
-	async findById(id: unknown): Promise<Doc | null> {
-		if (typeof id !== "string") return null;
-		const row = this.database
-			.statement(`SELECT doc FROM ${this.tableSql} WHERE id = ?`)
-			.get(id);
-		return row ? JSON.parse(row.doc as string) : null;
-	}
-
-	async findByIds(ids: unknown[]): Promise<Doc[]> {
-		return this.findSync({ query: { _id: { $in: ids } } });
-	}
-
-	async count(filters: FindFilters = {}): Promise<number> {
-		const query = this.withSearch(filters);
-		const plan = this.plan(query);
-		if (plan.exact) {
+	findById(id: unknown): Promise<Doc | null> {
+		return this.database.read(() => {
+			if (typeof id !== "string") return null;
 			const row = this.database
-				.statement(`SELECT COUNT(*) AS n FROM ${this.tableSql}${plan.where}`)
-				.get(...plan.params);
-			return Number(row!.n);
-		}
-		let n = 0;
-		for (const _ of this.scan(query, [])) n++;
-		return n;
+				.statement(`SELECT doc FROM ${this.tableSql} WHERE id = ?`)
+				.get(id);
+			return row ? JSON.parse(row.doc as string) : null;
+		});
+	}
+
+	findByIds(ids: unknown[]): Promise<Doc[]> {
+		return this.find({ query: { _id: { $in: ids } } });
+	}
+
+	count(filters: FindFilters = {}): Promise<number> {
+		return this.database.read(() => {
+			const query = this.withSearch(filters);
+			const plan = this.plan(query);
+			if (plan.exact) {
+				const row = this.database
+					.statement(`SELECT COUNT(*) AS n FROM ${this.tableSql}${plan.where}`)
+					.get(...plan.params);
+				return Number(row!.n);
+			}
+			let n = 0;
+			for (const _ of this.scan(query, [])) n++;
+			return n;
+		});
 	}
 
 	// ---- writes ----
 
-	async insert(entity: Doc): Promise<Doc> {
-		const doc = this.prepareNew(entity);
-		this.write(`INSERT INTO ${this.tableSql} (id, doc) VALUES (?, ?)`, doc._id, doc);
-		return doc;
+	insert(entity: Doc): Promise<Doc> {
+		return this.database.operation(() => this.insertSync(entity));
 	}
 
-	async insertMany(entities: Doc[]): Promise<Doc[]> {
-		return this.database.transaction(() =>
-			entities.map(entity => {
-				const doc = this.prepareNew(entity);
-				this.write(`INSERT INTO ${this.tableSql} (id, doc) VALUES (?, ?)`, doc._id, doc);
-				return doc;
-			})
-		);
+	insertMany(entities: Doc[]): Promise<Doc[]> {
+		return this.database.operation(() => entities.map(entity => this.insertSync(entity)));
 	}
 
 	/** Atomically update the first document matching `query`: the updated document, or null. */
-	async updateOne(query: Doc, update: Doc): Promise<Doc | null> {
-		return this.database.transaction(() => {
+	updateOne(query: Doc, update: Doc): Promise<Doc | null> {
+		return this.database.operation(() => {
 			const [doc] = this.findSync({ query, limit: 1 });
 			return doc ? this.modify(doc, update) : null;
 		});
 	}
 
-	async updateMany(query: Doc, update: Doc): Promise<number> {
-		return this.database.transaction(() => {
+	updateMany(query: Doc, update: Doc): Promise<number> {
+		return this.database.operation(() => {
 			const docs = this.findSync({ query });
 			for (const doc of docs) this.modify(doc, update);
 			return docs.length;
 		});
 	}
 
-	async updateById(id: unknown, update: Doc): Promise<Doc | null> {
+	updateById(id: unknown, update: Doc): Promise<Doc | null> {
 		return this.updateOne({ _id: id }, update);
 	}
 
-	async removeMany(query: Doc): Promise<number> {
-		return this.database.transaction(() => {
+	removeMany(query: Doc): Promise<number> {
+		return this.database.operation(() => {
 			const docs = this.findSync({ query });
 			const remove = this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`);
 			for (const doc of docs) remove.run(doc._id);
@@ -232,8 +259,8 @@ export class SqliteAdapter {
 		});
 	}
 
-	async removeById(id: unknown): Promise<Doc | null> {
-		return this.database.transaction(() => {
+	removeById(id: unknown): Promise<Doc | null> {
+		return this.database.operation(() => {
 			const doc =
 				typeof id === "string" ? this.findSync({ query: { _id: id } })[0] : undefined;
 			if (!doc) return null;
@@ -242,9 +269,10 @@ export class SqliteAdapter {
 		});
 	}
 
-	async clear(): Promise<number> {
-		const res = this.database.statement(`DELETE FROM ${this.tableSql}`).run();
-		return Number(res.changes);
+	clear(): Promise<number> {
+		return this.database.operation(() =>
+			Number(this.database.statement(`DELETE FROM ${this.tableSql}`).run().changes)
+		);
 	}
 
 	// ---- moleculer-db's entity hooks ----
@@ -316,9 +344,9 @@ export class SqliteAdapter {
 
 	/**
 	 * The SQL conditions that select a superset of what `query` matches, from its top-level
-	 * conditions on `_id` and indexed fields. `exact` when SQL alone decides the whole query
-	 * (string equalities only: an indexed column holds the field's scalar value, and a string
-	 * compares equal to nothing else).
+	 * conditions on `_id` and indexed fields. `exact` when SQL alone decides the whole query: an
+	 * indexed column holds exactly the field's string or number (NULL when missing or null), so
+	 * equality, `null`, `$in` and same-type ranges on it mean in SQL what they mean in MongoDB.
 	 */
 	private plan(query: Doc): { where: string; params: SQLValue[]; exact: boolean } {
 		const terms: string[] = [];
@@ -330,17 +358,17 @@ export class SqliteAdapter {
 				exact = false;
 				continue;
 			}
-			const col = column === "id" ? "id" : ident(column);
-			if (typeof cond === "string") {
+			const isId = column === "id";
+			const col = isId ? "id" : ident(column);
+			// The id column has TEXT affinity: it would compare a number as text.
+			const decides = (v: unknown) => typeof v === "string" || (!isId && isScalar(v));
+			if (isScalar(cond)) {
 				terms.push(`${col} = ?`);
 				params.push(cond);
-			} else if (isScalar(cond)) {
-				terms.push(`${col} = ?`);
-				params.push(cond);
-				exact = false; // booleans are stored as 1 and 0
+				if (!decides(cond)) exact = false;
 			} else if (cond === null) {
 				terms.push(`${col} IS NULL`);
-				exact = false;
+				if (isId) exact = false;
 			} else if (typeof cond === "object" && !Array.isArray(cond)) {
 				for (const [op, value] of Object.entries(cond)) {
 					if (op === "$in" && Array.isArray(value) && value.every(isScalar)) {
@@ -348,11 +376,11 @@ export class SqliteAdapter {
 							value.length ? `${col} IN (${value.map(() => "?").join(", ")})` : "0"
 						);
 						params.push(...(value as SQLValue[]));
-						if (!value.every(v => typeof v === "string")) exact = false;
+						if (!value.every(decides)) exact = false;
 					} else if (op in RANGE && isScalar(value)) {
-						terms.push(`${col} ${RANGE[op]} ?`);
+						terms.push(`${col} ${RANGE[op]} ? AND ${SAME_TYPE(col, value)}`);
 						params.push(value);
-						exact = false;
+						if (!decides(value)) exact = false;
 					} else if (op === "$exists" && value === false) {
 						terms.push(`${col} IS NULL`);
 						exact = false;
@@ -373,32 +401,47 @@ export class SqliteAdapter {
 		return query.$or ? { $and: [query, anyField] } : { ...query, ...anyField };
 	}
 
-	/** A new document as it will be stored (and read back): plain JSON, with a string `_id`. */
-	private prepareNew(entity: Doc): Doc {
+	/** Store a new document as plain JSON with a string `_id`, and return it as read back. */
+	private insertSync(entity: Doc): Doc {
 		const _id = entity._id == null ? newId() : String(entity._id);
-		return JSON.parse(JSON.stringify({ ...entity, _id }));
+		const json = JSON.stringify({ ...entity, _id });
+		const doc = JSON.parse(json);
+		const columns = ["id", "doc"];
+		const params: SQLValue[] = [_id, json];
+		for (const [field, { column }] of this.indexed) {
+			columns.push(ident(column));
+			params.push(columnValue(doc, field));
+		}
+		const sql = `INSERT INTO ${this.tableSql} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
+		this.run(sql, params, doc);
+		return doc;
 	}
 
 	/** Apply a MongoDB update to a document read in this transaction and write it back. */
 	private modify(doc: Doc, update: Doc): Doc {
 		const id = doc._id;
+		const before = [...this.indexed].map(([field]) => columnValue(doc, field));
 		applyUpdate(doc, update);
 		if (doc._id !== id) throw new Error("SqliteAdapter: an update cannot change _id");
-		this.write(`UPDATE ${this.tableSql} SET doc = ? WHERE id = ?`, undefined, doc, id);
+		const sets = ["doc = ?"];
+		const params: SQLValue[] = [JSON.stringify(doc)];
+		let i = 0;
+		for (const [field, { column }] of this.indexed) {
+			const value = columnValue(doc, field);
+			if (value !== before[i++]) {
+				sets.push(`${ident(column)} = ?`);
+				params.push(value);
+			}
+		}
+		params.push(id);
+		this.run(`UPDATE ${this.tableSql} SET ${sets.join(", ")} WHERE id = ?`, params, doc);
 		return doc;
 	}
 
-	/** Run an insert or update of `doc`, refusing non-scalar indexed values; duplicates named. */
-	private write(sql: string, id: string | undefined, doc: Doc, whereId?: string): void {
-		for (const [field] of this.indexed) {
-			const v = dotValue(doc, field);
-			if (v != null && typeof v === "object")
-				throw new Error(`SqliteAdapter: indexed field '${field}' must hold a scalar`);
-		}
-		const json = JSON.stringify(doc);
+	/** Run an insert or update of `doc`; a unique index's refusal names its field. */
+	private run(sql: string, params: SQLValue[], doc: Doc): void {
 		try {
-			if (id !== undefined) this.database.statement(sql).run(id, json);
-			else this.database.statement(sql).run(json, whereId!);
+			this.database.statement(sql).run(...params);
 		} catch (err) {
 			throw this.duplicateOf(err, doc) ?? err;
 		}

@@ -1,3 +1,4 @@
+import { Query } from "mingo";
 import { SqliteDatabase } from "../../../platform/persistence/sqlite";
 import { SqliteAdapter } from "../../../platform/persistence/sqlite-adapter";
 
@@ -61,8 +62,96 @@ describe("the SQLite adapter", () => {
 		).toBe(1);
 	});
 
-	it("refuses an object or array in an indexed field, and an unknown update operator", async () => {
-		await expect(store.insert({ status: { $gt: "" } })).rejects.toThrow(/must hold a scalar/);
+	it("decides equality, null, $in and ranges on an indexed column exactly as the query dialect", async () => {
+		// Mixed types on purpose: SQLite orders numbers before text, MongoDB compares within a type.
+		const values = ["a", "b", "m", "z", "", 0, 1, 5, 2.5, -3, null, undefined];
+		for (const [i, v] of values.entries())
+			await store.insert(v === undefined ? { n: i } : { status: v, n: i });
+		const all = await store.find({});
+		const operands = ["b", "m", "", 1, 2.5, 0];
+		const queries: Record<string, unknown>[] = [
+			{ status: null },
+			{ status: { $in: ["a", 5, null] } }
+		];
+		for (const v of operands) {
+			queries.push({ status: v }, { status: { $in: [v, "z"] } });
+			for (const op of ["$lt", "$lte", "$gt", "$gte"]) queries.push({ status: { [op]: v } });
+			queries.push({ status: { $gt: v, $lte: "z" } }, { _id: all[3]._id, status: v });
+		}
+		for (const query of queries) {
+			const expected = new Query(query)
+				.find(all)
+				.all()
+				.map(d => (d as { n: number }).n);
+			const got = (await store.find({ query, sort: "n" })).map(d => d.n);
+			expect({ query, got }).toEqual({ query, got: expected });
+			expect(await store.count({ query })).toBe(expected.length);
+		}
+	});
+
+	it("keeps every column equal to its field through inserts and partial updates", async () => {
+		const a = await store.insert({ status: "a", due: { at: "2026-01-01" }, n: 1 });
+		await store.insert({ status: 7, n: 2 });
+		await store.updateOne({ _id: a._id }, { $set: { n: 3 } });
+		await store.updateOne({ _id: a._id }, { $unset: { "due.at": "" }, $set: { status: 4 } });
+		await store.updateMany({ status: 7 }, { $set: { "due.at": "2027" }, $inc: { n: 1 } });
+		const rows = database.db
+			.prepare(
+				`SELECT f_status = json_extract(doc, '$.status') IS NOT 0 AS s, ` +
+					`f_due__at IS json_extract(doc, '$.due.at') AS d FROM things`
+			)
+			.all();
+		expect(rows).toEqual([
+			{ s: 1, d: 1 },
+			{ s: 1, d: 1 }
+		]);
+		expect(database.db.prepare(`PRAGMA integrity_check`).get()).toEqual({
+			integrity_check: "ok"
+		});
+		expect((await store.find({ query: { "due.at": "2027" } })).map(d => d.n)).toEqual([3]);
+	});
+
+	it("replaces an earlier version's generated index column, keeping its documents findable", async () => {
+		const old = new SqliteDatabase({
+			file: ":memory:",
+			synchronous: "NORMAL",
+			busyTimeoutMs: 100
+		});
+		try {
+			old.db.exec(`CREATE TABLE legacy (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
+			old.db.exec(
+				`ALTER TABLE legacy ADD COLUMN f_status GENERATED ALWAYS AS (json_extract(doc, '$.status')) VIRTUAL`
+			);
+			old.db.exec(`CREATE UNIQUE INDEX legacy__f_status ON legacy (f_status)`);
+			old.db.exec(`INSERT INTO legacy (id, doc) VALUES ('x', '{"_id":"x","status":"kept"}')`);
+			const legacy = new SqliteAdapter(old, "legacy");
+			legacy.init(null, { schema: {} });
+			await legacy.connect();
+			await legacy.ensureIndex({ field: "status", unique: true });
+			const column = old.db
+				.prepare(`SELECT hidden FROM pragma_table_xinfo('legacy') WHERE name = 'f_status'`)
+				.get();
+			expect(column).toEqual({ hidden: 0 });
+			expect((await legacy.findOne({ status: "kept" }))?._id).toBe("x");
+			await expect(legacy.insert({ status: "kept" })).rejects.toMatchObject({
+				errorType: "uniqueViolated",
+				field: "status"
+			});
+		} finally {
+			old.close();
+		}
+	});
+
+	it("refuses an object, array or boolean in an indexed field, and an unknown update operator", async () => {
+		await expect(store.insert({ status: { $gt: "" } })).rejects.toThrow(
+			/must hold a string or a number/
+		);
+		await expect(store.insert({ status: true })).rejects.toThrow(
+			/must hold a string or a number/
+		);
+		await expect(store.insert({ due: [{ at: "x" }] })).rejects.toThrow(
+			/must hold a string or a number/
+		);
 		const doc = await store.insert({ status: "a" });
 		await expect(store.updateOne({ _id: doc._id }, { $where: "1" })).rejects.toThrow(
 			/unsupported update operator/
