@@ -35,6 +35,7 @@ import {
 	canShipmentTransition,
 	carrierFor,
 	crossedLowStock,
+	stockThatCannotCross,
 	holdOutcome,
 	holdPath,
 	literalPattern,
@@ -125,7 +126,11 @@ interface InventoryVars {
 	): Promise<ReservationDoc | null>;
 	findReservation(orderId: string): Promise<ReservationDoc | null>;
 	expireReservations(): Promise<number>;
-	lowStock(before: ProductDoc | null, after: ProductDoc): Promise<void>;
+	takeStock(
+		query: Record<string, unknown>,
+		quantity: number,
+		update: Record<string, any>
+	): Promise<ProductDoc | null>;
 	findShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
 	holdBackShipment(orderId: string, userId: string): Promise<ReturnType<typeof toShipment>>;
 	moveShipment(
@@ -597,11 +602,11 @@ const InventoryService = {
 		async changeStock(this: InventoryThis, id: string, delta: number) {
 			// A write-off never takes the stock below zero (nor below what orders hold: held units
 			// are already out of `stock`).
-			const query = delta < 0 ? { _id: id, stock: { $gte: -delta } } : { _id: id };
-			const after: ProductDoc | null = await this.updateOne(this.adapter, query, {
-				$inc: { stock: delta },
-				$set: { updatedAt: nowIso() }
-			});
+			const update = { $inc: { stock: delta }, $set: { updatedAt: nowIso() } };
+			const after: ProductDoc | null =
+				delta < 0
+					? await this.takeStock({ _id: id }, -delta, update)
+					: await this.updateOne(this.adapter, { _id: id }, update);
 			if (!after) {
 				const current = await this.findProduct(id, { id: "", role: "admin" });
 				throw conflict(`Only ${current.stock} units in stock`, ErrorTypes.OUT_OF_STOCK, {
@@ -609,7 +614,6 @@ const InventoryService = {
 				});
 			}
 			await this.clearCache();
-			await this.lowStock({ ...after, stock: after.stock - delta }, after);
 			return this.toJSON<ProductDoc>(this.adapter, after);
 		},
 
@@ -694,19 +698,13 @@ const InventoryService = {
 						});
 					continue;
 				}
-				const after: ProductDoc | null = await this.updateOne(
-					this.adapter,
-					{
-						_id: productId,
-						active: true,
-						stock: { $gte: quantity },
-						[hold]: { $exists: false }
-					},
+				const after: ProductDoc | null = await this.takeStock(
+					{ _id: productId, active: true, [hold]: { $exists: false } },
+					quantity,
 					{ $inc: { stock: -quantity }, $set: { [hold]: quantity, updatedAt: nowIso() } }
 				);
 				if (after) {
 					taken = true;
-					await this.lowStock({ ...after, stock: after.stock + quantity }, after);
 					continue;
 				}
 				const p: ProductDoc | null = await this.adapter.findOne({ _id: productId });
@@ -818,15 +816,48 @@ const InventoryService = {
 			return expired;
 		},
 
-		async lowStock(this: InventoryThis, before: ProductDoc | null, after: ProductDoc) {
+		/**
+		 * Take `quantity` units of the product matching `query` with `update` (which decrements
+		 * the stock): the updated product, or null when the query or the stock refuses it. A take
+		 * that crosses the low-stock threshold records the event in the same write, from the exact
+		 * stock it replaced; the usual take, far from the threshold, is one conditional update.
+		 */
+		async takeStock(
+			this: InventoryThis,
+			query: Record<string, unknown>,
+			quantity: number,
+			update: Record<string, any>
+		) {
 			const threshold = this.settings.lowStockThreshold;
-			if (!before || !crossedLowStock(before.stock, after.stock, threshold)) return;
-			await this.appendEvent("adapter", after._id, "inventory.low-stock", {
-				productId: String(after._id),
-				sku: after.sku,
-				stock: after.stock,
-				threshold
-			});
+			const far: ProductDoc | null = await this.updateOne(
+				this.adapter,
+				{ ...query, ...stockThatCannotCross(quantity, threshold) },
+				update
+			);
+			if (far) return far;
+			for (;;) {
+				const current: ProductDoc | null = await this.adapter.findOne(query);
+				if (!current || current.stock < quantity) return null;
+				const after = current.stock - quantity;
+				const crossing = crossedLowStock(current.stock, after, threshold);
+				const entry = crossing
+					? this.outboxEntry("inventory.low-stock", {
+							productId: String(current._id),
+							sku: current.sku,
+							stock: after,
+							threshold
+						})
+					: undefined;
+				// Compare-and-set on the stock read: a change in between makes it read again.
+				const doc: ProductDoc | null = await this.updateOne(
+					this.adapter,
+					{ ...query, stock: current.stock },
+					withEvent(update, entry)
+				);
+				if (!doc) continue;
+				if (entry) await this.relayWritten("adapter", doc);
+				return doc;
+			}
 		},
 
 		async findShipment(this: InventoryThis, id: string, user?: AuthUser) {

@@ -92,6 +92,20 @@ export function crossedLowStock(before: number, after: number, threshold: number
 	return after < before && after <= threshold && before > threshold;
 }
 
+/**
+ * The stocks from which taking `quantity` units (> 0) leaves the stock non-negative and cannot
+ * cross the threshold: far above it, or already at or below it. Only the others, from
+ * threshold + 1 to threshold + quantity, cross it and must record the low-stock event.
+ */
+export function stockThatCannotCross(quantity: number, threshold: number) {
+	return {
+		$or: [
+			{ stock: { $gte: Math.max(quantity, threshold + quantity + 1) } },
+			{ stock: { $gte: quantity, $lte: threshold } }
+		]
+	};
+}
+
 // ---- shipments ----
 
 export const SHIPMENT_STATUSES = ["preparing", "shipped", "delivered", "cancelled"] as const;

@@ -212,6 +212,30 @@ describe("stock administration", () => {
 		expect(low[0].payload).toMatchObject({ productId: p.id, stock: 2, threshold: 3 });
 	});
 
+	it("records low-stock in the very write that crosses the threshold, once under a race", async () => {
+		const p = await product(6);
+		const service = broker.getLocalService("inventory") as any;
+		const writes = jest.spyOn(service, "updateOne");
+		const before = emitted.filter(e => e.name === "inventory.low-stock").length;
+		await Promise.all(
+			Array.from({ length: 6 }, () => reserve(orderId(), [{ productId: p.id, quantity: 1 }]))
+		);
+		const done = await Promise.all(writes.mock.results.map(r => r.value));
+		const crossing = writes.mock.calls.filter(
+			([, , update]: any[], i) =>
+				done[i] !== null && update.$push?.outbox?.name === "inventory.low-stock"
+		);
+		writes.mockRestore();
+		expect(crossing).toHaveLength(1);
+		expect(crossing[0][2]).toMatchObject({ $inc: { stock: -1 } });
+		expect(crossing[0][1]).toMatchObject({ stock: 4 }); // the stock it replaced: 4 -> 3
+		const low = emitted.filter(e => e.name === "inventory.low-stock").slice(before);
+		expect(low.map(e => e.payload)).toEqual([
+			expect.objectContaining({ productId: p.id, stock: 3, threshold: 3 })
+		]);
+		expect(await stockOf(p.id)).toBe(0);
+	});
+
 	it("refuses a duplicate SKU and ignores fields that are not the product's", async () => {
 		const p = await product(1);
 		const dup = await broker

@@ -1,3 +1,4 @@
+import { Query } from "mingo";
 import {
 	canReservationTransition,
 	canShipmentTransition,
@@ -10,6 +11,7 @@ import {
 	mergeItems,
 	newTrackingNumber,
 	returnPath,
+	stockThatCannotCross,
 	toProduct,
 	type ProductDoc
 } from "../../../services/inventory/stock-rules";
@@ -76,6 +78,26 @@ describe("crossedLowStock", () => {
 		expect(crossedLowStock(5, 4, 5)).toBe(false); // already low
 		expect(crossedLowStock(4, 6, 5)).toBe(false); // restocked
 		expect(crossedLowStock(9, 6, 5)).toBe(false);
+	});
+});
+
+describe("stockThatCannotCross", () => {
+	it("holds exactly the stocks a take can leave without crossing the threshold", () => {
+		for (const threshold of [0, 1, 5])
+			for (const quantity of [1, 2, 7])
+				for (let stock = 0; stock <= 20; stock++) {
+					const fast = new Query(stockThatCannotCross(quantity, threshold)).test({
+						stock
+					});
+					const enough = stock >= quantity;
+					const crosses = crossedLowStock(stock, stock - quantity, threshold);
+					expect({ threshold, quantity, stock, fast }).toEqual({
+						threshold,
+						quantity,
+						stock,
+						fast: enough && !crosses
+					});
+				}
 	});
 });
 
