@@ -53,11 +53,12 @@ export class SqliteDatabase {
 
 	/**
 	 * Run `fn` in one write transaction (BEGIN IMMEDIATE takes the write lock first, so what `fn`
-	 * reads cannot change before it writes); inside another transaction it joins that one.
-	 * Synchronous: for start-up work and scripts. Services' operations go through `operation`.
+	 * reads cannot change before it writes); inside another transaction it joins that one, in a
+	 * savepoint undone if `fn` throws. Synchronous: for start-up work and scripts; services'
+	 * operations go through `operation`.
 	 */
 	transaction<T>(fn: () => T): T {
-		if (this.db.isTransaction) return fn();
+		if (this.db.isTransaction) return this.inSavepoint(fn);
 		this.statement("BEGIN IMMEDIATE").run();
 		try {
 			const result = fn();
@@ -86,11 +87,9 @@ export class SqliteDatabase {
 		} catch (err) {
 			return Promise.reject(err); // the write lock was not had within the busy timeout
 		}
-		this.statement("SAVEPOINT op").run();
 		let result: T;
 		try {
-			result = fn();
-			this.statement("RELEASE op").run();
+			result = this.inSavepoint(fn);
 		} catch (err) {
 			if (!this.db.isTransaction) {
 				// SQLite rolled the whole transaction back (an I/O error, a full disk): the
@@ -98,8 +97,6 @@ export class SqliteDatabase {
 				this.abortGroup(err);
 				return Promise.reject(err);
 			}
-			this.statement("ROLLBACK TO op").run();
-			this.statement("RELEASE op").run();
 			return this.afterCommit(() => Promise.reject(err));
 		}
 		return this.afterCommit(() => result);
@@ -135,6 +132,22 @@ export class SqliteDatabase {
 		if (this.db.isOpen) this.flush();
 		this.statements.clear();
 		if (this.db.isOpen) this.db.close();
+	}
+
+	/** Run `fn` inside the open transaction; if it throws, undo what it did, and only that. */
+	private inSavepoint<T>(fn: () => T): T {
+		this.statement("SAVEPOINT op").run();
+		try {
+			const result = fn();
+			this.statement("RELEASE op").run();
+			return result;
+		} catch (err) {
+			if (this.db.isTransaction) {
+				this.statement("ROLLBACK TO op").run();
+				this.statement("RELEASE op").run();
+			}
+			throw err;
+		}
 	}
 
 	private abortGroup(err: unknown): void {

@@ -63,6 +63,20 @@ describe("group commit", () => {
 		expect((await store.findOne({ sku: "a" }))?.n).toBe(1);
 	});
 
+	it("a synchronous transaction joining an open group undoes only itself when it throws", async () => {
+		await open();
+		const write = store.insert({ sku: "a" });
+		expect(() =>
+			database.transaction(() => {
+				database.db.exec(`INSERT INTO things (id, doc) VALUES ('x', '{"_id":"x"}')`);
+				throw new Error("changed its mind");
+			})
+		).toThrow("changed its mind");
+		await write;
+		expect(committed()).toBe(1);
+		expect(await store.findById("x")).toBeNull();
+	});
+
 	it("a read outside any group is answered at once", async () => {
 		await open();
 		await store.insert({ sku: "a" });
