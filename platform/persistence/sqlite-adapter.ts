@@ -9,8 +9,10 @@
  * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
  * transaction: atomic against every other process on the same file.
  */
-import { Query } from "mingo";
+import { Context } from "mingo/core";
+import * as QueryOperators from "mingo/operators/query";
 import * as UpdateOperators from "mingo/operators/update";
+import { Query } from "mingo/query";
 import { newId } from "../../lib/ids";
 import { ident, type SqliteDatabase } from "./sqlite";
 
@@ -53,6 +55,9 @@ const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">
 // A range compares within its operand's type, as in MongoDB (SQLite would order numbers before text).
 const SAME_TYPE = (col: string, value: string | number) =>
 	typeof value === "string" ? `typeof(${col}) = 'text'` : `typeof(${col}) IN ('integer', 'real')`;
+// Query operators only (mingo's default context copies every operator table into each query),
+// and no `$where`: a query never runs code.
+const QUERY_OPTIONS = { context: Context.init({ query: QueryOperators }), scriptEnabled: false };
 const UPDATES = UpdateOperators as unknown as Record<string, (expr: Doc) => (doc: Doc) => unknown>;
 
 /**
@@ -326,7 +331,7 @@ export class SqliteAdapter {
 		const stmt = this.database.statement(
 			`SELECT doc FROM ${this.tableSql}${plan.where}${order}`
 		);
-		const test = plan.exact ? null : new Query(query);
+		const test = plan.exact ? null : new Query(query, QUERY_OPTIONS);
 		for (const row of stmt.iterate(...plan.params)) {
 			const doc = JSON.parse(row.doc as string);
 			if (!test || test.test(doc)) yield doc;

@@ -62,6 +62,14 @@ describe("the SQLite adapter", () => {
 		).toBe(1);
 	});
 
+	it("never runs code from a query", async () => {
+		const doc = await store.insert({ status: "a", name: "Mug" });
+		await expect(
+			store.find({ query: { $where: "this.name = 'changed'; return true" } })
+		).rejects.toThrow(/\$where/);
+		expect((await store.findById(doc._id))!.name).toBe("Mug");
+	});
+
 	it("decides equality, null, $in and ranges on an indexed column exactly as the query dialect", async () => {
 		// Mixed types on purpose: SQLite orders numbers before text, MongoDB compares within a type.
 		const values = ["a", "b", "m", "z", "", 0, 1, 5, 2.5, -3, null, undefined];
