@@ -7,8 +7,9 @@
  * pulls it from the document: right after the write, and by a periodic sweep that picks up what
  * a crash or an unreachable broker left behind. Publishing is therefore at-least-once.
  *
- * Consumer side: every handler in the service's `events` whose name is a domain event
- * (lib/events.ts) becomes durable and idempotent:
+ * Consumer side: every handler in the service's `events` is a declared domain event
+ * (lib/events.ts; any other name but Moleculer's own `$` events stops the service at creation)
+ * and becomes durable and idempotent:
  * - with NATS (`TRANSPORTER=nats://...` or `EVENTS_NATS_URL`), through JetStream (lib/jetstream.ts):
  *   a durable consumer per service and event, ack after success, backoff, dead letters;
  * - in the embedded default, through Moleculer's in-process events, with the same retries with
@@ -19,7 +20,7 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { nowIso } from "../lib/clock";
-import type { DomainEventName, DomainEvents } from "../lib/events";
+import { isDomainEvent, type DomainEventName, type DomainEvents } from "../lib/events";
 import { newEventId } from "../lib/ids";
 import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
 import { nextTurn } from "../lib/fair-scheduling";
@@ -60,9 +61,6 @@ export function withEvent(update: Update, entry?: OutboxEntry): Update {
 export function outboxOf(entries: OutboxEntry[]): { outbox: OutboxEntry[]; outboxAt?: string } {
 	return entries.length > 0 ? { outbox: entries, outboxAt: nowIso() } : { outbox: [] };
 }
-
-const DOMAINS = new Set(["order", "payment", "shipment", "inventory", "user"]);
-const isDomainEvent = (name: string) => DOMAINS.has(name.split(".")[0]) && !name.includes("*");
 
 export interface DurableEventsOptions {
 	/** Stores whose documents carry an `outbox` array: "adapter" is the primary collection. */
@@ -117,7 +115,12 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			const cfg = settings().events;
 			const durable: Record<string, { handler: Handler; params?: unknown }> = {};
 			for (const [name, def] of Object.entries<any>(schema.events ?? {})) {
-				if (!isDomainEvent(name)) continue;
+				if (name.startsWith("$")) continue; // Moleculer's own, in this process
+				if (!isDomainEvent(name))
+					throw new Error(
+						`${schema.name}: '${name}' is not a domain event of lib/events.ts; ` +
+							"declare it there to have it delivered durably"
+					);
 				const handler: Handler = typeof def === "function" ? def : def.handler;
 				durable[name] = { handler, params: def.params };
 				if (cfg.natsUrl) delete schema.events[name];

@@ -231,6 +231,25 @@ describe("consumers", () => {
 		);
 	});
 
+	it("refuse, at creation, a handler for an event that is not a declared domain event", () => {
+		const typo = new ServiceBroker({ logger: false });
+		expect(() =>
+			typo.createService({
+				name: "typo",
+				mixins: [DurableEvents()],
+				events: { "order.confirmd": () => undefined }
+			})
+		).toThrow(/'order.confirmd' is not a domain event of lib\/events.ts/);
+		// Moleculer's own events stay in-process and are allowed.
+		expect(() =>
+			typo.createService({
+				name: "internal",
+				mixins: [DurableEvents()],
+				events: { "$node.connected": () => undefined }
+			})
+		).not.toThrow();
+	});
+
 	it("handle an event id once, however often it is delivered", async () => {
 		await broker.call("producer.change", { event: event("o5"), eventId: "same-id" });
 		await broker.call("producer.change", { event: event("o5"), eventId: "same-id" });
