@@ -5,6 +5,7 @@
  * (order-saga.ts): reserve stock -> authorize -> capture -> commit. Any failing step compensates
  * the ones before it. The lifecycle lives in order-state.ts.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
 import { nowIso } from "../../lib/clock";
@@ -179,8 +180,6 @@ const REJECTION_STATUS: Record<string, number> = {
 	INSUFFICIENT_FUNDS: 402,
 	INVALID_CARD: 422
 };
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 const OrdersService = {
 	name: "orders",

@@ -14,6 +14,7 @@
  * the operation, and the next call for the payment or the recovery sweep finishes it under the
  * same key (PendingOperation in payment-state.ts).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
@@ -108,8 +109,6 @@ const CardParams = {
 
 /** Conditional updates that lose a race are decided again this many times. */
 const MAX_ATTEMPTS = 10;
-
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 interface AuthorizeParams {
 	orderId: string;
