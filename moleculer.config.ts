@@ -17,6 +17,7 @@ import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./li
 import { SCOPED_MEMORY_CACHER } from "./lib/cacher";
 import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { DrainMiddleware } from "./lib/drain";
+import { faultInjection } from "./lib/fault-injection";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
 import { coalescingNats } from "./lib/nats-transporter";
 import { replCommands } from "./scripts/repl-commands";
@@ -200,7 +201,9 @@ const brokerConfig: BrokerOptions = {
 		// Puts each handler's context in scope, so JSON log lines carry its request id.
 		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.
-		...(metricsPort != null ? [BusinessMetricsMiddleware()] : [])
+		...(metricsPort != null ? [BusinessMetricsMiddleware()] : []),
+		// The crash-recovery tests' switches; nothing unless one is set, never in production.
+		...faultInjection()
 	],
 	replOptions: { customCommands: replCommands as never },
 

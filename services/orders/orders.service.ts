@@ -112,8 +112,6 @@ interface CreateParams {
 interface OrdersSettings {
 	stuckAfterMs: number;
 	recoveryIntervalMs: number;
-	/** Test-only: the process kills itself (SIGKILL) right before this saga step. */
-	faultBeforeStep?: SagaStep;
 }
 
 type OrdersThis = Service<OrdersSettings> & DbMethods & DurableEventsMethods & OrdersVars;
@@ -203,12 +201,7 @@ const OrdersService = {
 	settings: {
 		/** A saga whose last step is older than this is resumed or compensated by the sweep. */
 		stuckAfterMs: Number(process.env.ORDER_STUCK_AFTER_MS) || 120_000,
-		recoveryIntervalMs: Number(process.env.ORDER_RECOVERY_INTERVAL_MS) || 15_000,
-		// Read from the environment only, and ignored in production: no request can reach it.
-		faultBeforeStep:
-			process.env.NODE_ENV === "production"
-				? undefined
-				: (process.env.ORDERS_FAULT_BEFORE_STEP as SagaStep | undefined) || undefined
+		recoveryIntervalMs: Number(process.env.ORDER_RECOVERY_INTERVAL_MS) || 15_000
 	},
 
 	actions: {
@@ -619,12 +612,6 @@ const OrdersService = {
 							{ _id: order._id },
 							{ $set: { saga: { step, updatedAt: nowIso() }, updatedAt: nowIso() } }
 						);
-					if (this.settings.faultBeforeStep === step) {
-						// Test-only crash switch (ORDERS_FAULT_BEFORE_STEP; never in production):
-						// the crash falls after the step above is committed and before its call.
-						this.logger.fatal(`Fault injection: killing the process before '${step}'`);
-						process.kill(process.pid, "SIGKILL");
-					}
 				}
 			};
 		},

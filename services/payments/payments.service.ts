@@ -134,8 +134,6 @@ interface PaymentsSettings {
 	pendingLeaseMs: number;
 	/** How often the sweep finishes the operations that callers left. */
 	recoveryIntervalMs: number;
-	/** Test-only crash switch: the process dies once this operation is written. */
-	faultAfterOperation?: PendingOperation["kind"];
 }
 
 type PaymentsThis = Service<PaymentsSettings> & DbMethods & DurableEventsMethods & PaymentsVars;
@@ -242,13 +240,7 @@ const PaymentsService = {
 	settings: {
 		pendingWaitMs: 3_000,
 		pendingLeaseMs: Number(process.env.PAYMENT_LEASE_MS) || 15_000,
-		recoveryIntervalMs: Number(process.env.PAYMENT_RECOVERY_INTERVAL_MS) || 15_000,
-		// Read from the environment only, and ignored in production: no request can reach it.
-		faultAfterOperation:
-			process.env.NODE_ENV === "production"
-				? undefined
-				: (process.env.PAYMENTS_FAULT_AFTER_OPERATION as PendingOperation["kind"]) ||
-					undefined
+		recoveryIntervalMs: Number(process.env.PAYMENT_RECOVERY_INTERVAL_MS) || 15_000
 	},
 
 	actions: {
@@ -746,12 +738,6 @@ const PaymentsService = {
 			};
 			const claimed = await this.updateOne(this.adapter, query, { $set: { operation: op } });
 			if (!claimed) return null;
-			if (this.settings.faultAfterOperation === op.kind) {
-				// Test-only crash switch (PAYMENTS_FAULT_AFTER_OPERATION; never in production): the
-				// process dies with the operation on disk, before the processor is asked.
-				this.logger.fatal(`Fault injection: killing the process during a ${op.kind}`);
-				process.kill(process.pid, "SIGKILL");
-			}
 			return this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, claimed), op);
 		},
 
