@@ -2,9 +2,8 @@
  * The mail sink of a system without SMTP: every message appended to one mbox file (the mboxrd
  * variant, which mutt, Thunderbird's import, Python's `mailbox` and `formail` read).
  *
- * It used to be one .eml file per message: creating a file is the dearest thing a message cost
- * (on ext4 the inode allocator showed as 17% of the embedded node's CPU in the order path) and
- * the directory grew by a file per order. Appending to a file that exists costs a write.
+ * One file, not a file per message: creating a file costs far more than appending to one that
+ * exists, and a directory would grow by a file per order.
  */
 import fs from "node:fs/promises";
 import path from "node:path";

@@ -2,12 +2,10 @@
  * A plain-text email as an RFC 5322 message (MIME 1.0, UTF-8), composed in one pass: what the
  * mail sink (mbox.ts) stores when there is no SMTP server.
  *
- * nodemailer composes each message through a chain of streams: about 400 µs of CPU per message
- * on the slower bench machine; off the order path, the embedded default went from 258-309 to
- * 325-475 orders per second (c64, alternating runs). This composer makes the same message for a
- * text email, with nodemailer's own encoders (quoted-printable, encoded words, line folding) and
- * its rules for choosing them; the unit test holds the two equal. SMTP still goes through
- * nodemailer.
+ * nodemailer composes each message through a chain of streams, dear on the order path (figures
+ * in bench/HISTORY.md). This composer makes the same message for a text email, with nodemailer's
+ * own encoders (quoted-printable, encoded words, line folding) and its rules for choosing them;
+ * the unit test holds the two equal. SMTP still goes through nodemailer.
  */
 import { randomUUID } from "node:crypto";
 import { domainToASCII } from "node:url";
