@@ -49,6 +49,14 @@ export interface Settings {
 	/** How long an order's Idempotency-Key is remembered (a repeat within it replays the order). */
 	idempotencyKeyTtlMs: number;
 	lowStockThreshold: number;
+	/** Orders' saga recovery: a saga older than `stuckAfterMs` is resumed or compensated. */
+	orders: { stuckAfterMs: number; recoveryIntervalMs: number };
+	/** Payments' operation lease and the sweep that finishes the operations callers left. */
+	payments: { leaseMs: number; recoveryIntervalMs: number };
+	/** The sender of emails (MAIL_FROM). */
+	mailFrom: string;
+	/** Services the gateway needs to be ready (READY_REQUIRES). */
+	readyRequires: string[];
 	seedCatalog: boolean;
 	/** Add X-Node-ID (the node that handled the call) to API responses: for operators and tests. */
 	responseNodeHeader: boolean;
@@ -104,6 +112,16 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: r
 	const found = values.find(v => v === raw.toUpperCase());
 	if (!found) throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
 	return found;
+}
+
+export const DEFAULT_MAIL_FROM = "shopmesh <no-reply@shopmesh.local>";
+
+/** A comma-separated list of service names (letters, digits, dashes). */
+function serviceNames(env: NodeJS.ProcessEnv, name: string, def: string): string[] {
+	const names = list(env[name] ?? def);
+	const bad = names.find(n => !/^[a-z][a-z0-9-]{0,39}$/i.test(n));
+	if (bad !== undefined) throw new ConfigError(`${name}: '${bad}' is not a service name`);
+	return names;
 }
 
 function list(raw: string | undefined): string[] {
@@ -227,6 +245,16 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			30 * 24 * 3_600_000
 		),
 		lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", 5, 0),
+		orders: {
+			stuckAfterMs: int(env, "ORDER_STUCK_AFTER_MS", 120_000, 100, 24 * 3_600_000),
+			recoveryIntervalMs: int(env, "ORDER_RECOVERY_INTERVAL_MS", 15_000, 50, 3_600_000)
+		},
+		payments: {
+			leaseMs: int(env, "PAYMENT_LEASE_MS", 15_000, 100, 3_600_000),
+			recoveryIntervalMs: int(env, "PAYMENT_RECOVERY_INTERVAL_MS", 15_000, 50, 3_600_000)
+		},
+		mailFrom: env.MAIL_FROM?.trim() || DEFAULT_MAIL_FROM,
+		readyRequires: serviceNames(env, "READY_REQUIRES", "users,inventory,payments,orders"),
 		seedCatalog: bool(env, "SEED_CATALOG", nodeEnv !== "production"),
 		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false),
 		events: {

@@ -3,6 +3,7 @@
  * Notifications is optional by design: orders keep working without it.
  */
 import type { ServiceBroker } from "moleculer";
+import { settings } from "../../lib/settings";
 
 export const KNOWN_SERVICES = [
 	"users",
@@ -12,12 +13,8 @@ export const KNOWN_SERVICES = [
 	"notifications"
 ] as const;
 
-export function requiredServices(env: NodeJS.ProcessEnv = process.env): string[] {
-	const raw = env.READY_REQUIRES ?? "users,inventory,payments,orders";
-	return raw
-		.split(",")
-		.map(s => s.trim())
-		.filter(Boolean);
+export function requiredServices(): string[] {
+	return settings().readyRequires;
 }
 
 export interface Readiness {

@@ -11,7 +11,7 @@
 import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import { nowIso } from "../../lib/clock";
-import { settings } from "../../lib/settings";
+import { DEFAULT_MAIL_FROM, settings, type Settings } from "../../lib/settings";
 import { MboxFile } from "./mbox";
 import { composeTextEmail } from "./message";
 import { emailText, type NotificationContent } from "./templates";
@@ -62,17 +62,16 @@ export interface EmailConfig {
 	timeoutMs: number;
 }
 
-export const DEFAULT_FROM = "shopmesh <no-reply@shopmesh.local>";
+export const DEFAULT_FROM = DEFAULT_MAIL_FROM;
 export const OUTBOX_LIMIT = 100;
 
-/** The email configuration of this process: SMTP_URL, DATA_DIR, NODE_ENV and MAIL_FROM. */
-export function emailConfig(env: NodeJS.ProcessEnv = process.env): EmailConfig {
-	const cfg = settings();
+/** The email configuration of these settings: SMTP_URL, DATA_DIR, NODE_ENV and MAIL_FROM. */
+export function emailConfig(cfg: Settings = settings()): EmailConfig {
 	return {
 		smtpUrl: cfg.smtpUrl,
 		mailDir: path.join(cfg.dataDir, "mail"),
 		memory: cfg.env === "test",
-		from: env.MAIL_FROM?.trim() || DEFAULT_FROM,
+		from: cfg.mailFrom,
 		timeoutMs: 3_000
 	};
 }

@@ -200,8 +200,8 @@ const OrdersService = {
 
 	settings: {
 		/** A saga whose last step is older than this is resumed or compensated by the sweep. */
-		stuckAfterMs: Number(process.env.ORDER_STUCK_AFTER_MS) || 120_000,
-		recoveryIntervalMs: Number(process.env.ORDER_RECOVERY_INTERVAL_MS) || 15_000
+		stuckAfterMs: settings().orders.stuckAfterMs,
+		recoveryIntervalMs: settings().orders.recoveryIntervalMs
 	},
 
 	actions: {

@@ -59,6 +59,7 @@ import {
 	type RefundEntry
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
+import { settings } from "../../lib/settings";
 import { startSweep } from "../../lib/sweep";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
 
@@ -239,8 +240,8 @@ const PaymentsService = {
 
 	settings: {
 		pendingWaitMs: 3_000,
-		pendingLeaseMs: Number(process.env.PAYMENT_LEASE_MS) || 15_000,
-		recoveryIntervalMs: Number(process.env.PAYMENT_RECOVERY_INTERVAL_MS) || 15_000
+		pendingLeaseMs: settings().payments.leaseMs,
+		recoveryIntervalMs: settings().payments.recoveryIntervalMs
 	},
 
 	actions: {

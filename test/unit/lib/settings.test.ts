@@ -34,6 +34,13 @@ describe("settings", () => {
 		expect(() => loadSettings({ ADMIN_EMAIL: "a@b.c" })).toThrow(/set together/);
 		expect(() => loadSettings({ PASSWORD_HASH_COST: "3000" })).toThrow(/power of two/);
 		expect(() => loadSettings({ SEED_CATALOG: "maybe" })).toThrow(/SEED_CATALOG/);
+		expect(() => loadSettings({ ORDER_RECOVERY_INTERVAL_MS: "soon" })).toThrow(
+			/ORDER_RECOVERY_INTERVAL_MS must be an integer/
+		);
+		expect(() => loadSettings({ PAYMENT_LEASE_MS: "0" })).toThrow(/PAYMENT_LEASE_MS/);
+		expect(() => loadSettings({ READY_REQUIRES: "users, ord ers" })).toThrow(
+			/READY_REQUIRES: 'ord ers' is not a service name/
+		);
 	});
 
 	it("reads lists and numbers", () => {
@@ -45,5 +52,10 @@ describe("settings", () => {
 		expect(s.acceptSockets).toBe(1);
 		expect(s.corsOrigins).toEqual(["https://a.example", "https://b.example"]);
 		expect(s.rateLimit.limit).toBe(5);
+		expect(loadSettings({ READY_REQUIRES: "users, orders" }).readyRequires).toEqual([
+			"users",
+			"orders"
+		]);
+		expect(loadSettings({ ORDER_STUCK_AFTER_MS: "1500" }).orders.stuckAfterMs).toBe(1500);
 	});
 });
