@@ -72,10 +72,15 @@ export function toSagaError(err: unknown): SagaError {
 	};
 }
 
-export async function runPlacementSaga(steps: SagaSteps): Promise<SagaOutcome> {
+const STEPS: SagaStep[] = ["reserve", "authorize", "capture", "commit"];
+
+/** Run the saga from `from` on (the steps before it are done: a resumed saga). */
+export async function runPlacementSaga(
+	steps: SagaSteps,
+	from: SagaStep = "reserve"
+): Promise<SagaOutcome> {
 	let payment: unknown;
-	const order: SagaStep[] = ["reserve", "authorize", "capture", "commit"];
-	for (const step of order) {
+	for (const step of STEPS.slice(STEPS.indexOf(from))) {
 		try {
 			await steps.onStep?.(step);
 			const result = await steps[step]();
@@ -87,6 +92,18 @@ export async function runPlacementSaga(steps: SagaSteps): Promise<SagaOutcome> {
 		}
 	}
 	return { ok: true, payment };
+}
+
+/**
+ * What the recovery sweep does with a saga found stuck at `step` (the last step it wrote): from
+ * capture on the customer's money may have moved, so the saga is resumed there; before it, the
+ * saga is compensated whole (the authorization may or may not exist: voiding is safe either way).
+ */
+export function recoveryPlan(
+	step: SagaStep | "done"
+): { resumeFrom: SagaStep } | { compensate: Compensation[] } {
+	if (step === "capture" || step === "commit") return { resumeFrom: "capture" };
+	return { compensate: ["cancelPayment", "release"] };
 }
 
 /** Run compensations; the ones that fail are returned to be retried later. */

@@ -36,6 +36,7 @@ import {
 } from "./order-state";
 import {
 	compensate,
+	recoveryPlan,
 	runPlacementSaga,
 	type Compensation,
 	type SagaStep,
@@ -664,15 +665,14 @@ const OrdersService = {
 			for (const raw of stuck) {
 				const order: OrderDoc = this.toJSON(this.adapter, raw);
 				const steps = this.sagaSteps(order, null);
-				if (order.saga.step === "capture" || order.saga.step === "commit") {
-					try {
-						await steps.capture();
-						await steps.commit();
+				const plan = recoveryPlan(order.saga.step);
+				let left: Compensation[];
+				if ("resumeFrom" in plan) {
+					const outcome = await runPlacementSaga(steps, plan.resumeFrom);
+					if (outcome.ok) {
 						const payment = await this.broker.call<any, { orderId: string }>(
 							"payments.forOrder",
-							{
-								orderId: String(order._id)
-							}
+							{ orderId: String(order._id) }
 						);
 						await this.transition(
 							order,
@@ -684,14 +684,13 @@ const OrdersService = {
 							{ name: "order.confirmed" }
 						);
 						continue;
-					} catch (err) {
-						this.logger.warn(
-							`Order ${String(order._id)}: resuming failed, compensating:`,
-							(err as Error).message
-						);
 					}
-				}
-				const left = await compensate(steps, ["cancelPayment", "release"]);
+					this.logger.warn(
+						`Order ${String(order._id)}: resuming failed at ${outcome.failedStep}, compensated:`,
+						outcome.error.message
+					);
+					left = outcome.pendingCompensations;
+				} else left = await compensate(steps, plan.compensate);
 				await this.transition(
 					order,
 					"rejected",

@@ -1,6 +1,7 @@
 import { Errors } from "moleculer";
 import {
 	compensationsFor,
+	recoveryPlan,
 	runPlacementSaga,
 	type SagaSteps
 } from "../../../services/orders/order-saga";
@@ -91,5 +92,32 @@ describe("placement saga", () => {
 		expect(
 			compensationsFor("commit", { message: "", code: 409, type: "RESERVATION_NOT_FOUND" })
 		).toEqual(["cancelPayment", "release"]);
+	});
+});
+
+describe("recovery of a stuck saga", () => {
+	it("resumes from capture on, and runs only the steps left", async () => {
+		expect(recoveryPlan("capture")).toEqual({ resumeFrom: "capture" });
+		expect(recoveryPlan("commit")).toEqual({ resumeFrom: "capture" });
+		const { steps, calls } = fakeSteps();
+		const outcome = await runPlacementSaga(steps, "capture");
+		expect(outcome.ok).toBe(true);
+		expect(calls).toEqual(["capture", "commit"]);
+	});
+
+	it("compensates whole before capture: the authorization may exist or not", () => {
+		expect(recoveryPlan("reserve")).toEqual({ compensate: ["cancelPayment", "release"] });
+		expect(recoveryPlan("authorize")).toEqual({ compensate: ["cancelPayment", "release"] });
+	});
+
+	it("compensates a resumed saga whose capture is refused", async () => {
+		const { steps, calls } = fakeSteps({ capture: declined() });
+		const outcome = await runPlacementSaga(steps, "capture");
+		expect(outcome).toMatchObject({
+			ok: false,
+			failedStep: "capture",
+			pendingCompensations: []
+		});
+		expect(calls).toEqual(["capture", "cancelPayment", "release"]);
 	});
 });
