@@ -2,6 +2,7 @@
  * Payments' domain rules: the payment state machine and the public shape of a payment.
  * Plain functions, no broker, no I/O.
  */
+import type { PaymentEvent } from "../../lib/events";
 import type { CardBrand } from "./card-rules";
 
 export const PAYMENT_STATUSES = [
@@ -192,4 +193,18 @@ export function toPayment(doc: PaymentDoc): Payment {
 	};
 	if (doc.declineCode != null) payment.declineCode = doc.declineCode;
 	return payment;
+}
+
+/** The common part of every payment event: never any card data beyond the payment's own. */
+export function paymentEvent(doc: PaymentDoc, reason?: string): PaymentEvent {
+	const event: PaymentEvent = {
+		paymentId: String(doc._id),
+		orderId: doc.orderId,
+		userId: doc.userId,
+		amountCents: doc.amountCents,
+		currency: doc.currency,
+		status: doc.status
+	};
+	if (reason != null) event.reason = reason;
+	return event;
 }

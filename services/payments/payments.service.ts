@@ -12,7 +12,7 @@
  * the payment's pending operation first, then asked of the processor under an idempotency key,
  * then recorded with its event in one update: a crash or a processor failure in between leaves
  * the operation, and the next call for the payment or the recovery sweep finishes it under the
- * same key (PendingOperation in payment-state.ts).
+ * same key (operations.ts; PendingOperation in payment-state.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
@@ -27,7 +27,6 @@ import {
 	notFound,
 	unauthorized
 } from "../../lib/errors";
-import type { PaymentEvent } from "../../lib/events";
 import {
 	DurableEvents,
 	type DurableEventsMethods,
@@ -46,7 +45,7 @@ import {
 import {
 	clientRefundId,
 	operationKey,
-	operationOutcome,
+	paymentEvent,
 	sameRefund,
 	shownRefundId,
 	toPayment,
@@ -55,12 +54,12 @@ import {
 	type Payment,
 	type PaymentDoc,
 	type PaymentStatus,
-	type PendingOperation,
-	type RefundEntry
+	type PendingOperation
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
 import { settings } from "../../lib/settings";
 import { startSweep } from "../../lib/sweep";
+import { OperationMethods } from "./operations";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
 
 const CentsParam = {
@@ -137,7 +136,10 @@ interface PaymentsSettings {
 	recoveryIntervalMs: number;
 }
 
-type PaymentsThis = Service<PaymentsSettings> & DbMethods & DurableEventsMethods & PaymentsVars;
+export type PaymentsThis = Service<PaymentsSettings> &
+	DbMethods &
+	DurableEventsMethods &
+	PaymentsVars;
 interface PaymentsVars {
 	adapter: any;
 	processor: CardProcessor;
@@ -170,20 +172,6 @@ interface PaymentsVars {
 		set?: Record<string, unknown>,
 		event?: OutboxEntry
 	): Promise<PaymentDoc | null>;
-}
-
-/** The common part of every payment event: never any card data beyond the payment's own. */
-function paymentEvent(doc: PaymentDoc, reason?: string): PaymentEvent {
-	const event: PaymentEvent = {
-		paymentId: String(doc._id),
-		orderId: doc.orderId,
-		userId: doc.userId,
-		amountCents: doc.amountCents,
-		currency: doc.currency,
-		status: doc.status
-	};
-	if (reason != null) event.reason = reason;
-	return event;
 }
 
 function declineError(code: DeclineCode, orderId: string) {
@@ -667,170 +655,7 @@ const PaymentsService = {
 			}
 			throw contention(orderId);
 		},
-
-		/**
-		 * The payment once no change is being made to it: waits for one in progress (up to
-		 * pendingWaitMs), finishes one whose caller died or whose processor call failed.
-		 */
-		async settledPayment(this: PaymentsThis, orderId: string) {
-			const deadline = Date.now() + this.settings.pendingWaitMs;
-			for (;;) {
-				const doc = await this.findByOrder(orderId);
-				const op = doc?.operation;
-				if (!doc || !op) return doc;
-				if (op.lockedUntil <= Date.now()) await this.resumeOperation(doc);
-				else if (Date.now() >= deadline)
-					throw new Errors.MoleculerRetryableError(
-						"The payment of this order is being changed; try again shortly",
-						503,
-						ErrorTypes.SERVICE_UNAVAILABLE,
-						{ orderId }
-					);
-				else await sleep(25);
-			}
-		},
-
-		/**
-		 * Write the operation on the payment as read (same status and refunded total, no other
-		 * operation), then make it: the payment it led to, or null when the payment changed
-		 * first.
-		 */
-		operate(
-			this: PaymentsThis,
-			doc: PaymentDoc,
-			operation: Omit<PendingOperation, "lockedUntil">
-		) {
-			return this.claimOperation(
-				{
-					orderId: doc.orderId,
-					status: doc.status,
-					refundedCents: doc.refundedCents,
-					operation: { $exists: false }
-				},
-				operation
-			);
-		},
-
-		/** Take over an operation whose lease ran out, and finish it; false if another call did. */
-		async resumeOperation(this: PaymentsThis, doc: PaymentDoc) {
-			const left = doc.operation!;
-			const query = {
-				orderId: doc.orderId,
-				"operation.key": left.key,
-				"operation.lockedUntil": left.lockedUntil
-			};
-			if (!(await this.claimOperation(query, left))) return false;
-			this.logger.info(`Order ${doc.orderId}: finished a ${left.kind} that a caller left`);
-			return true;
-		},
-
-		/**
-		 * Write the operation with a fresh lease on the payment that matches `query`, then make
-		 * it: the payment it led to, or null when no payment matched.
-		 */
-		async claimOperation(
-			this: PaymentsThis,
-			query: Record<string, unknown>,
-			operation: Omit<PendingOperation, "lockedUntil">
-		) {
-			const op: PendingOperation = {
-				...operation,
-				lockedUntil: Date.now() + this.settings.pendingLeaseMs
-			};
-			const claimed = await this.updateOne(this.adapter, query, { $set: { operation: op } });
-			if (!claimed) return null;
-			return this.completeOperation(this.toJSON<PaymentDoc>(this.adapter, claimed), op);
-		},
-
-		/**
-		 * Ask the processor (under the operation's idempotency key), then record the outcome, its
-		 * history entry and its event in one update. When the processor fails, whether it made
-		 * the change is unknown: the operation stays, released at once, and the next call for
-		 * this payment (or the recovery sweep) asks again under the same key.
-		 */
-		async completeOperation(this: PaymentsThis, doc: PaymentDoc, op: PendingOperation) {
-			const { orderId } = doc;
-			try {
-				const authorizationId = doc.authorizationId!;
-				if (op.kind === "capture")
-					await this.processor.capture(authorizationId, doc.amountCents, op.key);
-				else if (op.kind === "void") await this.processor.void(authorizationId, op.key);
-				else await this.processor.refund(authorizationId, op.refund!.amountCents, op.key);
-			} catch (err) {
-				await this.updateOne(
-					this.adapter,
-					{ orderId, "operation.key": op.key },
-					{ $set: { "operation.lockedUntil": 0 } }
-				).catch(() => null);
-				throw this.processorFailed(op.kind, orderId, err);
-			}
-
-			const at = nowIso();
-			const outcome = operationOutcome(doc, op);
-			const after: PaymentDoc = { ...doc, ...outcome };
-			const event =
-				op.kind === "refund"
-					? this.outboxEntry(
-							"payment.refunded",
-							{ ...paymentEvent(after), refundedCents: op.refund!.amountCents },
-							`payment:${doc._id}:refund:${op.refund!.refundId}`
-						)
-					: this.outboxEntry(
-							`payment.${outcome.status as "captured" | "voided"}`,
-							paymentEvent(after),
-							`payment:${doc._id}:${outcome.status}`
-						);
-			const push: Record<string, unknown> = { history: { status: outcome.status, at } };
-			if (op.refund) push.refunds = { ...op.refund, at } satisfies RefundEntry;
-			const settled = await this.updateOne(
-				this.adapter,
-				{ orderId, "operation.key": op.key },
-				withEvent(
-					{
-						$set: { ...outcome, updatedAt: at },
-						$unset: { operation: true },
-						$push: push
-					},
-					event
-				)
-			);
-			if (!settled) return this.settledPayment(orderId); // recorded by another call
-			await this.relayWritten("adapter", settled);
-			return this.toJSON<PaymentDoc>(this.adapter, settled);
-		},
-
-		/** Recovery sweep: finish the operations that callers left (crash, processor failure). */
-		async recoverOperations(this: PaymentsThis) {
-			const left = await this.adapter.find({
-				query: { "operation.lockedUntil": { $lte: Date.now() } },
-				limit: 100
-			});
-			let finished = 0;
-			for (const raw of left) {
-				try {
-					if (await this.resumeOperation(this.toJSON<PaymentDoc>(this.adapter, raw)))
-						finished++;
-				} catch (err) {
-					this.logger.warn(
-						`Order ${raw.orderId}: an unfinished payment change is still failing (${(err as Error).message})`
-					);
-				}
-			}
-			return finished;
-		},
-
-		/** A processor failure: logged by kind only (its details may echo the request). */
-		processorFailed(this: PaymentsThis, operation: string, orderId: string, err: unknown) {
-			this.logger.warn(
-				`Order ${orderId}: the payment processor failed to ${operation} (${(err as Error)?.name})`
-			);
-			return new Errors.MoleculerRetryableError(
-				"The payment processor is not available. Try again shortly.",
-				503,
-				ErrorTypes.SERVICE_UNAVAILABLE,
-				{ orderId }
-			);
-		}
+		...OperationMethods
 	},
 
 	created(this: PaymentsThis) {
