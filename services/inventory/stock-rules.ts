@@ -201,3 +201,32 @@ export function toShipment(doc: ShipmentDoc) {
 export function literalPattern(text: string): RegExp {
 	return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i");
 }
+
+export interface ReservationDoc {
+	_id: string;
+	orderId: string;
+	items: ReservationItem[];
+	status: ReservationStatus;
+	/** True once the product documents reflect `status` (holds taken, consumed or returned). */
+	settled: boolean;
+	expiresAt: string;
+	/** See reservationSweepAt(). */
+	sweepAt: string | null;
+	createdAt: string;
+	updatedAt: string;
+}
+
+export interface Shortage {
+	productId: string;
+	requested: number;
+	available: number;
+}
+
+export function toReservation(doc: ReservationDoc) {
+	return {
+		orderId: doc.orderId,
+		status: doc.status,
+		items: doc.items,
+		expiresAt: doc.expiresAt
+	};
+}

@@ -1,0 +1,269 @@
+/**
+ * Inventory's reservations: an order's units are taken as holds on each product (all or nothing,
+ * a hold per order and product, so a retried take never takes twice), settled by the saga's
+ * outcome (committed, released, restocked), and expired by the sweep when the saga never came
+ * back. Methods of the inventory service.
+ */
+import { nowIso } from "../../lib/clock";
+import { ErrorTypes, conflict } from "../../lib/errors";
+import { isDuplicateKeyError } from "../../mixins/db.mixin";
+import { withEvent } from "../../mixins/durable-events.mixin";
+import type { InventoryThis } from "./inventory.service";
+import {
+	canReservationTransition,
+	crossedLowStock,
+	holdOutcome,
+	holdPath,
+	reservationSweepAt,
+	returnPath,
+	stockThatCannotCross,
+	toReservation,
+	type ProductDoc,
+	type ReservationDoc,
+	type ReservationItem,
+	type ReservationStatus,
+	type Shortage
+} from "./stock-rules";
+
+export const ReservationMethods = {
+	async findReservation(this: InventoryThis, orderId: string) {
+		const doc = await this.stores.reservations.findOne({ orderId });
+		return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
+	},
+
+	async reserveStock(this: InventoryThis, orderId: string, items: ReservationItem[]) {
+		let res = await this.findReservation(orderId);
+		if (!res) {
+			const at = nowIso();
+			const expiresAt = new Date(Date.now() + this.settings.reservationTtlMs).toISOString();
+			try {
+				res = this.toJSON<ReservationDoc>(
+					this.stores.reservations,
+					await this.stores.reservations.insert({
+						orderId,
+						items,
+						status: "pending",
+						settled: false,
+						expiresAt,
+						sweepAt: expiresAt,
+						createdAt: at,
+						updatedAt: at
+					})
+				);
+			} catch (err) {
+				if (!isDuplicateKeyError(err)) throw err;
+				res = await this.findReservation(orderId); // a concurrent call of the same order
+			}
+		}
+		if (!res)
+			throw conflict("The reservation changed meanwhile", ErrorTypes.INVALID_TRANSITION);
+		if (res.status === "reserved" || res.status === "committed") return toReservation(res);
+		if (res.status !== "pending")
+			throw conflict(
+				`The reservation of this order was already ${res.status}`,
+				ErrorTypes.INVALID_TRANSITION,
+				{ orderId, status: res.status }
+			);
+
+		// Taking holds is idempotent per product, so a retried or resumed call is safe.
+		const shortages = await this.takeHolds(orderId, res.items);
+		if (shortages.length > 0) {
+			// All or nothing: give back what this order took, and forget the attempt.
+			await this.settle({ ...res, status: "released" });
+			await this.stores.reservations.removeMany({ orderId, status: "pending" });
+			throw conflict("Not enough stock", ErrorTypes.OUT_OF_STOCK, {
+				orderId,
+				products: shortages
+			});
+		}
+		const reserved = await this.moveReservation(res, "reserved", { settled: true });
+		if (reserved) return toReservation(reserved);
+		// Expired by the sweep while it was being taken (the sweep returns the units).
+		const current = await this.findReservation(orderId);
+		if (current?.status === "reserved" || current?.status === "committed")
+			return toReservation(current);
+		throw conflict("The reservation expired", ErrorTypes.RESERVATION_NOT_FOUND, {
+			orderId,
+			status: current?.status ?? "none"
+		});
+	},
+
+	/** Take every item's units for the order, stopping at the first shortage. */
+	async takeHolds(this: InventoryThis, orderId: string, items: ReservationItem[]) {
+		const hold = holdPath(orderId);
+		const shortages: Shortage[] = [];
+		let taken = false;
+		for (const { productId, quantity } of items) {
+			if (shortages.length > 0) {
+				// Only to tell the caller every missing line; nothing is taken any more.
+				const p: ProductDoc | null = await this.adapter.findOne({ _id: productId });
+				if (!p?.active || p.stock < quantity)
+					shortages.push({
+						productId,
+						requested: quantity,
+						available: p?.stock ?? 0
+					});
+				continue;
+			}
+			const after: ProductDoc | null = await this.takeStock(
+				{ _id: productId, active: true, [hold]: { $exists: false } },
+				quantity,
+				{ $inc: { stock: -quantity }, $set: { [hold]: quantity, updatedAt: nowIso() } }
+			);
+			if (after) {
+				taken = true;
+				continue;
+			}
+			const p: ProductDoc | null = await this.adapter.findOne({ _id: productId });
+			if (p?.holds?.[orderId] !== undefined) continue; // taken by an earlier attempt
+			shortages.push({
+				productId,
+				requested: quantity,
+				available: p?.active ? p.stock : 0
+			});
+		}
+		if (taken) await this.clearCache();
+		return shortages;
+	},
+
+	/**
+	 * Bring the products in line with the reservation's status: consume the holds of a
+	 * committed one, return those of a released or expired one, return a restocked one's units
+	 * once. Every step is conditional on the hold (or the return marker), so it is safe to
+	 * repeat after a crash; the sweep repeats it for any reservation left unsettled.
+	 */
+	async settle(this: InventoryThis, res: ReservationDoc) {
+		const outcome = holdOutcome(res.status);
+		const hold = holdPath(res.orderId);
+		for (const { productId, quantity } of res.items) {
+			const held = { _id: productId, [hold]: { $exists: true } };
+			if (outcome === "return")
+				await this.updateOne(this.adapter, held, {
+					$inc: { stock: quantity },
+					$unset: { [hold]: "" },
+					$set: { updatedAt: nowIso() }
+				});
+			else if (outcome === "consume" || res.status === "restocked")
+				await this.updateOne(this.adapter, held, { $unset: { [hold]: "" } });
+			if (res.status === "restocked") {
+				const marker = returnPath(res.orderId);
+				await this.updateOne(
+					this.adapter,
+					{ _id: productId, [marker]: { $exists: false } },
+					{
+						$inc: { stock: quantity },
+						$set: { [marker]: quantity, updatedAt: nowIso() }
+					}
+				);
+			}
+		}
+		if (outcome !== "keep" || res.status === "restocked") await this.clearCache();
+		if (!res.settled && res._id)
+			await this.stores.reservations.updateMany(
+				{ orderId: res.orderId, status: res.status },
+				{
+					$set: {
+						settled: true,
+						sweepAt: reservationSweepAt(res.status, true, res.expiresAt, nowIso()),
+						updatedAt: nowIso()
+					}
+				}
+			);
+	},
+
+	/** Conditional status change: null when the reservation is no longer in `res.status`. */
+	async moveReservation(
+		this: InventoryThis,
+		res: ReservationDoc,
+		to: ReservationStatus,
+		set: Record<string, unknown> = {}
+	) {
+		if (!canReservationTransition(res.status, to)) return null;
+		const at = nowIso();
+		const settled = set.settled === true;
+		const sweepAt = reservationSweepAt(to, settled, res.expiresAt, at);
+		const doc = await this.updateOne(
+			this.stores.reservations,
+			{ orderId: res.orderId, status: res.status },
+			{ $set: { status: to, settled, sweepAt, ...set, updatedAt: at } }
+		);
+		return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
+	},
+
+	/** Return the units of reservations past their time, and settle any left unsettled. */
+	async expireReservations(this: InventoryThis) {
+		const store = this.stores.reservations;
+		const due = await store.find({
+			query: {
+				sweepAt: { $lte: nowIso() },
+				status: { $in: ["pending", "reserved"] },
+				expiresAt: { $lte: nowIso() }
+			},
+			limit: 500
+		});
+		let expired = 0;
+		for (const raw of due) {
+			const res = this.toJSON<ReservationDoc>(store, raw);
+			const moved = await this.moveReservation(res, "expired");
+			if (!moved) continue; // committed or released meanwhile
+			await this.settle(moved);
+			expired++;
+			this.logger.info(`Reservation of order ${res.orderId} expired; stock returned.`);
+		}
+		// Repair what a crash left between a status change and its stock change.
+		const unsettled = await store.find({
+			query: {
+				sweepAt: { $lte: nowIso() },
+				settled: false,
+				status: { $in: ["committed", "released", "expired", "restocked"] }
+			},
+			limit: 500
+		});
+		for (const raw of unsettled) await this.settle(this.toJSON(store, raw));
+		return expired;
+	},
+
+	/**
+	 * Take `quantity` units of the product matching `query` with `update` (which decrements
+	 * the stock): the updated product, or null when the query or the stock refuses it. A take
+	 * that crosses the low-stock threshold records the event in the same write, from the exact
+	 * stock it replaced; the usual take, far from the threshold, is one conditional update.
+	 */
+	async takeStock(
+		this: InventoryThis,
+		query: Record<string, unknown>,
+		quantity: number,
+		update: Record<string, any>
+	) {
+		const threshold = this.settings.lowStockThreshold;
+		const far: ProductDoc | null = await this.updateOne(
+			this.adapter,
+			{ ...query, ...stockThatCannotCross(quantity, threshold) },
+			update
+		);
+		if (far) return far;
+		for (;;) {
+			const current: ProductDoc | null = await this.adapter.findOne(query);
+			if (!current || current.stock < quantity) return null;
+			const after = current.stock - quantity;
+			const crossing = crossedLowStock(current.stock, after, threshold);
+			const entry = crossing
+				? this.outboxEntry("inventory.low-stock", {
+						productId: String(current._id),
+						sku: current.sku,
+						stock: after,
+						threshold
+					})
+				: undefined;
+			// Compare-and-set on the stock read: a change in between makes it read again.
+			const doc: ProductDoc | null = await this.updateOne(
+				this.adapter,
+				{ ...query, stock: current.stock },
+				withEvent(update, entry)
+			);
+			if (!doc) continue;
+			if (entry) await this.relayWritten("adapter", doc);
+			return doc;
+		}
+	}
+};
