@@ -71,7 +71,8 @@ export interface DbMethods {
 	toJSON<T = any>(store: Store, doc: any): T;
 	/**
 	 * Insert a document some of whose fields name its own id (an event written with it): the id is
-	 * drawn first and given to `build` as a string; drawn again should it be taken.
+	 * drawn first and given to `build` as a string; drawn again should it be taken. An `_id` that
+	 * `build` returns is used instead (build draws its own again on a retry).
 	 */
 	insertWithNewId(store: Store, build: (id: string) => Record<string, unknown>): Promise<any>;
 	/** One page of a listing, with the paging fields every list action answers with. */
@@ -355,7 +356,7 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 					const id = store.collection ? newObjectIdHex() : newId();
 					const _id = store.collection ? store.stringToObjectID!(id) : id;
 					try {
-						return await store.insert({ ...build(id), _id });
+						return await store.insert({ _id, ...build(id) });
 					} catch (err) {
 						if (attempt >= 3 || !(await idWasTaken(store, err, id))) throw err;
 					}

@@ -48,7 +48,7 @@ const WITH_EVENTS = { outboxAt: { $gt: "" } };
 type Update = Record<string, any>;
 
 /** `update` that also appends `entry` to the document's outbox: one atomic write for both. */
-export function withEvent(update: Update, entry?: OutboxEntry): Update {
+function withEvent(update: Update, entry?: OutboxEntry): Update {
 	if (!entry) return update;
 	return {
 		...update,
@@ -58,7 +58,7 @@ export function withEvent(update: Update, entry?: OutboxEntry): Update {
 }
 
 /** The outbox fields of a new document that records `entries` with itself. */
-export function outboxOf(entries: OutboxEntry[]): { outbox: OutboxEntry[]; outboxAt?: string } {
+function outboxOf(entries: OutboxEntry[]): { outbox: OutboxEntry[]; outboxAt?: string } {
 	return entries.length > 0 ? { outbox: entries, outboxAt: nowIso() } : { outbox: [] };
 }
 
@@ -68,23 +68,33 @@ export interface DurableEventsOptions {
 }
 
 export interface DurableEventsMethods {
-	/** An outbox entry for `name`: push it into the changing document in the same update. */
+	/**
+	 * Change the first document of a store matching `query` and record `event` with it, in one
+	 * atomic write, then relay the event: how a service changes a document that announces it.
+	 * The updated document, or null when none matched (nothing written, nothing relayed).
+	 */
+	updateWithEvent(
+		storeName: string,
+		query: Record<string, unknown>,
+		update: Update,
+		event: OutboxEntry | undefined
+	): Promise<any>;
+	/**
+	 * Insert a new document with the events it records, written with it; `build` gets the new
+	 * document's id (its own `_id`, if it returns one, wins). The events are relayed now, or
+	 * with the document's next change ("later": the saga relays order.created with its outcome).
+	 */
+	insertWithEvents(
+		storeName: string,
+		build: (id: string) => { doc: object; events: OutboxEntry[] },
+		relay?: "now" | "later"
+	): Promise<any>;
+	/** An outbox entry for `name`: record it with a change through updateWithEvent(). */
 	outboxEntry<N extends DomainEventName>(
 		name: N,
 		payload: DomainEvents[N],
 		eventId?: string
 	): OutboxEntry;
-	/**
-	 * Add an event to an existing document's outbox and relay it. For events that follow a change
-	 * already written (not atomic with it): prefer pushing outboxEntry() in the change's update.
-	 */
-	appendEvent<N extends DomainEventName>(
-		storeName: string,
-		id: unknown,
-		name: N,
-		payload: DomainEvents[N],
-		eventId?: string
-	): Promise<void>;
 	/** Relay the outbox of one document now; never rejects (what fails is retried). */
 	relayOutbox(storeName: string, id: unknown): Promise<void>;
 	/**
@@ -245,6 +255,38 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				}
 			},
 
+			async updateWithEvent(
+				this: any,
+				storeName: string,
+				query: Record<string, unknown>,
+				update: Update,
+				event: OutboxEntry | undefined
+			) {
+				const doc = await this.updateOne(
+					this.storeOf(storeName),
+					query,
+					withEvent(update, event)
+				);
+				if (doc && event) await this.relayWritten(storeName, doc);
+				return doc;
+			},
+
+			async insertWithEvents(
+				this: any,
+				storeName: string,
+				build: (id: string) => { doc: object; events: OutboxEntry[] },
+				relay: "now" | "later" = "now"
+			) {
+				const doc = await this.insertWithNewId(this.storeOf(storeName), (id: string) => {
+					const made = build(id);
+					return { ...made.doc, ...outboxOf(made.events) };
+				});
+				if (!doc.outbox?.length) return doc;
+				if (relay === "later") this.relayLater(storeName, doc._id);
+				else await this.relayWritten(storeName, doc);
+				return doc;
+			},
+
 			outboxEntry(name: DomainEventName, payload: object, eventId: string = newEventId()) {
 				return {
 					eventId,
@@ -267,20 +309,6 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 
 			storeOf(this: any, storeName: string): Store {
 				return storeName === "adapter" ? this.adapter : this.stores[storeName];
-			},
-
-			async appendEvent(
-				this: any,
-				storeName: string,
-				id: unknown,
-				name: DomainEventName,
-				payload: object,
-				eventId?: string
-			) {
-				const entry = this.outboxEntry(name, payload, eventId);
-				const store = this.storeOf(storeName);
-				const doc = await this.updateOne(store, { _id: id }, withEvent({}, entry));
-				if (doc) await this.relayWritten(storeName, doc);
 			},
 
 			relayOutbox(this: any, storeName: string, id: unknown) {

@@ -18,9 +18,7 @@ import {
 	DurableEvents,
 	INBOX_INDEXES,
 	type DurableEventsMethods,
-	type OutboxEntry,
-	outboxOf,
-	withEvent
+	type OutboxEntry
 } from "../../mixins/durable-events.mixin";
 import { newId } from "../../lib/ids";
 import { CurrencyParam, IdParam, PageParams, textParam } from "../../lib/params";
@@ -517,15 +515,14 @@ const InventoryService = {
 			params: { orderId: IdParam, userId: IdParam },
 			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
 				const { orderId, userId } = ctx.params;
-				const shipment = newShipment(orderId, userId, "preparing");
 				try {
-					await this.relayWritten(
-						"shipments",
-						await this.stores.shipments.insert({
-							...shipment,
-							...outboxOf([this.shipmentEntry("shipment.created", shipment)])
-						})
-					);
+					await this.insertWithEvents("shipments", () => {
+						const shipment = newShipment(orderId, userId, "preparing");
+						return {
+							doc: shipment,
+							events: [this.shipmentEntry("shipment.created", shipment)]
+						};
+					});
 				} catch (err) {
 					if (isDuplicateKeyError(err)) return; // handled before
 					throw err;
@@ -642,17 +639,14 @@ const InventoryService = {
 			const at = nowIso();
 			// The change and its event in one atomic update.
 			const event = this.shipmentEntry(SHIPMENT_EVENT[to], { ...current, status: to });
-			const doc = await this.updateOne(
-				store,
+			const doc = await this.updateWithEvent(
+				"shipments",
 				{ _id: id, status: current.status },
-				withEvent(
-					{ $set: { status: to, updatedAt: at }, $push: { history: { status: to, at } } },
-					event
-				)
+				{ $set: { status: to, updatedAt: at }, $push: { history: { status: to, at } } },
+				event
 			);
 			if (!doc)
 				throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
-			await this.relayWritten("shipments", doc);
 			return toShipment(this.toJSON<ShipmentDoc>(store, doc));
 		},
 

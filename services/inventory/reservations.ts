@@ -7,7 +7,6 @@
 import { nowIso } from "../../lib/clock";
 import { ErrorTypes, conflict } from "../../lib/errors";
 import { isDuplicateKeyError } from "../../mixins/db.mixin";
-import { withEvent } from "../../mixins/durable-events.mixin";
 import type { InventoryThis } from "./inventory.service";
 import {
 	canReservationTransition,
@@ -256,14 +255,13 @@ export const ReservationMethods = {
 					})
 				: undefined;
 			// Compare-and-set on the stock read: a change in between makes it read again.
-			const doc: ProductDoc | null = await this.updateOne(
-				this.adapter,
+			const doc: ProductDoc | null = await this.updateWithEvent(
+				"adapter",
 				{ ...query, stock: current.stock },
-				withEvent(update, entry)
+				update,
+				entry
 			);
-			if (!doc) continue;
-			if (entry) await this.relayWritten("adapter", doc);
-			return doc;
+			if (doc) return doc;
 		}
 	}
 };

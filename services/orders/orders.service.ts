@@ -17,9 +17,7 @@ import { startSweep } from "../../lib/sweep";
 import {
 	DurableEvents,
 	INBOX_INDEXES,
-	type DurableEventsMethods,
-	outboxOf,
-	withEvent
+	type DurableEventsMethods
 } from "../../mixins/durable-events.mixin";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
@@ -442,24 +440,30 @@ const OrdersService = {
 			try {
 				order = this.toJSON(
 					this.adapter,
-					await this.insertWithNewId(this.adapter, _id => ({
-						...draft,
-						fingerprint,
-						...(idempotencyKey ? { idempotencyKey } : {}),
-						saga: { step: "reserve", updatedAt: createdAt },
-						pendingActions: [],
-						history: [{ status: "pending", at: createdAt }],
-						// order.created is written with the order itself, and relayed together with
-						// the saga's outcome (one outbox write for both; no service waits for it).
-						...outboxOf([
-							this.outboxEntry(
-								"order.created",
-								orderEvent({ ...draft, _id } as OrderDoc)
-							)
-						]),
-						createdAt,
-						updatedAt: createdAt
-					}))
+					// order.created is written with the order itself, and relayed together with
+					// the saga's outcome (one outbox write for both; no service waits for it).
+					await this.insertWithEvents(
+						"adapter",
+						_id => ({
+							doc: {
+								...draft,
+								fingerprint,
+								...(idempotencyKey ? { idempotencyKey } : {}),
+								saga: { step: "reserve", updatedAt: createdAt },
+								pendingActions: [],
+								history: [{ status: "pending", at: createdAt }],
+								createdAt,
+								updatedAt: createdAt
+							},
+							events: [
+								this.outboxEntry(
+									"order.created",
+									orderEvent({ ...draft, _id } as OrderDoc)
+								)
+							]
+						}),
+						"later"
+					)
 				);
 			} catch (err) {
 				// The same key arrived twice at once: answer like the first one.
@@ -470,7 +474,6 @@ const OrdersService = {
 					);
 				throw err;
 			}
-			this.relayLater("adapter", order._id); // should the saga not get to its outcome
 
 			const outcome = await runPlacementSaga(this.sagaSteps(order, ctx.params.payment, ctx));
 
@@ -755,15 +758,12 @@ const OrdersService = {
 					event.name,
 					orderEvent({ ...order, ...extra, status: to } as OrderDoc, event.extra)
 				);
-			const doc = await this.updateOne(
-				this.adapter,
+			const doc = await this.updateWithEvent(
+				"adapter",
 				{ _id: order._id, status: order.status },
-				withEvent(
-					{ $set: { ...extra, status: to, updatedAt: at }, $push: { history: entry } },
-					outboxEntry
-				)
+				{ $set: { ...extra, status: to, updatedAt: at }, $push: { history: entry } },
+				outboxEntry
 			);
-			if (doc && event) await this.relayWritten("adapter", doc);
 			return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;
 		}
 	},

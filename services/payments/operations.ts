@@ -9,7 +9,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Errors } from "moleculer";
 import { nowIso } from "../../lib/clock";
 import { ErrorTypes } from "../../lib/errors";
-import { withEvent } from "../../mixins/durable-events.mixin";
 import {
 	operationOutcome,
 	paymentEvent,
@@ -130,20 +129,13 @@ export const OperationMethods = {
 					);
 		const push: Record<string, unknown> = { history: { status: outcome.status, at } };
 		if (op.refund) push.refunds = { ...op.refund, at } satisfies RefundEntry;
-		const settled = await this.updateOne(
-			this.adapter,
+		const settled = await this.updateWithEvent(
+			"adapter",
 			{ orderId, "operation.key": op.key },
-			withEvent(
-				{
-					$set: { ...outcome, updatedAt: at },
-					$unset: { operation: true },
-					$push: push
-				},
-				event
-			)
+			{ $set: { ...outcome, updatedAt: at }, $unset: { operation: true }, $push: push },
+			event
 		);
 		if (!settled) return this.settledPayment(orderId); // recorded by another call
-		await this.relayWritten("adapter", settled);
 		return this.toJSON<PaymentDoc>(this.adapter, settled);
 	},
 

@@ -30,8 +30,7 @@ import {
 import {
 	DurableEvents,
 	type DurableEventsMethods,
-	type OutboxEntry,
-	withEvent
+	type OutboxEntry
 } from "../../mixins/durable-events.mixin";
 import type { AuthMeta } from "../../types/moleculer";
 import {
@@ -392,19 +391,16 @@ const PaymentsService = {
 			event?: OutboxEntry
 		) {
 			const at = nowIso();
-			const doc = await this.updateOne(
-				this.adapter,
+			const doc = await this.updateWithEvent(
+				"adapter",
 				{ orderId, status: from },
-				withEvent(
-					{
-						$set: { ...set, status: to, updatedAt: at },
-						$unset: { lockedUntil: true },
-						$push: { history: { status: to, at } }
-					},
-					event
-				)
+				{
+					$set: { ...set, status: to, updatedAt: at },
+					$unset: { lockedUntil: true },
+					$push: { history: { status: to, at } }
+				},
+				event
 			);
-			if (doc && event) await this.relayWritten("adapter", doc);
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
 		},
 

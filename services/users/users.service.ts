@@ -6,11 +6,7 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
-import {
-	DurableEvents,
-	type DurableEventsMethods,
-	outboxOf
-} from "../../mixins/durable-events.mixin";
+import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
 import { nowIso } from "../../lib/clock";
 import {
 	ErrorTypes,
@@ -336,11 +332,11 @@ const UsersService = {
 			try {
 				user = this.toJSON(
 					this.adapter,
-					await this.insertWithNewId(this.adapter, _id => ({
-						...doc,
-						...(announce
-							? outboxOf([this.outboxEntry("user.registered", { userId: _id })])
-							: {})
+					await this.insertWithEvents("adapter", _id => ({
+						doc,
+						events: announce
+							? [this.outboxEntry("user.registered", { userId: _id })]
+							: []
 					}))
 				);
 			} catch (err) {
@@ -351,7 +347,6 @@ const UsersService = {
 					);
 				throw err;
 			}
-			if (announce) await this.relayWritten("adapter", user);
 			return user;
 		},
 

@@ -4,11 +4,13 @@
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { DbMixin } from "../../../mixins/db.mixin";
-import { DurableEvents, INBOX_INDEXES, outboxOf } from "../../../mixins/durable-events.mixin";
+import { DurableEvents, INBOX_INDEXES } from "../../../mixins/durable-events.mixin";
 import { backoffDelay, deadLetterSubject, durableName, streamName } from "../../../lib/jetstream";
 import { resetSettings } from "../../../lib/settings";
 
 const saved = { ...process.env };
+/** A document's outbox as the mixin writes it, for documents a test writes by hand. */
+const outboxOf = (outbox: unknown[]) => ({ outbox, outboxAt: new Date().toISOString() });
 let broker: ServiceBroker;
 let producer: any;
 let consumer: any;
@@ -117,15 +119,47 @@ describe("outbox relay", () => {
 		}
 	});
 
-	it("adds an event to a written document and relays it (appendEvent)", async () => {
+	it("changes a document and records its event in one write, then relays it", async () => {
 		const id = await broker.call<string, any>("producer.change", {
 			event: event("first"),
 			written: true
 		});
-		await producer.appendEvent("adapter", id, "order.confirmed", event("appended"));
+		const entry = producer.outboxEntry("order.confirmed", event("changed"));
+		const missed = await producer.updateWithEvent("adapter", { _id: "none" }, {}, entry);
+		expect(missed).toBeNull();
+		const doc = await producer.updateWithEvent(
+			"adapter",
+			{ _id: id },
+			{ $set: { n: 2 } },
+			entry
+		);
+		expect(doc.outbox.map((e: { eventId: string }) => e.eventId)).toContain(entry.eventId);
 		await settled();
-		expect(handled).toEqual(["first", "appended"]);
-		expect((await producer.adapter.findOne({ _id: id })).outbox).toEqual([]);
+		expect(handled).toEqual(["first", "changed"]);
+		expect(await producer.adapter.findOne({ _id: id })).toMatchObject({ n: 2, outbox: [] });
+	});
+
+	it("inserts a document with its events and relays them now, or with its next change", async () => {
+		const now = await producer.insertWithEvents("adapter", (id: string) => ({
+			doc: { n: 5 },
+			events: [producer.outboxEntry("order.confirmed", event(`inserted-${id}`))]
+		}));
+		await settled();
+		expect(handled).toEqual([`inserted-${now._id}`]);
+		const later = await producer.insertWithEvents(
+			"adapter",
+			() => ({
+				doc: { n: 6 },
+				events: [producer.outboxEntry("order.confirmed", event("later"))]
+			}),
+			"later"
+		);
+		await settled();
+		expect(handled).toEqual([`inserted-${now._id}`]);
+		expect(producer.relayPending.get("adapter").has(String(later._id))).toBe(true);
+		await producer.flushOutbox();
+		await settled();
+		expect(handled).toEqual([`inserted-${now._id}`, "later"]);
 	});
 
 	it("relays what was left in an outbox (a crash before the relay) on the next sweep", async () => {
