@@ -97,8 +97,8 @@ interface InventoryVars {
 		items: ReservationItem[]
 	): Promise<ReturnType<typeof toReservation>>;
 	takeHolds(orderId: string, items: ReservationItem[]): Promise<Shortage[]>;
-	settle(res: ReservationDoc): Promise<void>;
-	moveReservation(
+	applyReservation(res: ReservationDoc): Promise<void>;
+	transitionReservation(
 		res: ReservationDoc,
 		to: ReservationStatus,
 		set?: Record<string, unknown>
@@ -110,9 +110,9 @@ interface InventoryVars {
 		quantity: number,
 		update: Record<string, any>
 	): Promise<ProductDoc | null>;
-	findShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
+	findOwnedShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
 	holdBackShipment(orderId: string, userId: string): Promise<ReturnType<typeof toShipment>>;
-	moveShipment(
+	transitionShipment(
 		id: string,
 		to: ShipmentStatus,
 		user?: AuthUser
@@ -375,10 +375,10 @@ const InventoryService = {
 						{ orderId: res.orderId, status: res.status }
 					);
 				const done = canReservationTransition(res.status, "released")
-					? ((await this.moveReservation(res, "released")) ??
+					? ((await this.transitionReservation(res, "released")) ??
 						(await this.findReservation(res.orderId))!)
 					: res;
-				await this.settle(done);
+				await this.applyReservation(done);
 				return toReservation(done);
 			}
 		},
@@ -389,7 +389,8 @@ const InventoryService = {
 			params: { orderId: IdParam },
 			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
 				let res = await this.findReservation(ctx.params.orderId);
-				if (res?.status === "reserved") res = await this.moveReservation(res, "committed");
+				if (res?.status === "reserved")
+					res = await this.transitionReservation(res, "committed");
 				if (res?.status !== "committed")
 					throw conflict(
 						res
@@ -398,7 +399,7 @@ const InventoryService = {
 						ErrorTypes.RESERVATION_NOT_FOUND,
 						{ orderId: ctx.params.orderId, status: res?.status ?? "none" }
 					);
-				await this.settle(res);
+				await this.applyReservation(res);
 				return toReservation(res);
 			}
 		},
@@ -412,10 +413,10 @@ const InventoryService = {
 				if (!res) return { orderId: ctx.params.orderId, status: "none" };
 				const to: ReservationStatus = res.status === "committed" ? "restocked" : "released";
 				const done = canReservationTransition(res.status, to)
-					? ((await this.moveReservation(res, to)) ??
+					? ((await this.transitionReservation(res, to)) ??
 						(await this.findReservation(res.orderId))!)
 					: res;
-				await this.settle(done);
+				await this.applyReservation(done);
 				return toReservation(done);
 			}
 		},
@@ -459,7 +460,7 @@ const InventoryService = {
 			auth: "required",
 			params: { id: IdParam },
 			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
-				return toShipment(await this.findShipment(ctx.params.id, ctx.meta.user));
+				return toShipment(await this.findOwnedShipment(ctx.params.id, ctx.meta.user));
 			}
 		},
 
@@ -469,7 +470,7 @@ const InventoryService = {
 			roles: ["admin"],
 			params: { id: IdParam },
 			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
-				return this.moveShipment(ctx.params.id, "shipped", ctx.meta.user);
+				return this.transitionShipment(ctx.params.id, "shipped", ctx.meta.user);
 			}
 		},
 
@@ -479,7 +480,7 @@ const InventoryService = {
 			roles: ["admin"],
 			params: { id: IdParam },
 			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
-				return this.moveShipment(ctx.params.id, "delivered", ctx.meta.user);
+				return this.transitionShipment(ctx.params.id, "delivered", ctx.meta.user);
 			}
 		},
 
@@ -540,7 +541,7 @@ const InventoryService = {
 					status: "preparing"
 				});
 				if (!current) return;
-				await this.moveShipment(String(current._id), "cancelled", SYSTEM);
+				await this.transitionShipment(String(current._id), "cancelled", SYSTEM);
 			}
 		}
 	},
@@ -588,7 +589,7 @@ const InventoryService = {
 
 		...ReservationMethods,
 
-		async findShipment(this: InventoryThis, id: string, user?: AuthUser) {
+		async findOwnedShipment(this: InventoryThis, id: string, user?: AuthUser) {
 			const store = this.stores.shipments;
 			const doc: ShipmentDoc | null = await store.findOne({ _id: id });
 			if (!doc || (!isAdmin(user) && doc.userId !== user?.id)) throw shipmentNotFound();
@@ -617,7 +618,7 @@ const InventoryService = {
 						{ status: shipment.status }
 					);
 				try {
-					return await this.moveShipment(String(shipment._id), "cancelled", SYSTEM);
+					return await this.transitionShipment(String(shipment._id), "cancelled", SYSTEM);
 				} catch (err) {
 					if ((err as { type?: string }).type !== ErrorTypes.INVALID_TRANSITION)
 						throw err;
@@ -627,9 +628,14 @@ const InventoryService = {
 			throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
 		},
 
-		async moveShipment(this: InventoryThis, id: string, to: ShipmentStatus, user?: AuthUser) {
+		async transitionShipment(
+			this: InventoryThis,
+			id: string,
+			to: ShipmentStatus,
+			user?: AuthUser
+		) {
 			const store = this.stores.shipments;
-			const current = await this.findShipment(id, user);
+			const current = await this.findOwnedShipment(id, user);
 			if (!canShipmentTransition(current.status, to))
 				throw conflict(
 					`A ${current.status} shipment cannot become ${to}`,

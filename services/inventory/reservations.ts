@@ -68,14 +68,14 @@ export const ReservationMethods = {
 		const shortages = await this.takeHolds(orderId, res.items);
 		if (shortages.length > 0) {
 			// All or nothing: give back what this order took, and forget the attempt.
-			await this.settle({ ...res, status: "released" });
+			await this.applyReservation({ ...res, status: "released" });
 			await this.stores.reservations.removeMany({ orderId, status: "pending" });
 			throw conflict("Not enough stock", ErrorTypes.OUT_OF_STOCK, {
 				orderId,
 				products: shortages
 			});
 		}
-		const reserved = await this.moveReservation(res, "reserved", { settled: true });
+		const reserved = await this.transitionReservation(res, "reserved", { settled: true });
 		if (reserved) return toReservation(reserved);
 		// Expired by the sweep while it was being taken (the sweep returns the units).
 		const current = await this.findReservation(orderId);
@@ -131,7 +131,7 @@ export const ReservationMethods = {
 	 * once. Every step is conditional on the hold (or the return marker), so it is safe to
 	 * repeat after a crash; the sweep repeats it for any reservation left unsettled.
 	 */
-	async settle(this: InventoryThis, res: ReservationDoc) {
+	async applyReservation(this: InventoryThis, res: ReservationDoc) {
 		const outcome = holdOutcome(res.status);
 		const hold = holdPath(res.orderId);
 		for (const { productId, quantity } of res.items) {
@@ -171,7 +171,7 @@ export const ReservationMethods = {
 	},
 
 	/** Conditional status change: null when the reservation is no longer in `res.status`. */
-	async moveReservation(
+	async transitionReservation(
 		this: InventoryThis,
 		res: ReservationDoc,
 		to: ReservationStatus,
@@ -189,7 +189,7 @@ export const ReservationMethods = {
 		return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
 	},
 
-	/** Return the units of reservations past their time, and settle any left unsettled. */
+	/** Return the units of reservations past their time, and apply those not yet applied. */
 	async expireReservations(this: InventoryThis) {
 		const store = this.stores.reservations;
 		const due = await store.find({
@@ -203,9 +203,9 @@ export const ReservationMethods = {
 		let expired = 0;
 		for (const raw of due) {
 			const res = this.toJSON<ReservationDoc>(store, raw);
-			const moved = await this.moveReservation(res, "expired");
+			const moved = await this.transitionReservation(res, "expired");
 			if (!moved) continue; // committed or released meanwhile
-			await this.settle(moved);
+			await this.applyReservation(moved);
 			expired++;
 			this.logger.info(`Reservation of order ${res.orderId} expired; stock returned.`);
 		}
@@ -218,7 +218,7 @@ export const ReservationMethods = {
 			},
 			limit: 500
 		});
-		for (const raw of unsettled) await this.settle(this.toJSON(store, raw));
+		for (const raw of unsettled) await this.applyReservation(this.toJSON(store, raw));
 		return expired;
 	},
 

@@ -20,7 +20,7 @@ import { nowIso } from "../../lib/clock";
 import { notFound, unauthorized } from "../../lib/errors";
 import type { DomainEvent } from "../../lib/events";
 import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
-import type { AuthMeta } from "../../types/moleculer";
+import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	EmailChannel,
 	type Channel,
@@ -130,7 +130,7 @@ interface NotificationsVars {
 		ctx: Context,
 		userId: string
 	): Promise<{ recipient: Recipient } | { recipient?: undefined; reason: string }>;
-	findOwn(id: string, userId: string): Promise<NotificationDoc | null>;
+	findOwned(id: string, user: AuthUser): Promise<NotificationDoc>;
 }
 
 /** An event handler: validated payload in, detached notification out. */
@@ -185,8 +185,7 @@ const NotificationsService = {
 			): Promise<Notification> {
 				const user = ctx.meta.user;
 				if (!user) throw unauthorized();
-				const doc = await this.findOwn(ctx.params.id, user.id);
-				if (!doc) throw notFound("Notification not found");
+				const doc = await this.findOwned(ctx.params.id, user);
 				if (doc.read) return toNotification(doc);
 				const at = nowIso();
 				const updated = await this.updateOne(
@@ -196,7 +195,7 @@ const NotificationsService = {
 				);
 				if (updated) return toNotification(this.toJSON(this.adapter, updated));
 				// Marked read meanwhile by another request.
-				return toNotification((await this.findOwn(ctx.params.id, user.id)) ?? doc);
+				return toNotification(await this.findOwned(ctx.params.id, user));
 			}
 		}
 	},
@@ -322,11 +321,12 @@ const NotificationsService = {
 			}
 		},
 
-		async findOwn(this: NotificationsThis, id: string, userId: string) {
+		/** The user's own notification; not found otherwise (no one reads another's mail). */
+		async findOwned(this: NotificationsThis, id: string, user: AuthUser) {
 			const doc = await this.adapter.findById(id).catch(() => null);
-			if (!doc) return null;
-			const json = this.toJSON<NotificationDoc>(this.adapter, doc);
-			return json.userId === userId ? json : null;
+			const json = doc && this.toJSON<NotificationDoc>(this.adapter, doc);
+			if (!json || json.userId !== user.id) throw notFound("Notification not found");
+			return json;
 		}
 	},
 

@@ -127,7 +127,7 @@ interface OrdersVars {
 		event?: OrderEventSpec
 	): Promise<OrderDoc | null>;
 	sagaSteps(order: OrderDoc, card: PaymentInput | null, ctx?: Context): SagaSteps;
-	settle(order: OrderDoc, actions: PendingAction[]): Promise<PendingAction[]>;
+	compensateOwed(order: OrderDoc, actions: PendingAction[]): Promise<PendingAction[]>;
 	idempotencyTimer?: NodeJS.Timeout;
 	forgetIdempotencyKeys(): Promise<number>;
 	recover(): Promise<void>;
@@ -309,7 +309,7 @@ const OrdersService = {
 						"The order changed meanwhile; it can no longer be cancelled",
 						ErrorTypes.INVALID_TRANSITION
 					);
-				const left = await this.settle(cancelled, owed);
+				const left = await this.compensateOwed(cancelled, owed);
 				const doc = await this.updateOne(
 					this.adapter,
 					{ _id: cancelled._id },
@@ -621,7 +621,7 @@ const OrdersService = {
 		},
 
 		/** Run owed compensations; returns the ones still owed. */
-		async settle(this: OrdersThis, order: OrderDoc, actions: PendingAction[]) {
+		async compensateOwed(this: OrdersThis, order: OrderDoc, actions: PendingAction[]) {
 			const orderId = String(order._id);
 			const steps = this.sagaSteps(order, null);
 			const left: PendingAction[] = [];
@@ -656,7 +656,7 @@ const OrdersService = {
 			for (const raw of owingOrders) {
 				const order: OrderDoc = this.toJSON(this.adapter, raw);
 				if (!order.pendingActions?.length) continue;
-				const left = await this.settle(order, order.pendingActions);
+				const left = await this.compensateOwed(order, order.pendingActions);
 				await this.adapter.updateMany({ _id: order._id }, { $set: owing(left, nowIso()) });
 			}
 

@@ -32,7 +32,7 @@ import {
 	type DurableEventsMethods,
 	type OutboxEntry
 } from "../../mixins/durable-events.mixin";
-import type { AuthMeta } from "../../types/moleculer";
+import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	cardBrand,
 	cardProblem,
@@ -145,6 +145,7 @@ interface PaymentsVars {
 	recoveryTimer?: NodeJS.Timeout;
 	findByOrder(orderId: string): Promise<PaymentDoc | null>;
 	findPaymentById(id: string): Promise<PaymentDoc | null>;
+	findOwned(id: string, user: AuthUser | undefined): Promise<PaymentDoc>;
 	authorizePayment(ctx: Context<AuthorizeParams>): Promise<Payment>;
 	resumeAuthorization(ctx: Context<AuthorizeParams>): Promise<Payment>;
 	runAuthorization(doc: PaymentDoc, ctx: Context<AuthorizeParams>): Promise<Payment>;
@@ -164,7 +165,7 @@ interface PaymentsVars {
 	completeOperation(doc: PaymentDoc, op: PendingOperation): Promise<PaymentDoc | null>;
 	recoverOperations(): Promise<number>;
 	processorFailed(operation: string, orderId: string, err: unknown): Error;
-	setStatus(
+	transition(
 		orderId: string,
 		from: PaymentStatus,
 		to: PaymentStatus,
@@ -327,12 +328,7 @@ const PaymentsService = {
 			auth: "required",
 			params: { id: IdParam },
 			async handler(this: PaymentsThis, ctx: Context<{ id: string }, AuthMeta>) {
-				const user = ctx.meta.user;
-				if (!user) throw unauthorized();
-				const doc = await this.findPaymentById(ctx.params.id);
-				if (!doc || (user.role !== "admin" && doc.userId !== user.id))
-					throw paymentNotFound();
-				return toPayment(doc);
+				return toPayment(await this.findOwned(ctx.params.id, ctx.meta.user));
 			}
 		},
 
@@ -373,6 +369,14 @@ const PaymentsService = {
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
 		},
 
+		/** The payment if `user` owns it or is an admin; not found otherwise. */
+		async findOwned(this: PaymentsThis, id: string, user: AuthUser | undefined) {
+			if (!user) throw unauthorized();
+			const doc = await this.findPaymentById(id);
+			if (!doc || (user.role !== "admin" && doc.userId !== user.id)) throw paymentNotFound();
+			return doc;
+		},
+
 		async findPaymentById(this: PaymentsThis, id: string) {
 			const doc = await this.adapter.findById(id).catch(() => null);
 			return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
@@ -382,7 +386,7 @@ const PaymentsService = {
 		 * Conditional status change with a history entry and, when given, its event in the same
 		 * atomic update (relayed right after); the updated payment or null.
 		 */
-		async setStatus(
+		async transition(
 			this: PaymentsThis,
 			orderId: string,
 			from: PaymentStatus,
@@ -516,7 +520,7 @@ const PaymentsService = {
 					`payment:${doc._id}:${status}`
 				);
 			if (!result.ok) {
-				await this.setStatus(
+				await this.transition(
 					orderId,
 					"pending",
 					"declined",
@@ -526,7 +530,7 @@ const PaymentsService = {
 				throw declineError(result.code, orderId);
 			}
 
-			const authorized = await this.setStatus(
+			const authorized = await this.transition(
 				orderId,
 				"pending",
 				"authorized",
@@ -577,7 +581,7 @@ const PaymentsService = {
 				// it comes, is voided at the processor then (runAuthorization).
 				const voided =
 					doc.status === "pending"
-						? await this.setStatus(
+						? await this.transition(
 								orderId,
 								"pending",
 								"voided",
