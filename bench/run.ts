@@ -19,6 +19,7 @@ import { Results, markdown, writeJson } from "./lib/report";
 import { baselines } from "./scenarios/baselines";
 import { cluster } from "./scenarios/cluster";
 import { embedded } from "./scenarios/embedded";
+import { logins } from "./scenarios/logins";
 import { scaleout } from "./scenarios/scaleout";
 import { storage } from "./scenarios/storage";
 
@@ -53,7 +54,8 @@ const SCENARIOS: Scenario[] = [
 		name: "storage",
 		covers: "orders c64 with 1 and 2 orders instances on one SQLite file; RSS and start-up after 100k orders",
 		run: storage
-	}
+	},
+	{ name: "logins", covers: "logins/s and latency at scrypt N=2^17 beside 2^14", run: logins }
 ];
 
 function usage(): string {
