@@ -19,6 +19,7 @@ import { BusinessMetricsMiddleware } from "./lib/metrics";
 import { DrainMiddleware } from "./lib/drain";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
 import { coalescingNats } from "./lib/nats-transporter";
+import { FailoverMiddleware } from "./lib/failover";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
@@ -56,6 +57,8 @@ const flag = (name: string, def: boolean): boolean => {
 
 /** TRANSPORTER is a NATS URL: our transporter, which writes once per event-loop turn. */
 const ourNats = /^nats:\/\//.test(env.TRANSPORTER ?? "");
+// Instant failover (lib/nats-transporter.ts, lib/failover.ts); FAILOVER=false measures without.
+const failover = flag("FAILOVER", true);
 
 function transporter(): BrokerOptions["transporter"] {
 	const url = env.TRANSPORTER;
@@ -66,7 +69,8 @@ function transporter(): BrokerOptions["transporter"] {
 			url,
 			// Keep trying for ever: a restarted nats-server is found again without restarting nodes.
 			maxReconnectAttempts: -1,
-			reconnectTimeWait: 500
+			reconnectTimeWait: 500,
+			failover
 		});
 	return url as BrokerOptions["transporter"];
 }
@@ -193,6 +197,8 @@ const brokerConfig: BrokerOptions = {
 	},
 
 	middlewares: [
+		// Calls get their action's budget as timeout; a call whose instance died goes to a twin.
+		...(failover ? [FailoverMiddleware()] : []),
 		// Shutdown: the gateway stops taking requests before in-flight calls are awaited.
 		DrainMiddleware(),
 		// Nested in-process calls start from the event loop, so one order cannot hog it.
