@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors, LogLevels } from "moleculer";
 import { ConfigError, settings } from "./lib/settings";
-import { retryable } from "./lib/retry";
+import { endpointFailed, retryable } from "./lib/retry";
 import { ShopValidator } from "./lib/validator";
 import { startHealthServer } from "./lib/health";
 import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
@@ -146,14 +146,15 @@ const brokerConfig: BrokerOptions = {
 	disableBalancer: false,
 	registry: { strategy: env.STRATEGY || "RoundRobin", preferLocal: flag("PREFER_LOCAL", true) },
 
-	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while.
+	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while
+	// (a refusal because a dependency is down is an answer, not a failure: lib/retry.ts).
 	circuitBreaker: {
 		enabled: flag("CIRCUIT_BREAKER_ENABLED", true),
 		threshold: num("CIRCUIT_BREAKER_THRESHOLD", 0.5),
 		minRequestCount: num("CIRCUIT_BREAKER_MIN_REQUESTS", 5),
 		windowTime: num("CIRCUIT_BREAKER_WINDOW", 30),
 		halfOpenTime: num("CIRCUIT_BREAKER_HALF_OPEN_MS", 5_000),
-		check: (err: Error) => (err as Errors.MoleculerError).code >= 500
+		check: (err: Error) => endpointFailed(err as Errors.MoleculerError)
 	},
 
 	// Bulkhead: bound concurrent handler executions per action; excess waits in a bounded queue.

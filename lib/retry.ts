@@ -1,4 +1,5 @@
 import type { Errors } from "moleculer";
+import { ErrorTypes } from "./errors";
 
 /**
  * Errors after which a call surely did not run, and a retry may find an endpoint.
@@ -15,4 +16,14 @@ const SAFE_TO_RETRY = new Set(["SERVICE_NOT_FOUND", "QUEUE_FULL", "BAD_GATEWAY"]
 
 export function retryable(err: Errors.MoleculerError | undefined | null): boolean {
 	return Boolean(err?.retryable) && SAFE_TO_RETRY.has(err!.type);
+}
+
+/**
+ * Failures the circuit breaker counts against the endpoint that answered: 5xx, except the
+ * deliberate 503 of a healthy endpoint whose own dependency is down (an order refused while
+ * payments is gone). Counted, those opened the gateway's breaker on orders, which then refused
+ * orders for its half-open time after payments was back (test/cluster/failover-payments).
+ */
+export function endpointFailed(err: Errors.MoleculerError | undefined | null): boolean {
+	return (err?.code ?? 0) >= 500 && err?.type !== ErrorTypes.SERVICE_UNAVAILABLE;
 }

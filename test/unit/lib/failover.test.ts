@@ -7,7 +7,7 @@ import { Errors, ServiceBroker, type Context } from "moleculer";
 import { ACTION_POLICIES, BUDGET_MS, budgetOf, isIdempotent } from "../../../lib/budgets";
 import { FailoverMiddleware, mayResend } from "../../../lib/failover";
 import { coalescingNats, NoRespondersError } from "../../../lib/nats-transporter";
-import { retryable } from "../../../lib/retry";
+import { endpointFailed, retryable } from "../../../lib/retry";
 import { Nats } from "../../helpers/cluster";
 
 describe("what may be sent again", () => {
@@ -36,6 +36,20 @@ describe("what may be sent again", () => {
 		expect(retryable(rejected)).toBe(false);
 		expect(retryable(new NoRespondersError("x", "n"))).toBe(false);
 		expect(retryable(new Errors.ServiceNotFoundError({ action: "x" }))).toBe(true);
+	});
+
+	it("counts against an endpoint its failures, not its deliberate refusal of a dependency's outage", () => {
+		expect(endpointFailed(new Errors.RequestTimeoutError({ action: "x", nodeID: "n" }))).toBe(
+			true
+		);
+		expect(endpointFailed(new NoRespondersError("x", "n"))).toBe(true);
+		expect(endpointFailed(new Errors.MoleculerServerError("boom", 500, "BOOM"))).toBe(true);
+		expect(
+			endpointFailed(
+				new Errors.MoleculerError("payments is gone", 503, "SERVICE_UNAVAILABLE")
+			)
+		).toBe(false);
+		expect(endpointFailed(new Errors.MoleculerClientError("bad", 422, "BAD"))).toBe(false);
 	});
 
 	it("gives every listed action a budget well under the old 10 s, except whole flows", () => {
