@@ -9,10 +9,19 @@
  * its compensations, as before. With no twin left the original error stands (a 503, which
  * Moleculer's retry policy does not retry: see lib/retry.ts).
  *
+ * Remote calls also time out here, inside Moleculer's circuit breaker: its own Timeout middleware
+ * wraps the breaker, which never saw a timeout, so a frozen node (kill -STOP) was never tripped.
+ *
  * The `call` hook also gives every call its action's budget as its timeout (lib/budgets.ts),
  * never more than what is left of its parent's.
  */
-import type { CallingOptions, Context, Errors, Middleware, ServiceBroker } from "moleculer";
+import {
+	Errors,
+	type CallingOptions,
+	type Context,
+	type Middleware,
+	type ServiceBroker
+} from "moleculer";
 import { budgetOf, isIdempotent } from "./budgets";
 
 /**
@@ -53,7 +62,7 @@ export function FailoverMiddleware(): Middleware {
 
 		remoteAction(next: (ctx: Context) => Promise<unknown>, action: { name: string }) {
 			return function failover(ctx: Context) {
-				return next(ctx).catch((err: unknown) => {
+				return timed(broker, ctx, action.name, next(ctx)).catch((err: unknown) => {
 					const locals = ctx.locals as Record<symbol, number>;
 					const resends = locals[RESENDS] ?? 0;
 					// A call pinned to a node asked for that node, not for any instance.
@@ -79,4 +88,23 @@ export function FailoverMiddleware(): Middleware {
 		}
 		// (Moleculer's typings give the `call` hook the return type of `call` itself.)
 	} as unknown as Middleware;
+}
+
+/** `pending` rejected with a RequestTimeoutError after the call's timeout; its request let go. */
+function timed(broker: ServiceBroker, ctx: Context, action: string, pending: Promise<unknown>) {
+	const ms = ctx.options.timeout;
+	if (!ms || ms <= 0) return pending;
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => {
+			// An answer arriving later is an orphan, as after Moleculer's own timeout.
+			(broker.transit as unknown as Transit | undefined)?.removePendingRequest(ctx.id);
+			reject(new Errors.RequestTimeoutError({ action, nodeID: ctx.nodeID ?? "" }));
+		}, ms);
+	});
+	return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface Transit {
+	removePendingRequest(id: string): void;
 }
