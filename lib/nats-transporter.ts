@@ -79,7 +79,8 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 	private inbox?: string;
 	/** Requests sent with a reply subject and not yet seen answered: id -> sent at (ms). */
 	private readonly sentAt = new Map<string, number>();
-	private readonly probes = new Map<string, string>();
+	/** Probes sent: token -> the node probed and when. */
+	private readonly probes = new Map<string, { nodeID: string; at: number }>();
 	/** Nodes found gone, until they are off the registry. */
 	private readonly leaving = new Set<string>();
 	private probeTimer?: NodeJS.Timeout;
@@ -98,7 +99,7 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 	constructor(opts: (FailoverOptions & Record<string, unknown>) | string = {}) {
 		const {
 			failover = true,
-			probeAfterMs = 300,
+			probeAfterMs = 200,
 			...rest
 		} = typeof opts === "string" ? { url: opts } : opts;
 		super(rest);
@@ -145,7 +146,9 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 		client.subscribe(`${inbox}.>`, {
 			callback: (_err: unknown, msg: Msg) => this.onStatus(msg, inbox)
 		});
-		this.probeTimer = setInterval(() => this.probeSlowTargets(), this.probeAfterMs);
+		// Every half of the delay: a call's node is probed within 1.5 times it.
+		// Each half of the delay: a call's node is probed within 1.5 times it.
+		this.probeTimer = setInterval(() => this.probeSlowTargets(), this.probeAfterMs / 2);
 		this.probeTimer.unref();
 	}
 
@@ -153,7 +156,7 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 		if (msg.headers?.code !== 503 || msg.data.length > 0) return;
 		const [kind, token] = msg.subject.slice(inbox.length + 1).split(".");
 		if (kind === "p") {
-			const nodeID = this.probes.get(token);
+			const nodeID = this.probes.get(token)?.nodeID;
 			this.probes.delete(token);
 			if (nodeID) this.gone(nodeID);
 			return;
@@ -207,10 +210,12 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			if (!req) this.sentAt.delete(id);
 			else if (at < before) targets.add(req.nodeID);
 		}
-		this.probes.clear(); // a probe unanswered for a whole period found its node subscribed
+		// A probe unanswered for a second found its node subscribed.
+		for (const [token, probe] of this.probes)
+			if (probe.at < Date.now() - 1000) this.probes.delete(token);
 		for (const nodeID of targets) {
 			const token = String(++this.probeSeq);
-			this.probes.set(token, nodeID);
+			this.probes.set(token, { nodeID, at: Date.now() });
 			const ping = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };
 			const topic = `${this.prefix}.PING.${nodeID}`;
 			this.sendLater(topic, this.serialize(ping), `${this.inbox}.p.${token}`, {

@@ -41,16 +41,18 @@ export async function runLoad(opts: {
 	request: (i: number) => { what: string; send: (base: string) => ReturnType<typeof api> };
 	/** Called once, `atMs` after the load started. */
 	fault?: { atMs: number; run: () => Promise<unknown> };
-}): Promise<{ answers: Answer[]; faultAt?: number }> {
+}): Promise<{ answers: Answer[]; faultAt?: number; faultDoneAt?: number }> {
 	const answers: Answer[] = [];
 	const t0 = Date.now();
 	let n = 0;
 	let faultAt: number | undefined;
+	let faultDoneAt: number | undefined;
 	const faulting = opts.fault
 		? new Promise<void>(resolve =>
 				setTimeout(async () => {
 					faultAt = Date.now() - t0;
 					await opts.fault!.run();
+					faultDoneAt = Date.now() - t0;
 					resolve();
 				}, opts.fault!.atMs)
 			)
@@ -81,7 +83,7 @@ export async function runLoad(opts: {
 		}
 	};
 	await Promise.all([...Array.from({ length: opts.concurrency }, loop), faulting]);
-	return { answers, faultAt };
+	return { answers, faultAt, faultDoneAt };
 }
 
 /** One line per kind of answer, for a failing test's message. */
