@@ -118,12 +118,15 @@ export class JetStreamEvents {
 		private readonly url: string,
 		private readonly namespace: string,
 		private readonly name: string,
-		private readonly logger: Logger
+		private readonly logger: Logger,
+		/** Copies of each stream kept by a NATS cluster (3 in k8s: one server may be lost). */
+		private readonly replicas = 1
 	) {}
 
 	async connect(): Promise<void> {
 		this.nc = await connect({
-			servers: this.url,
+			// A list of servers (a NATS cluster) is comma-separated, as in TRANSPORTER.
+			servers: this.url.split(",").map(s => s.trim()),
 			name: this.name,
 			reconnect: true,
 			maxReconnectAttempts: -1,
@@ -160,6 +163,7 @@ export class JetStreamEvents {
 				name,
 				subjects: [subject],
 				storage: StorageType.File,
+				num_replicas: this.replicas,
 				retention: RetentionPolicy.Limits,
 				duplicate_window: nanos(DUPLICATE_WINDOW_MS),
 				max_age: nanos(MAX_AGE_MS)
