@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors, LogLevels } from "moleculer";
 import { ConfigError, settings } from "./lib/settings";
-import { retryable } from "./lib/retry";
+import { endpointFailed, retryable } from "./lib/retry";
 import { ShopValidator } from "./lib/validator";
 import { startHealthServer } from "./lib/health";
 import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
@@ -20,6 +20,7 @@ import { DrainMiddleware } from "./lib/drain";
 import { faultInjection } from "./lib/fault-injection";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
 import { coalescingNats } from "./lib/nats-transporter";
+import { FailoverMiddleware } from "./lib/failover";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
@@ -57,6 +58,8 @@ const flag = (name: string, def: boolean): boolean => {
 
 /** TRANSPORTER is a NATS URL: our transporter, which writes once per event-loop turn. */
 const ourNats = /^nats:\/\//.test(env.TRANSPORTER ?? "");
+// Instant failover (lib/nats-transporter.ts, lib/failover.ts); FAILOVER=false measures without.
+const failover = flag("FAILOVER", true);
 
 function transporter(): BrokerOptions["transporter"] {
 	const url = env.TRANSPORTER;
@@ -67,7 +70,8 @@ function transporter(): BrokerOptions["transporter"] {
 			url,
 			// Keep trying for ever: a restarted nats-server is found again without restarting nodes.
 			maxReconnectAttempts: -1,
-			reconnectTimeWait: 500
+			reconnectTimeWait: 500,
+			failover
 		});
 	return url as BrokerOptions["transporter"];
 }
@@ -143,14 +147,15 @@ const brokerConfig: BrokerOptions = {
 	disableBalancer: false,
 	registry: { strategy: env.STRATEGY || "RoundRobin", preferLocal: flag("PREFER_LOCAL", true) },
 
-	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while.
+	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while
+	// (a refusal because a dependency is down is an answer, not a failure: lib/retry.ts).
 	circuitBreaker: {
 		enabled: flag("CIRCUIT_BREAKER_ENABLED", true),
 		threshold: num("CIRCUIT_BREAKER_THRESHOLD", 0.5),
 		minRequestCount: num("CIRCUIT_BREAKER_MIN_REQUESTS", 5),
 		windowTime: num("CIRCUIT_BREAKER_WINDOW", 30),
 		halfOpenTime: num("CIRCUIT_BREAKER_HALF_OPEN_MS", 5_000),
-		check: (err: Error) => (err as Errors.MoleculerError).code >= 500
+		check: (err: Error) => endpointFailed(err as Errors.MoleculerError)
 	},
 
 	// Bulkhead: bound concurrent handler executions per action; excess waits in a bounded queue.
@@ -194,6 +199,8 @@ const brokerConfig: BrokerOptions = {
 	},
 
 	middlewares: [
+		// Calls get their action's budget as timeout; a call whose instance died goes to a twin.
+		...(failover ? [FailoverMiddleware()] : []),
 		// Shutdown: the gateway stops taking requests before in-flight calls are awaited.
 		DrainMiddleware(),
 		// Nested in-process calls start from the event loop, so one order cannot hog it.

@@ -118,12 +118,15 @@ export class JetStreamEvents {
 		private readonly url: string,
 		private readonly namespace: string,
 		private readonly name: string,
-		private readonly logger: Logger
+		private readonly logger: Logger,
+		/** Copies of each stream kept by a NATS cluster (3 in k8s: one server may be lost). */
+		private readonly replicas = 1
 	) {}
 
 	async connect(): Promise<void> {
 		this.nc = await connect({
-			servers: this.url,
+			// A list of servers (a NATS cluster) is comma-separated, as in TRANSPORTER.
+			servers: this.url.split(",").map(s => s.trim()),
 			name: this.name,
 			reconnect: true,
 			maxReconnectAttempts: -1,
@@ -160,6 +163,7 @@ export class JetStreamEvents {
 				name,
 				subjects: [subject],
 				storage: StorageType.File,
+				num_replicas: this.replicas,
 				retention: RetentionPolicy.Limits,
 				duplicate_window: nanos(DUPLICATE_WINDOW_MS),
 				max_age: nanos(MAX_AGE_MS)
@@ -209,7 +213,8 @@ export class JetStreamEvents {
 				await this.ensureStream(domainOf(event));
 				await this.ensureConsumer(stream, durable, event, opts);
 				const consumer = await this.js!.consumers.get(stream, durable);
-				messages = await consumer.consume({ max_messages: CONCURRENCY * 2 });
+				// Held unhandled, a message waits out its ack wait if this instance dies: few are.
+				messages = await consumer.consume({ max_messages: CONCURRENCY });
 				this.running.add(messages);
 				const inflight = new Set<Promise<void>>();
 				for await (const m of messages) {
@@ -238,11 +243,14 @@ export class JetStreamEvents {
 		event: string,
 		opts: DurableEventOptions
 	) {
-		try {
-			await this.jsm!.consumers.info(stream, durable);
+		const ackWait = nanos(opts.ackWaitMs);
+		const existing = await this.jsm!.consumers.info(stream, durable).catch(() => undefined);
+		if (existing) {
+			// Made with another ack wait (an older release had 30 s): what a dead instance held
+			// would wait that long before redelivery.
+			if (existing.config.ack_wait !== ackWait)
+				await this.jsm!.consumers.update(stream, durable, { ack_wait: ackWait });
 			return;
-		} catch {
-			/* create it */
 		}
 		try {
 			await this.jsm!.consumers.add(stream, {
@@ -252,7 +260,7 @@ export class JetStreamEvents {
 				// started is lost (handlers are idempotent).
 				deliver_policy: DeliverPolicy.All,
 				filter_subject: subjectOf(this.namespace, event),
-				ack_wait: nanos(opts.ackWaitMs),
+				ack_wait: ackWait,
 				max_ack_pending: 1000
 			});
 		} catch (err) {
@@ -279,6 +287,9 @@ export class JetStreamEvents {
 		if (attempt > opts.maxAttempts)
 			// Earlier attempts died with their process (no failure was recorded).
 			return this.deadLetter(m, service, event, "too many deliveries", attempt);
+		// A short ack wait redelivers soon what a dead instance held; one that works longer says
+		// it is still at it, so it is not handed to another instance meanwhile.
+		const working = setInterval(() => m.working(), opts.ackWaitMs / 2);
 		try {
 			await handler(payload);
 			this.ackLater(m);
@@ -290,6 +301,8 @@ export class JetStreamEvents {
 				`Event ${event} ${String(payload.eventId)} failed in ${service} (attempt ${attempt}/${opts.maxAttempts}): ${message}`
 			);
 			m.nak(backoffDelay(attempt, opts.backoffMs));
+		} finally {
+			clearInterval(working);
 		}
 	}
 

@@ -67,6 +67,8 @@ export interface Settings {
 		maxAttempts: number;
 		backoffMs: number;
 		ackWaitMs: number;
+		/** Replicas of each JetStream stream: 3 on a 3-node NATS cluster. */
+		streamReplicas: number;
 		relayIntervalMs: number;
 		/** How often the relay scans every outbox, not only the documents known to hold events. */
 		sweepIntervalMs: number;
@@ -264,7 +266,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			namespace: (env.NAMESPACE || "default").replace(/[^A-Za-z0-9_-]/g, "_"),
 			maxAttempts: int(env, "EVENTS_MAX_ATTEMPTS", 5, 1, 100),
 			backoffMs: int(env, "EVENTS_BACKOFF_MS", 1000, 10, 600_000),
-			ackWaitMs: int(env, "EVENTS_ACK_WAIT_MS", 30_000, 1000, 3_600_000),
+			ackWaitMs: int(env, "EVENTS_ACK_WAIT_MS", 4_000, 1000, 3_600_000),
+			streamReplicas: int(env, "EVENTS_STREAM_REPLICAS", 1, 1, 5),
 			relayIntervalMs: int(env, "EVENTS_RELAY_INTERVAL_MS", 1000, 50, 60_000),
 			sweepIntervalMs: int(env, "EVENTS_SWEEP_INTERVAL_MS", 30_000, 50, 3_600_000),
 			inboxRetentionMs: int(

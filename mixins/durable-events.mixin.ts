@@ -193,7 +193,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 						cfg.natsUrl,
 						cfg.namespace,
 						`${this.broker.nodeID}:${this.name}`,
-						this.logger
+						this.logger,
+						cfg.streamReplicas
 					);
 					await this.jetstream.connect();
 					this.jetstreamReady = true;

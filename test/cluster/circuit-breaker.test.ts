@@ -1,12 +1,13 @@
 /**
- * A node that dies without a word (SIGKILL) stays in the registry until its heartbeats are
- * missed. Meanwhile calls to it time out, and the circuit breaker must turn that into fast 503s
- * instead of every request waiting for its timeout. Heartbeats are slowed down here so that only
- * the breaker can be what makes the answers fast.
+ * A frozen node (kill -STOP) keeps its NATS connection and subscriptions: nats-server cannot tell
+ * it from a busy one, so "no responders" does not help (a dead node is test/cluster/failover*).
+ * Its calls time out after their action's budget (lib/budgets.ts: 5 s for a payment, not 10 s for
+ * everything), the circuit breaker then stops traffic to it at once, and after kill -CONT it
+ * rejoins. Heartbeats are missed only after 120 s: only the breaker can be what makes answers fast.
  */
 import type { RunningNode } from "../../scripts/cluster-lib";
 import {
-	api,
+	allRows,
 	createCluster,
 	loginAdmin,
 	newCustomer,
@@ -18,6 +19,7 @@ import {
 	waitForHttp,
 	type Cluster
 } from "../helpers/cluster";
+import { BUDGET_MS } from "../../lib/budgets";
 
 jest.setTimeout(120_000);
 
@@ -26,11 +28,11 @@ const nodes: Record<string, RunningNode> = {};
 
 beforeAll(async () => {
 	c = await createCluster({
-		REQUEST_TIMEOUT: "1500",
 		HEARTBEAT_INTERVAL: "5",
 		HEARTBEAT_TIMEOUT: "120",
 		CIRCUIT_BREAKER_MIN_REQUESTS: "3",
-		CIRCUIT_BREAKER_HALF_OPEN_MS: "60000",
+		CIRCUIT_BREAKER_HALF_OPEN_MS: "3000",
+		ORDER_RECOVERY_INTERVAL_MS: "1000",
 		RATE_LIMIT_MAX: "0"
 	});
 	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
@@ -39,33 +41,60 @@ beforeAll(async () => {
 	await ready(c, ["users", "inventory", "payments", "orders"], 60_000);
 }, 120_000);
 
-afterAll(() => c?.stopAll());
+afterAll(async () => {
+	if (nodes.payments?.proc.exitCode === null) nodes.payments.proc.kill("SIGCONT");
+	await c?.stopAll();
+});
 
-it("fails fast with 503 once the breaker opens, long before the dead node leaves the registry", async () => {
+it("times out on a frozen payments within its budget, then answers 503 at once, and takes it back after kill -CONT", async () => {
 	const admin = await loginAdmin(c);
 	const cu = await newCustomer(c);
-	const productId = await newProduct(c, admin, 10);
+	const productId = await newProduct(c, admin, 100);
 	expect((await placeOrder(c, cu.token, productId)).status).toBe(201);
 
-	await c.stop(nodes.payments, "SIGKILL");
-	const answers: { status: number; type: string; ms: number }[] = [];
-	for (let i = 0; i < 8; i++) {
-		const res = await placeOrder(c, cu.token, productId);
-		answers.push({ status: res.status, type: res.body.type, ms: res.ms });
-	}
+	nodes.payments.proc.kill("SIGSTOP");
+	// In flight together: each waits out the payment budget, and their timeouts open the breaker.
+	const first = await Promise.all([0, 1, 2, 3].map(() => placeOrder(c, cu.token, productId)));
+	const later = [];
+	for (let i = 0; i < 4; i++) later.push(await placeOrder(c, cu.token, productId));
 
-	// Still registered (heartbeats are missed only after 120 s), so nothing but the breaker
-	// makes the later answers fast.
-	expect((await api(c.base, "GET", "/ready")).body.services.payments).toBeTruthy();
-	// First the calls wait for their timeout (504 from the gateway, or 503 from the saga), then
-	// the breaker is open and every answer is an immediate 503.
-	for (const a of answers)
+	const seen = (a: { status: number; body: any; ms: number }) => [a.status, a.body.type];
+	// Each waits out the authorization's budget, then its void's (the breaker is per action): a
+	// 503, or the gateway's 504 once the whole flow's budget is spent; the sweep voids it later.
+	for (const a of first) {
 		expect([
 			[503, "SERVICE_UNAVAILABLE"],
 			[504, "TIMEOUT"]
-		]).toContainEqual([a.status, a.type]);
-	expect(answers[0].ms).toBeGreaterThanOrEqual(1400);
-	expect(answers.slice(-4).map(a => [a.status, a.ms < 500])).toEqual(Array(4).fill([503, true]));
-	// Every rejected order gave its reservation back.
-	await until(c, "stock restored", async () => (await stockOf(c, productId)) === 9);
+		]).toContainEqual(seen(a));
+		expect(a.ms).toBeGreaterThanOrEqual(BUDGET_MS.payment - 100);
+		expect(a.ms).toBeLessThan(BUDGET_MS.flow + 1500);
+	}
+	expect(later.map(a => [...seen(a), a.ms < 500])).toEqual(
+		Array(4).fill([503, "SERVICE_UNAVAILABLE", true])
+	);
+
+	nodes.payments.proc.kill("SIGCONT");
+	// Half-open after 3 s: a trial call finds it answering again.
+	const back = await until(
+		c,
+		"an order confirmed after kill -CONT",
+		async () => {
+			const o = await placeOrder(c, cu.token, productId);
+			return o.status === 201 ? o : null;
+		},
+		15_000
+	);
+	expect(back.status).toBe(201);
+
+	// Nothing lost: each refused order's units are back, and its payment, if the frozen node
+	// made one when it woke up, is voided by the recovery sweep.
+	await until(
+		c,
+		"stock of the 2 confirmed orders only",
+		async () => (await stockOf(c, productId)) === 98
+	);
+	await until(c, "no payment left authorized", async () => {
+		const payments = await allRows(c, admin, "/payments");
+		return payments.every(p => p.status === "captured" || p.status === "voided");
+	});
 });

@@ -419,7 +419,22 @@ describe("k8s manifests", () => {
 				)
 			).toBe(true);
 		}
-		expect(configMap().data.TRANSPORTER).toBe("nats://nats:4222");
+		expect(configMap().data.TRANSPORTER).toMatch(/^nats:\/\/nats-0\.nats-headless:4222,/);
+	});
+
+	it("runs NATS as a 3-node JetStream cluster the services know every server of, streams kept 3 times", () => {
+		const nats = byKind("StatefulSet").find(s => s.obj.metadata.name === "nats")!.obj;
+		expect(nats.spec.replicas).toBe(3);
+		const args: string[] = nats.spec.template.spec.containers[0].args;
+		const routes = args.find(a => a.startsWith("--routes="))!.slice("--routes=".length);
+		const pods = [0, 1, 2].map(i => `nats-${i}.${nats.spec.serviceName}`);
+		expect(routes.split(",")).toEqual(pods.map(p => `nats://${p}:6222`));
+		expect(args).toContain("--server_name=$(POD_NAME)");
+		expect(configMap().data.TRANSPORTER.split(",")).toEqual(pods.map(p => `nats://${p}:4222`));
+		expect(configMap().data.EVENTS_STREAM_REPLICAS).toBe("3");
+		const pdb = byKind("PodDisruptionBudget").find(p => p.obj.metadata.name === "nats")!.obj;
+		expect(pdb.spec.maxUnavailable).toBe(1);
+		expect(pdb.spec.selector.matchLabels).toEqual(nats.spec.selector.matchLabels);
 	});
 
 	it("meets the restricted Pod Security Standard the namespace enforces", () => {
