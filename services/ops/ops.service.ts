@@ -43,14 +43,21 @@ const OpsService = {
 		snapshot: {
 			visibility: "public",
 			params: {},
-			handler(this: OpsThis) {
+			async handler(this: OpsThis) {
+				// The first poll may have run before the broker's own `$node` service was up.
+				if (!this.last) await this.polling;
+				if (!this.last) await this.pollOnce().catch(() => undefined);
 				const last = this.last;
+				const traffic = this.history.view();
 				return {
 					at: last?.at ?? null,
 					nodes: last?.nodes ?? [],
 					services: serviceInstances(last?.nodes ?? [], this.known),
-					traffic: this.history.view(),
-					breakers: last?.breakers ?? [],
+					traffic,
+					// Endpoints of the actions that had traffic, and every open one.
+					breakers: (last?.breakers ?? []).filter(
+						b => b.state === "open" || b.action in traffic.actions
+					),
 					business: last?.business ?? {},
 					events: last?.events ?? [],
 					deadLetters: last?.deadLetters ?? {},
