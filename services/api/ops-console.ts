@@ -47,6 +47,7 @@ export function opsPage(basePath: string): string {
 <title>shopmesh operator console</title>
 <link rel="stylesheet" href="${base}/uPlot.min.css">
 <link rel="stylesheet" href="${base}/ops.css">
+<link rel="icon" href="data:,">
 </head>
 <body data-api="${basePath.replace(/\/$/, "")}">
 <header><h1>shopmesh operator console</h1><span id="status" role="status">signed out</span></header>

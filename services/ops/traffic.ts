@@ -31,7 +31,10 @@ export interface ActionCounters {
 
 /** The broker's own and the console's actions are left out: polling them is not traffic. */
 export const isWatchedAction = (action: string) =>
-	!action.startsWith("$") && !action.startsWith("ops.");
+	!action.startsWith("$") &&
+	!action.startsWith("ops.") &&
+	!action.endsWith(".opsStats") &&
+	!action.endsWith(".eventStats");
 
 /**
  * Counters per action, summed over nodes and callers. Only `type: local` values count: a call is
