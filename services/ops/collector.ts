@@ -35,7 +35,18 @@ export interface Poll {
 const POLL_TIMEOUT_MS = 800;
 
 export async function poll(ctx: Context): Promise<Poll> {
-	const infos = await ctx.call<NodeInfo[], object>("$node.list", { withServices: true });
+	// Services come from `$node.services`: `$node.list`'s withServices holds circular objects.
+	const [listed, serviceList] = await Promise.all([
+		ctx.call<NodeInfo[], object>("$node.list", {}),
+		ctx.call<{ name: string; nodeID: string }[], object>("$node.services", {
+			skipInternal: true,
+			grouping: false
+		})
+	]);
+	const infos = listed.map(info => ({
+		...info,
+		services: serviceList.filter(s => s.nodeID === info.id).map(s => ({ name: s.name }))
+	}));
 	const ask = <T>(action: string, nodeID: string, params: object = {}) =>
 		ctx
 			.call<T, object>(action, params, { nodeID, timeout: POLL_TIMEOUT_MS, retries: 0 })
