@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /** The operator console in a browser, against the whole system in one process. */
 import type { Browser } from "playwright-core";
-import OpsService from "../../services/ops/ops.service";
+import OpsService from "../../services/api/ops/ops.service";
 import { ADMIN, SHOP_SERVICES, bearer, startSystem, type System } from "../helpers/system";
 import { launch, openPage, screenshot, shownInstances, signIn } from "./browser";
 

@@ -6,7 +6,7 @@
 import NotificationsService from "../../services/notifications/notifications.service";
 import { ROUTES } from "../../services/api/routes";
 import { DOCS_ASSETS, UI_FILES } from "../../services/api/docs";
-import OpsService from "../../services/ops/ops.service";
+import OpsService from "../../services/api/ops/ops.service";
 import { systemDocument } from "../../scripts/openapi";
 import { eventually } from "../helpers/eventually";
 import { SHOP_SERVICES, bearer, startSystem, type System } from "../helpers/system";

@@ -1,4 +1,4 @@
-import OpsService from "../../services/ops/ops.service";
+import OpsService from "../../services/api/ops/ops.service";
 import { OPS_CSP } from "../../services/api/ops-console";
 import { bearer, startSystem, type System } from "../helpers/system";
 

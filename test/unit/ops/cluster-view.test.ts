@@ -4,7 +4,7 @@ import {
 	nodeChanges,
 	nodeView,
 	serviceInstances
-} from "../../../services/ops/cluster-view";
+} from "../../../services/api/ops/cluster-view";
 
 const health = { cpu: { utilization: 12 }, process: { uptime: 30, memory: { rss: 5e7 } } };
 const node = (id: string, services: string[], up = true) =>

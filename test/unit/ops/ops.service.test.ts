@@ -1,5 +1,5 @@
 import { Errors, ServiceBroker } from "moleculer";
-import OpsService from "../../../services/ops/ops.service";
+import OpsService from "../../../services/api/ops/ops.service";
 import { eventually } from "../../helpers/eventually";
 
 describe("ops.snapshot on one broker", () => {

@@ -1,4 +1,4 @@
-import { TrafficHistory, actionCounters, type MetricList } from "../../../services/ops/traffic";
+import { TrafficHistory, actionCounters, type MetricList } from "../../../services/api/ops/traffic";
 
 const lists = (
 	action: string,
