@@ -25,6 +25,9 @@ COPY mixins ./mixins
 COPY scripts ./scripts
 COPY services ./services
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
+# The operator console's page script and styles are served as they are (uPlot comes from the
+# production node_modules).
+RUN cp -r services/api/ops-page dist/services/api/ops-page
 
 # ---- deps: production dependencies only ----
 FROM node:26.10.0-trixie-slim AS deps

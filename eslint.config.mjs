@@ -18,6 +18,11 @@ export default tseslint.config(
 		}
 	},
 	{
+		// The operator console's page script runs in the browser, with uPlot loaded before it.
+		files: ["services/api/ops-page/**/*.js"],
+		languageOptions: { globals: { ...globals.browser, uPlot: "readonly" } }
+	},
+	{
 		files: ["**/*.js"],
 		rules: { "@typescript-eslint/no-require-imports": "off" }
 	}

@@ -178,8 +178,10 @@ const brokerConfig: BrokerOptions = {
 	validator: new ShopValidator(),
 	errorHandler: null,
 
+	// On by default: the operator console's traffic charts read every node's request metrics
+	// (`$node.metrics`); METRICS_ENABLED=false turns them off. Prometheus only with METRICS_PORT.
 	metrics: {
-		enabled: metricsPort != null,
+		enabled: flag("METRICS_ENABLED", true),
 		reporter:
 			metricsPort != null
 				? [{ type: "Prometheus", options: { port: metricsPort, path: "/metrics" } }]

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every scenario of bench/scenarios, each figure beside its baseline measured in
- * the same run. Markdown table on stdout, JSON in bench/results/<timestamp>.json.
+ * the same run. Markdown table on stdout, JSON in bench/results/<timestamp>.json and uPlot
+ * charts of the same figures beside it (<timestamp>.html).
  *
  *   npm run bench                         all scenarios, 8 s per measured run (~6 min)
  *   npm run bench:quick                   all scenarios, 2 s per run (under 2 min)
@@ -15,6 +16,7 @@ import { parseArgs } from "node:util";
 import type { BenchContext } from "./lib/context";
 import { BENCH_DIR, installCleanup, stopAll } from "./lib/procs";
 import { startReferences } from "./lib/references";
+import { writeHtml } from "./lib/html-report";
 import { Results, markdown, writeJson } from "./lib/report";
 import { baselines } from "./scenarios/baselines";
 import { cluster } from "./scenarios/cluster";
@@ -182,8 +184,9 @@ async function main() {
 			`${os.loadavg()[0].toFixed(1)} at end\n`
 	);
 	console.log(markdown(results));
+	const html = writeHtml(file, `shopmesh bench, ${startedAt}`, results);
 	ctx.log(
-		`JSON: ${path.relative(process.cwd(), file)}${profileDir ? `; CPU profiles: ${profileDir}` : ""}`
+		`JSON: ${path.relative(process.cwd(), file)}; charts: ${path.relative(process.cwd(), html)}${profileDir ? `; CPU profiles: ${profileDir}` : ""}`
 	);
 	ctx.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 	process.exitCode = failed ? 1 : 0;

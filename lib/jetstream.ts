@@ -41,6 +41,11 @@ export interface DeadLetter {
 	attempts: number;
 }
 
+export interface ConsumerStats {
+	consumers: { event: string; pending: number | null; ackPending: number | null }[];
+	deadLetters: number;
+}
+
 interface Logger {
 	info(...args: unknown[]): void;
 	warn(...args: unknown[]): void;
@@ -120,7 +125,9 @@ export class JetStreamEvents {
 		private readonly name: string,
 		private readonly logger: Logger,
 		/** Copies of each stream kept by a NATS cluster (3 in k8s: one server may be lost). */
-		private readonly replicas = 1
+		private readonly replicas = 1,
+		/** Told of every event moved to the dead-letter stream (the operator console's log). */
+		private readonly onDeadLetter?: (letter: DeadLetter) => void
 	) {}
 
 	async connect(): Promise<void> {
@@ -326,6 +333,7 @@ export class JetStreamEvents {
 				timeout: 3000
 			});
 			m.term();
+			this.onDeadLetter?.({ service, event, error, attempts });
 			this.logger.error(
 				`Event ${event} (stream seq ${m.seq}) moved to the dead-letter stream of ${service} after ${attempts} attempts: ${error}`
 			);
@@ -334,6 +342,31 @@ export class JetStreamEvents {
 			this.logger.error(`Dead-lettering failed: ${(err as Error).message}`);
 			m.nak(1000);
 		}
+	}
+
+	/**
+	 * What `service` still has to handle of each of `events` (JetStream's count of stored messages
+	 * not yet delivered, and delivered but not acknowledged), and its dead letters so far.
+	 */
+	async consumerStats(service: string, events: string[]): Promise<ConsumerStats> {
+		const consumers = await Promise.all(
+			events.map(async event => {
+				const info = await this.jsm!.consumers.info(
+					streamName(this.namespace, domainOf(event)),
+					durableName(service, event)
+				).catch(() => null);
+				return {
+					event,
+					pending: info?.num_pending ?? null,
+					ackPending: info?.num_ack_pending ?? null
+				};
+			})
+		);
+		const dlq = await this.jsm!.streams.info(streamName(this.namespace, "dlq"), {
+			subjects_filter: `shopmesh.${this.namespace}.dlq.${service}.>`
+		}).catch(() => null);
+		const deadLetters = Object.values(dlq?.state.subjects ?? {}).reduce((a, n) => a + n, 0);
+		return { consumers, deadLetters };
 	}
 
 	async close(): Promise<void> {

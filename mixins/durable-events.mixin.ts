@@ -22,12 +22,20 @@ import type { Context, ServiceSchema } from "moleculer";
 import { nowIso } from "../lib/clock";
 import { isDomainEvent, type DomainEventName, type DomainEvents } from "../lib/events";
 import { newEventId } from "../lib/ids";
-import { JetStreamEvents, backoffDelay } from "../lib/jetstream";
+import {
+	JetStreamEvents,
+	backoffDelay,
+	type ConsumerStats,
+	type DeadLetter
+} from "../lib/jetstream";
 import { nextTurn } from "../lib/fair-scheduling";
 import { countDomainEvent } from "../lib/metrics";
 import { settings } from "../lib/settings";
 import { ensureIndexes, isDuplicateKeyError, type Store } from "./db.mixin";
 import { startSweep } from "../lib/sweep";
+
+/** Broadcast for every event given up on: the operator console's fault log hears it. */
+export const DEAD_LETTERED_EVENT = "events.dead-lettered";
 
 export interface OutboxEntry {
 	eventId: string;
@@ -153,6 +161,29 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 			);
 			this.durableInflight = new Set<Promise<void>>();
 			this.retryWakers = new Set<() => void>();
+			// The embedded default's counterpart of JetStream's consumer figures (eventStats).
+			this.inProcessPending = new Map<string, number>();
+			this.inProcessDeadLetters = 0;
+		},
+
+		actions: {
+			/** Events this service consumes still to handle, and its dead letters (ops console). */
+			eventStats: {
+				visibility: "public",
+				params: {},
+				handler(this: any): Promise<ConsumerStats> | ConsumerStats {
+					const events = Object.keys(this.schema.$durableEvents ?? {});
+					if (this.jetstreamReady) return this.jetstream.consumerStats(this.name, events);
+					return {
+						consumers: events.map(event => ({
+							event,
+							pending: this.inProcessPending.get(event) ?? 0,
+							ackPending: 0
+						})),
+						deadLetters: this.inProcessDeadLetters
+					};
+				}
+			}
 		},
 
 		started(this: any) {
@@ -175,6 +206,11 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 		},
 
 		methods: {
+			/** Every node's operator console hears of a dead letter (`events.dead-lettered`). */
+			announceDeadLetter(this: any, letter: DeadLetter) {
+				void this.broker.broadcast(DEAD_LETTERED_EVENT, letter).catch(() => undefined);
+			},
+
 			async startDurableEvents(this: any) {
 				const cfg = settings().events;
 				await this.storesConnected([
@@ -194,7 +230,8 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 						cfg.namespace,
 						`${this.broker.nodeID}:${this.name}`,
 						this.logger,
-						cfg.streamReplicas
+						cfg.streamReplicas,
+						(letter: DeadLetter) => this.announceDeadLetter(letter)
 					);
 					await this.jetstream.connect();
 					this.jetstreamReady = true;
@@ -444,10 +481,18 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							return;
 						} catch (err) {
 							const message = (err as Error).message;
-							const deadLetter = (why: string) =>
+							const deadLetter = (why: string) => {
+								this.inProcessDeadLetters++;
+								this.announceDeadLetter({
+									service: this.name,
+									event: name,
+									error: message,
+									attempts: attempt
+								});
 								this.logger.error(
 									`DEAD LETTER: ${name} ${ctx.params?.eventId} ${why} in ${this.name}: ${message}`
 								);
+							};
 							if (attempt >= cfg.maxAttempts)
 								return deadLetter(`failed ${attempt} times`);
 							this.logger.warn(
@@ -466,7 +511,11 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				// From the event loop, like a delivery over NATS (see lib/fair-scheduling.ts).
 				const work = nextTurn().then(run);
 				this.durableInflight.add(work);
-				void work.finally(() => this.durableInflight.delete(work));
+				this.inProcessPending.set(name, (this.inProcessPending.get(name) ?? 0) + 1);
+				void work.finally(() => {
+					this.durableInflight.delete(work);
+					this.inProcessPending.set(name, this.inProcessPending.get(name) - 1);
+				});
 			},
 
 			/** Wait before a retry; a stopping node wakes every waiting retry at once. */

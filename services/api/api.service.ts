@@ -24,6 +24,7 @@ import { settings } from "../../lib/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { DOCS_ALIASES, OpenApiMixin } from "./docs";
 import { toErrorBody } from "./http-errors";
+import { OPS_ALIASES, OpsConsoleMixin } from "./ops-console";
 import { readiness } from "./readiness";
 import { ROUTES, allowedMethods } from "./routes";
 
@@ -138,7 +139,7 @@ const rateLimit =
 
 const ApiService = {
 	name: "api",
-	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, OpenApiMixin()],
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, OpenApiMixin(), OpsConsoleMixin()],
 
 	settings: {
 		port: cfg.port,
@@ -195,6 +196,16 @@ const ApiService = {
 				mappingPolicy: "restrict",
 				bodyParsers: false,
 				aliases: DOCS_ALIASES,
+				rateLimit
+			},
+			{
+				// The operator console (ops-console.ts): the page is public, its data admin-only.
+				name: "ops",
+				path: "/",
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				aliases: OPS_ALIASES,
+				authentication: true,
 				rateLimit
 			},
 			{

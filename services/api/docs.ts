@@ -12,6 +12,7 @@ import path from "node:path";
 import type { ServiceSchema } from "moleculer";
 import { notFound } from "../../lib/errors";
 import pkg from "../../package.json";
+import { OPS_OPERATIONS } from "./ops-console";
 import {
 	actionsFromRegistry,
 	buildOpenApi,
@@ -78,6 +79,7 @@ export function docsInitScript(basePath: string): string {
 
 /** Descriptions of the gateway's own aliases (api.service.ts probes and the docs routes below). */
 export const GATEWAY_OPERATIONS: Record<string, GatewayOperation> = {
+	...OPS_OPERATIONS,
 	"GET /health": {
 		tag: "gateway",
 		summary: "Liveness of the gateway",

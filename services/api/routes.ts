@@ -50,7 +50,11 @@ const OTHER_ROUTES = [
 	"GET /ready",
 	"GET /openapi.json",
 	"GET /docs",
-	"GET /docs/:asset"
+	"GET /docs/:asset",
+	"GET /ops",
+	"GET /ops/assets/:asset",
+	"GET /ops/snapshot",
+	"GET /ops/stream"
 ];
 
 const ALL_ROUTES = [...Object.keys(ROUTES), ...OTHER_ROUTES].map(route => {

@@ -204,6 +204,22 @@ const OrdersService = {
 	},
 
 	actions: {
+		/** For the operator console: orders by status, sagas running, compensations owed. */
+		opsStats: {
+			visibility: "public",
+			params: {},
+			async handler(this: OrdersThis) {
+				const count = (query: Record<string, unknown>) => this.adapter.count({ query });
+				const byStatus: Record<string, number> = {};
+				for (const status of ORDER_STATUSES) byStatus[status] = await count({ status });
+				return {
+					byStatus,
+					sagasInFlight: await count({ "saga.updatedAt": { $gt: "" } }),
+					compensationsOwed: await count({ owedSince: { $gt: "" } })
+				};
+			}
+		},
+
 		/** Place an order: price it, reserve, authorize, capture, commit. */
 		create: {
 			auth: "required",

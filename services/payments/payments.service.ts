@@ -42,6 +42,7 @@ import {
 	refundable
 } from "./card-rules";
 import {
+	PAYMENT_STATUSES,
 	clientRefundId,
 	operationKey,
 	paymentEvent,
@@ -233,6 +234,21 @@ const PaymentsService = {
 	},
 
 	actions: {
+		/** For the operator console: payments by status, and those with an operation under way. */
+		opsStats: {
+			visibility: "public",
+			params: {},
+			async handler(this: PaymentsThis) {
+				const count = (query: Record<string, unknown>) => this.adapter.count({ query });
+				const byStatus: Record<string, number> = {};
+				for (const status of PAYMENT_STATUSES) byStatus[status] = await count({ status });
+				return {
+					byStatus,
+					pendingOperations: await count({ "operation.lockedUntil": { $gte: 0 } })
+				};
+			}
+		},
+
 		/** Internal: authorize the order's amount on a card. Idempotent per order. */
 		authorize: {
 			visibility: "public",

@@ -6,6 +6,7 @@
 import NotificationsService from "../../services/notifications/notifications.service";
 import { ROUTES } from "../../services/api/routes";
 import { DOCS_ASSETS, UI_FILES } from "../../services/api/docs";
+import OpsService from "../../services/api/ops/ops.service";
 import { systemDocument } from "../../scripts/openapi";
 import { eventually } from "../helpers/eventually";
 import { SHOP_SERVICES, bearer, startSystem, type System } from "../helpers/system";
@@ -28,7 +29,7 @@ let contract: ReturnType<typeof responseValidator>;
 const checked = new Set<string>();
 
 beforeAll(async () => {
-	sys = await startSystem(SHOP_SERVICES);
+	sys = await startSystem([...SHOP_SERVICES, OpsService as never]);
 	const res = await sys.http.get("/api/openapi.json");
 	expect(res.status).toBe(200);
 	doc = res.body;
@@ -92,7 +93,11 @@ describe("the document", () => {
 			"GET /ready",
 			"GET /openapi.json",
 			"GET /docs",
-			"GET /docs/:asset"
+			"GET /docs/:asset",
+			"GET /ops",
+			"GET /ops/assets/:asset",
+			"GET /ops/snapshot",
+			"GET /ops/stream"
 		]
 			.map(r => {
 				const [m, p] = r.split(" ");
@@ -724,12 +729,28 @@ describe("real answers match the declared responses", () => {
 		await expectContract(sys.http.get("/api/ready"), "GET", "/ready", 200);
 		await expectContract(sys.http.get("/api/openapi.json"), "GET", "/openapi.json", 200);
 		await expectContract(sys.http.get("/api/docs/nothing.js"), "GET", "/docs/{asset}", 404);
+		const admin = await sys.admin();
+		await expectContract(
+			sys.http.get("/api/ops/snapshot").set(bearer(admin.token)),
+			"GET",
+			"/ops/snapshot",
+			200
+		);
+		await expectContract(sys.http.get("/api/ops/snapshot"), "GET", "/ops/snapshot", 401);
+		await expectContract(sys.http.get("/api/ops/stream"), "GET", "/ops/stream", 401);
+		await expectContract(
+			sys.http.get("/api/ops/assets/x.js"),
+			"GET",
+			"/ops/assets/{asset}",
+			404
+		);
 	});
 
 	it("every operation was seen answering with success", () => {
-		// The HTML page and its files are checked below (not JSON).
+		// The HTML pages, their files and the event stream are not JSON (checked elsewhere).
+		const notJson = ["/docs", "/docs/{asset}", "/ops", "/ops/assets/{asset}", "/ops/stream"];
 		const missing = Object.entries(doc.paths)
-			.filter(([path]) => path !== "/docs" && path !== "/docs/{asset}")
+			.filter(([path]) => !notJson.includes(path))
 			.flatMap(([path, item]) =>
 				Object.keys(item)
 					.map(m => `${m.toUpperCase()} ${path}`)

@@ -107,6 +107,16 @@ describe("Dockerfile", () => {
 		expect(instr(runtime, "ENV").join(" ")).toMatch(/HEALTH_PORT=\d+/);
 	});
 
+	it("holds the operator console's assets: its page files beside the compiled gateway, uPlot in production dependencies", () => {
+		const { outDir } = tsconfigBuild();
+		const build = all.find(s => s.name === "build")!;
+		expect(instr(build, "RUN").join(" && ")).toContain(
+			`cp -r services/api/ops-page ${outDir}/services/api/ops-page`
+		);
+		const pkg = JSON.parse(read("package.json"));
+		expect(pkg.dependencies.uplot).toBeDefined();
+	});
+
 	it("keeps secrets and local state out of the build context", () => {
 		const ignored = read(".dockerignore")
 			.split("\n")

@@ -1,0 +1,151 @@
+/**
+ * ops: what the operator console (GET /api/ops) shows. It polls the cluster through the broker
+ * every OPS_INTERVAL_MS (collector.ts), keeps a short traffic history per action from the
+ * broker's own request metrics (traffic.ts) and a fault log fed by the broker's events.
+ * Read by the gateway only (`snapshot`); who may see it is the gateway's check (admins).
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { DEAD_LETTERED_EVENT } from "../../../mixins/durable-events.mixin";
+import { FaultLog, nodeChanges, serviceInstances, type FaultKind } from "./cluster-view";
+import { poll, type Poll } from "./collector";
+import { TrafficHistory, actionCounters } from "./traffic";
+
+interface OpsSettings {
+	intervalMs: number;
+	/** Samples kept per action: intervalMs x historySize is the charts' span. */
+	historySize: number;
+}
+
+interface OpsVars {
+	history: TrafficHistory;
+	faults: FaultLog;
+	last?: Poll & { at: string };
+	known: Set<string>;
+	timer?: NodeJS.Timeout;
+	polling?: Promise<void>;
+	pollOnce(): Promise<void>;
+	fault(kind: FaultKind, text: string): void;
+}
+type OpsThis = Service<OpsSettings> & OpsVars;
+
+type BreakerEvent = Context<{ nodeID: string; action: string }>;
+
+const OpsService = {
+	name: "ops",
+
+	settings: {
+		intervalMs: Number(process.env.OPS_INTERVAL_MS) || 1000,
+		historySize: Number(process.env.OPS_HISTORY_SIZE) || 300
+	},
+
+	actions: {
+		/** Everything the console shows, as of the last poll. */
+		snapshot: {
+			visibility: "public",
+			params: {},
+			async handler(this: OpsThis) {
+				// The first poll may have run before the broker's own `$node` service was up.
+				if (!this.last) await this.polling;
+				if (!this.last) await this.pollOnce().catch(() => undefined);
+				const last = this.last;
+				const traffic = this.history.view();
+				return {
+					at: last?.at ?? null,
+					nodes: last?.nodes ?? [],
+					services: serviceInstances(last?.nodes ?? [], this.known),
+					traffic,
+					// Endpoints of the actions that had traffic, and every open one.
+					breakers: (last?.breakers ?? []).filter(
+						b => b.state === "open" || b.action in traffic.actions
+					),
+					business: last?.business ?? {},
+					events: last?.events ?? [],
+					deadLetters: last?.deadLetters ?? {},
+					faults: this.faults.list(),
+					metricsEnabled: this.broker.isMetricsEnabled()
+				};
+			}
+		}
+	},
+
+	events: {
+		"$node.connected"(this: OpsThis, ctx: Context<{ node: { id: string } }>) {
+			this.fault("node-joined", `${ctx.params.node.id} joined`);
+		},
+		"$node.disconnected"(
+			this: OpsThis,
+			ctx: Context<{ node: { id: string }; unexpected: boolean }>
+		) {
+			const how = ctx.params.unexpected ? "was lost (no heartbeat)" : "left";
+			this.fault("node-left", `${ctx.params.node.id} ${how}`);
+		},
+		"$circuit-breaker.opened"(this: OpsThis, ctx: BreakerEvent) {
+			this.fault(
+				"breaker-opened",
+				`${ctx.nodeID}: ${ctx.params.action} on ${ctx.params.nodeID} opened`
+			);
+		},
+		"$circuit-breaker.half-opened"(this: OpsThis, ctx: BreakerEvent) {
+			this.fault(
+				"breaker-half-opened",
+				`${ctx.nodeID}: ${ctx.params.action} on ${ctx.params.nodeID} half-open`
+			);
+		},
+		"$circuit-breaker.closed"(this: OpsThis, ctx: BreakerEvent) {
+			this.fault(
+				"breaker-closed",
+				`${ctx.nodeID}: ${ctx.params.action} on ${ctx.params.nodeID} closed`
+			);
+		},
+		[DEAD_LETTERED_EVENT](
+			this: OpsThis,
+			ctx: Context<{ service: string; event: string; error: string }>
+		) {
+			const { service, event, error } = ctx.params;
+			this.fault("dead-letter", `${event} dead-lettered in ${service}: ${error}`);
+		}
+	},
+
+	methods: {
+		/** One poll; a poll still running when the timer fires again is not overlapped. */
+		async pollOnce(this: OpsThis) {
+			const ctx = this.broker.ContextFactory.create(this.broker, null as never, {}, {});
+			const next = await poll(ctx as Context);
+			const at = Date.now();
+			if (this.last)
+				for (const c of nodeChanges(this.last.nodes, next.nodes))
+					this.fault(c.kind, c.text);
+			for (const n of next.nodes) for (const s of n.services) this.known.add(s);
+			this.history.record(at, actionCounters(next.metrics));
+			this.last = { ...next, at: new Date(at).toISOString() };
+		},
+
+		fault(this: OpsThis, kind: FaultKind, text: string) {
+			this.faults.add(kind, text);
+		}
+	},
+
+	created(this: OpsThis) {
+		this.history = new TrafficHistory(this.settings.historySize);
+		this.faults = new FaultLog(200);
+		this.known = new Set();
+	},
+
+	started(this: OpsThis) {
+		const tick = () => {
+			if (this.polling) return;
+			this.polling = this.pollOnce()
+				.catch(err => this.logger.warn(`ops poll failed: ${(err as Error).message}`))
+				.finally(() => (this.polling = undefined));
+		};
+		tick();
+		this.timer = setInterval(tick, this.settings.intervalMs);
+	},
+
+	async stopped(this: OpsThis) {
+		clearInterval(this.timer);
+		await this.polling;
+	}
+} satisfies ServiceSchema<OpsSettings, any, any, OpsThis>;
+
+export default OpsService;

@@ -1,0 +1,138 @@
+/**
+ * Traffic per action from the broker's own request metrics (`moleculer.request.*`), as every
+ * node reports them through `$node.metrics`. Plain functions and a bounded history; no broker.
+ */
+
+/** One value of a metric as `$node.metrics` lists it. */
+export interface MetricValue {
+	labels: Record<string, unknown>;
+	value?: number;
+	count?: number;
+	quantiles?: Record<string, number | undefined>;
+}
+export interface MetricList {
+	name: string;
+	values: MetricValue[];
+}
+
+export const REQUEST_METRICS = [
+	"moleculer.request.total",
+	"moleculer.request.error.total",
+	"moleculer.request.time"
+];
+
+export interface ActionCounters {
+	total: number;
+	errors: number;
+	/** Over the histogram's window (the last minute); null without requests in it. */
+	p50: number | null;
+	p99: number | null;
+}
+
+/** The broker's own and the console's actions are left out: polling them is not traffic. */
+export const isWatchedAction = (action: string) =>
+	!action.startsWith("$") &&
+	!action.startsWith("ops.") &&
+	!action.endsWith(".opsStats") &&
+	!action.endsWith(".eventStats");
+
+/**
+ * Counters per action, summed over nodes and callers. Only `type: local` values count: a call is
+ * counted once, where it runs. p99 is the worst of the series, p50 their count-weighted mean.
+ */
+export function actionCounters(perNode: MetricList[][]): Map<string, ActionCounters> {
+	const out = new Map<string, ActionCounters & { p50Weight: number }>();
+	const entry = (action: string) => {
+		let e = out.get(action);
+		if (!e) out.set(action, (e = { total: 0, errors: 0, p50: null, p99: null, p50Weight: 0 }));
+		return e;
+	};
+	for (const lists of perNode)
+		for (const list of lists)
+			for (const v of list.values) {
+				const action = String(v.labels.action ?? "");
+				if (v.labels.type !== "local" || !isWatchedAction(action)) continue;
+				const e = entry(action);
+				if (list.name === "moleculer.request.total") e.total += v.value ?? 0;
+				else if (list.name === "moleculer.request.error.total") e.errors += v.value ?? 0;
+				else if (list.name === "moleculer.request.time") {
+					const p50 = v.quantiles?.["0.5"];
+					const p99 = v.quantiles?.["0.99"];
+					const n = v.count ?? 0;
+					if (typeof p50 === "number" && n > 0) {
+						e.p50 = ((e.p50 ?? 0) * e.p50Weight + p50 * n) / (e.p50Weight + n);
+						e.p50Weight += n;
+					}
+					if (typeof p99 === "number") e.p99 = Math.max(e.p99 ?? 0, p99);
+				}
+			}
+	return new Map([...out].map(([k, { p50Weight: _, ...c }]) => [k, c]));
+}
+
+export interface ActionSeries {
+	rps: (number | null)[];
+	errorsPerSec: (number | null)[];
+	p50: (number | null)[];
+	p99: (number | null)[];
+}
+export interface TrafficView {
+	/** Seconds since the epoch, one per sample (uPlot's x axis). */
+	times: number[];
+	actions: Record<string, ActionSeries>;
+}
+
+/**
+ * The last `size` samples. Rates come from the difference of two samples' totals; a total that
+ * went down (a node restarted or left) counts as no traffic, never as negative traffic.
+ */
+export class TrafficHistory {
+	private readonly times: number[] = [];
+	private readonly series = new Map<string, ActionSeries>();
+	private last?: { at: number; counters: Map<string, ActionCounters> };
+
+	constructor(private readonly size: number) {}
+
+	record(at: number, counters: Map<string, ActionCounters>): void {
+		const prev = this.last;
+		this.last = { at, counters };
+		if (!prev || at <= prev.at) return;
+		const dt = (at - prev.at) / 1000;
+		this.times.push(Math.round(at / 1000));
+		for (const action of counters.keys()) {
+			if (!this.series.has(action))
+				this.series.set(action, {
+					rps: this.times.slice(1).map(() => null),
+					errorsPerSec: this.times.slice(1).map(() => null),
+					p50: this.times.slice(1).map(() => null),
+					p99: this.times.slice(1).map(() => null)
+				});
+		}
+		for (const [action, s] of this.series) {
+			const c = counters.get(action);
+			const p = prev.counters.get(action);
+			const rate = (now?: number, before?: number) =>
+				now === undefined ? null : Math.max(0, (now - (before ?? 0)) / dt);
+			s.rps.push(rate(c?.total, p?.total));
+			s.errorsPerSec.push(rate(c?.errors, p?.errors));
+			s.p50.push(c?.p50 ?? null);
+			s.p99.push(c?.p99 ?? null);
+		}
+		if (this.times.length > this.size) {
+			this.times.shift();
+			for (const s of this.series.values())
+				for (const arr of Object.values(s)) (arr as unknown[]).shift();
+		}
+	}
+
+	view(): TrafficView {
+		const actions: Record<string, ActionSeries> = {};
+		for (const [name, s] of [...this.series].sort(([a], [b]) => a.localeCompare(b)))
+			actions[name] = {
+				rps: [...s.rps],
+				errorsPerSec: [...s.errorsPerSec],
+				p50: [...s.p50],
+				p99: [...s.p99]
+			};
+		return { times: [...this.times], actions };
+	}
+}

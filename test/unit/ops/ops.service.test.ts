@@ -1,0 +1,119 @@
+import { Errors, ServiceBroker } from "moleculer";
+import OpsService from "../../../services/api/ops/ops.service";
+import { eventually } from "../../helpers/eventually";
+
+describe("ops.snapshot on one broker", () => {
+	let broker: ServiceBroker;
+
+	beforeAll(async () => {
+		broker = new ServiceBroker({
+			logger: false,
+			metrics: { enabled: true, reporter: [] },
+			circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 3, windowTime: 60 }
+		});
+		broker.createService({
+			...OpsService,
+			settings: { intervalMs: 100, historySize: 50 }
+		} as never);
+		broker.createService({
+			name: "orders",
+			actions: {
+				create: () => ({ ok: true }),
+				fail: () => {
+					throw new Errors.MoleculerServerError("boom", 500, "BOOM");
+				},
+				opsStats: () => ({
+					byStatus: { pending: 2 },
+					sagasInFlight: 1,
+					compensationsOwed: 0
+				}),
+				eventStats: () => ({
+					consumers: [{ event: "shipment.shipped", pending: 3, ackPending: 1 }],
+					deadLetters: 4
+				})
+			}
+		});
+		await broker.start();
+	});
+	afterAll(() => broker.stop());
+
+	const snapshot = () => broker.call<any>("ops.snapshot");
+
+	it("shows the node, its services and their business and event figures", async () => {
+		const s = await eventually(async () => {
+			const v = await snapshot();
+			return v.nodes.length > 0 && v.business.orders ? v : null;
+		});
+		expect(s.nodes[0]).toMatchObject({
+			id: broker.nodeID,
+			up: true,
+			services: ["ops", "orders"]
+		});
+		expect(s.services).toEqual([
+			{ name: "ops", instances: 1 },
+			{ name: "orders", instances: 1 }
+		]);
+		expect(s.business.orders).toEqual({
+			byStatus: { pending: 2 },
+			sagasInFlight: 1,
+			compensationsOwed: 0
+		});
+		expect(s.events).toEqual([
+			{ service: "orders", event: "shipment.shipped", pending: 3, ackPending: 1 }
+		]);
+		expect(s.deadLetters).toEqual({ orders: 4 });
+		expect(s.metricsEnabled).toBe(true);
+	});
+
+	it("charts calls per action with their errors, from the broker's metrics", async () => {
+		for (let i = 0; i < 20; i++) await broker.call("orders.create");
+		for (let i = 0; i < 5; i++) await broker.call("orders.fail").catch(() => undefined);
+		const s = await eventually(async () => {
+			const v = await snapshot();
+			const c = v.traffic.actions["orders.create"];
+			const f = v.traffic.actions["orders.fail"];
+			return c &&
+				f &&
+				c.rps.some((r: number) => r > 0) &&
+				f.errorsPerSec.some((r: number) => r > 0)
+				? v
+				: null;
+		});
+		const sum = (xs: (number | null)[]) => xs.reduce<number>((a, x) => a + (x ?? 0), 0);
+		expect(s.traffic.times.length).toBe(s.traffic.actions["orders.create"].rps.length);
+		expect(sum(s.traffic.actions["orders.create"].rps)).toBeGreaterThan(0);
+		expect(s.traffic.actions["orders.create"].p99.some((p: number | null) => p !== null)).toBe(
+			true
+		);
+		expect(
+			Object.keys(s.traffic.actions).some(a => a.startsWith("$") || a.startsWith("ops."))
+		).toBe(false);
+	});
+
+	it("logs a circuit breaker that opens, and a dead letter, with their times", async () => {
+		for (let i = 0; i < 6; i++) await broker.call("orders.fail").catch(() => undefined);
+		await broker.broadcast("events.dead-lettered", {
+			service: "notifications",
+			event: "order.confirmed",
+			error: "smtp down",
+			attempts: 5
+		});
+		const s = await eventually(async () => {
+			const v = await snapshot();
+			const kinds = v.faults.map((f: { kind: string }) => f.kind);
+			return kinds.includes("breaker-opened") && kinds.includes("dead-letter") ? v : null;
+		});
+		const opened = s.faults.find((f: { kind: string }) => f.kind === "breaker-opened");
+		expect(opened.text).toContain("orders.fail");
+		expect(Date.parse(opened.at)).toBeGreaterThan(Date.now() - 60_000);
+		expect(s.faults.find((f: { kind: string }) => f.kind === "dead-letter").text).toBe(
+			"order.confirmed dead-lettered in notifications: smtp down"
+		);
+		expect(s.breakers).toContainEqual({
+			caller: broker.nodeID,
+			action: "orders.fail",
+			nodeID: broker.nodeID,
+			state: "open"
+		});
+	});
+});
