@@ -21,6 +21,8 @@ jest.setTimeout(120_000);
 
 /** The longest an answer may hold the event loop. */
 const MAX_BLOCK_MS = 50;
+/** Tries of a request that blocked before it counts as blocking. */
+const REPEATS = 3;
 /** Attack strings are this long: the old cubic email check held the loop ~0.4 s at it. */
 const ATTACK_LENGTH = 2000;
 /** Longer than any limit, well within the body limit. */
@@ -268,8 +270,12 @@ async function probe(what: string, send: () => PromiseLike<Sent> | null) {
 	const first = send();
 	if (!first) return;
 	let { res, ms } = await timed(() => first);
-	// A block is deterministic; a scheduling hiccup of a busy machine is not: the repeat decides.
-	if (ms > MAX_BLOCK_MS) ({ res, ms } = await timed(() => send()!));
+	// A block is deterministic; a scheduling hiccup or GC pause of a busy machine is not: a
+	// request counts as blocking only when it blocks every time of REPEATS.
+	for (let i = 1; i < REPEATS && ms > MAX_BLOCK_MS; i++) {
+		await new Promise(r => setTimeout(r, 50));
+		({ res, ms } = await timed(() => send()!));
+	}
 	const label = `${what}: ${res.status}`;
 	if (ms > MAX_BLOCK_MS) problems.push(`${label} held the event loop ${Math.round(ms)} ms`);
 	if (res.status === 429) problems.push(`${label}: rate-limited, the params were never read`);
