@@ -263,7 +263,7 @@ async function timed(send: () => PromiseLike<Sent>): Promise<{ res: Sent; ms: nu
 
 const problems: string[] = [];
 
-/** Sends it; records a 5xx, a 4xx without `type`, or a block (over MAX_BLOCK_MS twice running). */
+/** Sends it; records a 5xx, a 4xx without `type`, or a block (over MAX_BLOCK_MS REPEATS times running). */
 async function probe(what: string, send: () => PromiseLike<Sent> | null) {
 	if (problems.length >= 10) return; // enough to see the class; keeps a bad run bounded
 	const first = send();
