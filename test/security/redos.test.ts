@@ -21,6 +21,8 @@ jest.setTimeout(120_000);
 
 /** The longest an answer may hold the event loop. */
 const MAX_BLOCK_MS = 50;
+/** Tries of a request that blocked before it counts as blocking. */
+const REPEATS = 3;
 /** Attack strings are this long: the old cubic email check held the loop ~0.4 s at it. */
 const ATTACK_LENGTH = 2000;
 /** Longer than any limit, well within the body limit. */
@@ -253,7 +255,6 @@ async function timed(send: () => PromiseLike<Sent>): Promise<{ res: Sent; ms: nu
 	loop.reset();
 	// The histogram ignores the first sample after a reset: a block before it would go unseen.
 	await tick();
-	await tick();
 	const res = await send();
 	// Let a timer come due, so a block at the very end of the answer is sampled too.
 	await tick();
@@ -262,14 +263,18 @@ async function timed(send: () => PromiseLike<Sent>): Promise<{ res: Sent; ms: nu
 
 const problems: string[] = [];
 
-/** Sends it; records a 5xx, a 4xx without `type`, or a block (over MAX_BLOCK_MS twice running). */
+/** Sends it; records a 5xx, a 4xx without `type`, or a block (over MAX_BLOCK_MS REPEATS times running). */
 async function probe(what: string, send: () => PromiseLike<Sent> | null) {
 	if (problems.length >= 10) return; // enough to see the class; keeps a bad run bounded
 	const first = send();
 	if (!first) return;
 	let { res, ms } = await timed(() => first);
-	// A block is deterministic; a scheduling hiccup of a busy machine is not: the repeat decides.
-	if (ms > MAX_BLOCK_MS) ({ res, ms } = await timed(() => send()!));
+	// A block is deterministic; a scheduling hiccup or GC pause of a busy machine is not: a
+	// request counts as blocking only when it blocks every time of REPEATS.
+	for (let i = 1; i < REPEATS && ms > MAX_BLOCK_MS; i++) {
+		await new Promise(r => setTimeout(r, 50));
+		({ res, ms } = await timed(() => send()!));
+	}
 	const label = `${what}: ${res.status}`;
 	if (ms > MAX_BLOCK_MS) problems.push(`${label} held the event loop ${Math.round(ms)} ms`);
 	if (res.status === 429) problems.push(`${label}: rate-limited, the params were never read`);
@@ -283,7 +288,6 @@ describe("worst-case input to every public operation", () => {
 
 	it("the probe sees a block (the measurement itself is right)", async () => {
 		const { ms } = await timed(async () => {
-			await tick();
 			const until = Date.now() + 2 * MAX_BLOCK_MS;
 			while (Date.now() < until);
 			return { status: 200, body: {}, headers: {} };
