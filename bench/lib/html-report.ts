@@ -59,7 +59,7 @@ ${g.p99.some(p => p != null) ? `<h3>p99 latency (ms)</h3><div id="p99-${i}"></di
 ${g.labels
 	.map(
 		(label, j) =>
-			`<tr><td>${j + 1}</td><td>${escapeHtml(label)}</td><td>${g.values[j].toFixed(1)}</td><td>${g.p99[j] ?? "–"}</td><td>${g.baselineNames[j] ? `${escapeHtml(g.baselineNames[j]!)}: ${g.baselines[j]!.toFixed(1)}` : "–"}</td></tr>`
+			`<tr><td>${j + 1}</td><td>${escapeHtml(label)}</td><td>${g.values[j].toFixed(1)}</td><td>${g.p99[j]?.toFixed(1) ?? "–"}</td><td>${g.baselineNames[j] ? `${escapeHtml(g.baselineNames[j]!)}: ${g.baselines[j]!.toFixed(1)}` : "–"}</td></tr>`
 	)
 	.join("\n")}
 </tbody></table>

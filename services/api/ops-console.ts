@@ -129,8 +129,10 @@ export const OPS_ALIASES = {
 		res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
 		res.setHeader("X-Accel-Buffering", "no");
 		res.flushHeaders();
-		const send = () =>
-			this.broker.call("ops.snapshot").then(
+		const send = () => {
+			// A stopping gateway ends its streams: its server closes only once they have.
+			if (this.draining) return void res.end();
+			return this.broker.call("ops.snapshot").then(
 				(snapshot: unknown) =>
 					res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`),
 				(err: { message?: string; type?: string }) =>
@@ -138,6 +140,7 @@ export const OPS_ALIASES = {
 						`event: unavailable\ndata: ${JSON.stringify({ message: err.message, type: err.type })}\n\n`
 					)
 			);
+		};
 		void send();
 		const timer = setInterval(send, STREAM_INTERVAL_MS);
 		const streams: Set<Res> = this.opsStreams;

@@ -1,3 +1,4 @@
+import http from "node:http";
 import OpsService from "../../services/api/ops/ops.service";
 import { OPS_CSP } from "../../services/api/ops-console";
 import { bearer, startSystem, type System } from "../helpers/system";
@@ -41,5 +42,35 @@ describe("the operator console's routes", () => {
 		expect(res.body.services.map((s: { name: string }) => s.name)).toEqual(
 			expect.arrayContaining(["api", "ops", "users"])
 		);
+	});
+
+	it("streams snapshots to an admin as Server-Sent Events, and ends the stream when the gateway drains", async () => {
+		const admin = await sys.admin();
+		const api = sys.broker.getLocalService("api") as any;
+		const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+			http
+				.get(
+					`http://127.0.0.1:${api.listening.port}/api/ops/stream`,
+					{ headers: bearer(admin.token) },
+					resolve
+				)
+				.on("error", reject)
+		);
+		expect(res.statusCode).toBe(200);
+		expect(res.headers["content-type"]).toMatch(/^text\/event-stream/);
+		res.setEncoding("utf8");
+		let text = "";
+		const ended = new Promise(resolve => res.on("end", resolve));
+		await new Promise<void>(resolve =>
+			res.on("data", chunk => {
+				text += chunk;
+				if (text.includes("\n\n")) resolve();
+			})
+		);
+		expect(text).toMatch(/^event: snapshot\ndata: \{/);
+		expect(JSON.parse(text.split("\n")[1].slice(6)).nodes.length).toBe(1);
+		api.draining = true; // what drain() sets first, without closing this test's server
+		await ended;
+		api.draining = false;
 	});
 });

@@ -24,7 +24,7 @@ export const REQUEST_METRICS = [
 export interface ActionCounters {
 	total: number;
 	errors: number;
-	/** Over the histogram's window (the last minute); null without requests in it. */
+	/** Over the histogram's window (moleculer.config.ts: 5 s); null without requests in it. */
 	p50: number | null;
 	p99: number | null;
 }
