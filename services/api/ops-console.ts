@@ -98,6 +98,9 @@ function guarded(handler: (this: any, req: Req, res: Res) => void | Promise<void
 }
 
 /** The console's aliases, for a route at the gateway's root with authentication on. */
+/** The action the console's routes answer with, to admins only (a published action). */
+export const OPS_ACTION = "ops.snapshot";
+
 export const OPS_ALIASES = {
 	"GET /ops"(this: any, _req: Req, res: Res) {
 		res.statusCode = 200;
@@ -121,7 +124,7 @@ export const OPS_ALIASES = {
 	},
 	"GET /ops/snapshot": guarded(async function (this: any, req: Req, res: Res) {
 		requireAdmin(req);
-		this.sendJSON(res, 200, await this.broker.call("ops.snapshot"));
+		this.sendJSON(res, 200, await this.broker.call(OPS_ACTION));
 	}),
 	"GET /ops/stream": guarded(function (this: any, req: Req, res: Res) {
 		requireAdmin(req);
@@ -132,7 +135,7 @@ export const OPS_ALIASES = {
 		const send = () => {
 			// A stopping gateway ends its streams: its server closes only once they have.
 			if (this.draining) return void res.end();
-			return this.broker.call("ops.snapshot").then(
+			return this.broker.call(OPS_ACTION).then(
 				(snapshot: unknown) =>
 					res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`),
 				(err: { message?: string; type?: string }) =>

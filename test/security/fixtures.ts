@@ -64,7 +64,9 @@ export function loadSystem(env: Record<string, string | undefined> = {}): Loaded
 				service("../../services/inventory/inventory.service"),
 				service("../../services/payments/payments.service"),
 				service("../../services/orders/orders.service"),
-				service("../../services/notifications/notifications.service")
+				service("../../services/notifications/notifications.service"),
+				// The operator console's data, as `npm start` runs it with the gateway.
+				service("../../services/api/ops/ops.service")
 			],
 			api: service("../../services/api/api.service"),
 			users: service("../../services/users/users.service")

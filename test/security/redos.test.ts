@@ -30,7 +30,15 @@ const HUGE_LENGTH = 60_000;
 
 type Schema = Record<string, any>;
 type Slot = { in: "path" | "query" | "header" | "body"; name: string; at: (string | 0)[] };
-type Operation = { method: string; path: string; slots: Slot[]; arrays: Slot[]; schemas: Schema[] };
+type Operation = {
+	method: string;
+	path: string;
+	slots: Slot[];
+	arrays: Slot[];
+	schemas: Schema[];
+	/** Answers a stream of Server-Sent Events: its body never ends. */
+	stream: boolean;
+};
 
 const { document } = systemDocument();
 const BASE = document.servers?.[0]?.url ?? "/api";
@@ -63,7 +71,14 @@ function resolve(ref: string): Schema {
 const OPERATIONS: Operation[] = Object.entries<Record<string, any>>(document.paths).flatMap(
 	([p, item]) =>
 		Object.entries<any>(item).map(([method, op]) => {
-			const out: Operation = { method, path: p, slots: [], arrays: [], schemas: [] };
+			const out: Operation = {
+				method,
+				path: p,
+				slots: [],
+				arrays: [],
+				schemas: [],
+				stream: Boolean(op.responses?.["200"]?.content?.["text/event-stream"])
+			};
 			for (const prm of op.parameters ?? []) {
 				out.slots.push({ in: prm.in, name: prm.name, at: [] });
 				out.schemas.push(prm.schema ?? {});
@@ -229,6 +244,24 @@ afterAll(async () => {
 	await shop?.stop();
 });
 
+/** Reads an answer's JSON; a stream of events only up to its headers, then hangs up. */
+function readAnswer(res: any, done: (err: Error | null, body: unknown) => void) {
+	if (/^text\/event-stream/.test(res.headers["content-type"] ?? "")) {
+		res.destroy();
+		return done(null, {});
+	}
+	let text = "";
+	res.setEncoding("utf8");
+	res.on("data", (chunk: string) => (text += chunk));
+	res.on("end", () => {
+		try {
+			done(null, JSON.parse(text));
+		} catch {
+			done(null, text);
+		}
+	});
+}
+
 /** One request with `slot` set to `value` (raw JSON when `raw`), or null when HTTP cannot carry it. */
 function request(op: Operation, slot: Slot | null, value: unknown, raw?: string) {
 	let url = BASE + op.path;
@@ -240,6 +273,7 @@ function request(op: Operation, slot: Slot | null, value: unknown, raw?: string)
 	if (url.length > 12_000) return null;
 	if (slot?.in === "header" && !/^[\t\x20-\x7e]*$/.test(String(value))) return null;
 	const req = (shop.http as any)[op.method](url).set(bearer(shop.adminToken));
+	if (op.stream) req.buffer(true).parse(readAnswer);
 	if (slot?.in === "header")
 		req.set(
 			slot.name,
