@@ -19,6 +19,7 @@ import { Results, markdown, writeJson } from "./lib/report";
 import { baselines } from "./scenarios/baselines";
 import { cluster } from "./scenarios/cluster";
 import { embedded } from "./scenarios/embedded";
+import { faults } from "./scenarios/faults";
 import { scaleout } from "./scenarios/scaleout";
 import { storage } from "./scenarios/storage";
 
@@ -53,6 +54,11 @@ const SCENARIOS: Scenario[] = [
 		name: "storage",
 		covers: "orders c64 with 1 and 2 orders instances on one SQLite file; RSS and start-up after 100k orders",
 		run: storage
+	},
+	{
+		name: "faults",
+		covers: "kill -9 under load with and without FAILOVER: failed requests, slowest, time to the last bad one",
+		run: faults
 	}
 ];
 
