@@ -295,8 +295,9 @@ export class JetStreamEvents {
 			this.ackLater(m);
 		} catch (err) {
 			const message = (err as Error).message ?? String(err);
+			// Awaited, so the in-progress beats go on until it is stored as a dead letter.
 			if (attempt >= opts.maxAttempts)
-				return this.deadLetter(m, service, event, message, attempt);
+				return await this.deadLetter(m, service, event, message, attempt);
 			this.logger.warn(
 				`Event ${event} ${String(payload.eventId)} failed in ${service} (attempt ${attempt}/${opts.maxAttempts}): ${message}`
 			);
