@@ -110,7 +110,8 @@ it("loses no request beyond the reconnect and no event when one of three nats-se
 		concurrency: 8,
 		durationMs: 8000,
 		request: () => ({ what: "order", send: () => order() }),
-		fault: { atMs: 2000, run: () => killServer(servers[0]) }
+		// The leader of the orders' stream: its events must survive a leader election.
+		fault: { atMs: 2000, run: async () => killServer(servers[await orderStreamLeader()]) }
 	});
 	const failed = answers.filter(a => a.status !== 201);
 	const report = `${summary(answers)}\nkill at ${faultAt} ms\n${c.logs().slice(-4000)}`;
@@ -168,6 +169,20 @@ async function killServer(n: Nats) {
 	const exited = new Promise(r => proc.once("exit", r));
 	proc.kill("SIGKILL");
 	await exited;
+}
+
+/** The index in `servers` of the leader of the orders' stream. */
+async function orderStreamLeader(): Promise<number> {
+	const nc = await connect({ servers: servers.map(n => n.url) });
+	try {
+		const jsm = await nc.jetstreamManager();
+		const stream = (await jsm.streams.list().next()).find(st =>
+			st.config.name.endsWith("_ORDER")
+		)!;
+		return Number(stream.cluster!.leader!.slice(1));
+	} finally {
+		await nc.close();
+	}
 }
 
 /** The state of every JetStream consumer, for a failing test's message. */
