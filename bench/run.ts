@@ -21,6 +21,7 @@ import { Results, markdown, writeJson } from "./lib/report";
 import { baselines } from "./scenarios/baselines";
 import { cluster } from "./scenarios/cluster";
 import { embedded } from "./scenarios/embedded";
+import { faults } from "./scenarios/faults";
 import { logins } from "./scenarios/logins";
 import { scaleout } from "./scenarios/scaleout";
 import { storage } from "./scenarios/storage";
@@ -57,7 +58,12 @@ const SCENARIOS: Scenario[] = [
 		covers: "orders c64 with 1 and 2 orders instances on one SQLite file; RSS and start-up after 100k orders",
 		run: storage
 	},
-	{ name: "logins", covers: "logins/s and latency at scrypt N=2^17 beside 2^14", run: logins }
+	{ name: "logins", covers: "logins/s and latency at scrypt N=2^17 beside 2^14", run: logins },
+	{
+		name: "faults",
+		covers: "kill -9 under load with and without FAILOVER: failed requests, slowest, time to the last bad one",
+		run: faults
+	}
 ];
 
 function usage(): string {

@@ -146,7 +146,6 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 		client.subscribe(`${inbox}.>`, {
 			callback: (_err: unknown, msg: Msg) => this.onStatus(msg, inbox)
 		});
-		// Every half of the delay: a call's node is probed within 1.5 times it.
 		// Each half of the delay: a call's node is probed within 1.5 times it.
 		this.probeTimer = setInterval(() => this.probeSlowTargets(), this.probeAfterMs / 2);
 		this.probeTimer.unref();

@@ -449,10 +449,11 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							{ _id: doc._id },
 							{ $pull: { outbox: { eventId: { $in: published } } } }
 						);
+					// Off the list only when known empty: an entry pushed since this copy was read
+					// may have had its own relay stop at one this relay held.
 					const pending = this.relayPending.get(storeName);
-					if (published.length < (doc.outbox?.length ?? 0))
-						pending?.set(String(doc._id), doc._id);
-					else pending?.delete(String(doc._id));
+					if (emptied || all === 0) pending?.delete(String(doc._id));
+					else pending?.set(String(doc._id), doc._id);
 					return published.length;
 				} finally {
 					for (const eventId of claimed) this.relaying.delete(eventId);

@@ -8,7 +8,7 @@ import path from "node:path";
 import type { LoadResult } from "./load";
 import { ratio } from "./stats";
 
-export type Unit = "req/s" | "calls/s" | "orders/s" | "hashes/s" | "MB";
+export type Unit = "req/s" | "calls/s" | "orders/s" | "hashes/s" | "MB" | "ms" | "requests";
 
 /** Sections of the table, in this order. */
 export const GROUPS = {
@@ -17,7 +17,8 @@ export const GROUPS = {
 	read: "Read path (c64)",
 	write: "Write path: POST /api/orders",
 	scale: "Scale-out: CPU-bound action",
-	memory: "Memory: RSS per node"
+	memory: "Memory: RSS per node",
+	faults: "Faults: kill -9 under load"
 } as const;
 
 export interface Target {

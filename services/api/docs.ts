@@ -214,6 +214,11 @@ export function OpenApiMixin(): Partial<ServiceSchema> {
 		events: {
 			"$services.changed"(this: any) {
 				const state: OpenApiState = this.openapi;
+				// A node leaving, or a twin joining, changes no definition (known ones are kept):
+				// no rebuild, which blocks the gateway's event loop with requests in flight.
+				const same = (name: string, def: ActionDef) =>
+					JSON.stringify(state.known.get(name)) === JSON.stringify(def);
+				if ([...actionsFromRegistry(this.broker)].every(([n, d]) => same(n, d))) return;
 				state.document = null;
 				clearTimeout(state.timer);
 				// Several services usually change at once (a node joins): rebuild once after them.

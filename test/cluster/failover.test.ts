@@ -82,7 +82,10 @@ const kill = (...ids: string[]) => Promise.all(ids.map(id => c.stop(nodes[id], "
 
 function expectNoneFailedNorSlow(answers: Answer[], faultAt: number) {
 	const failed = answers.filter(a => a.status < 200 || a.status >= 300);
-	const slow = answers.filter(a => a.ms >= 1000);
+	// Under 1 s from the kill on. One already running when it came (an order whose gateway died
+	// under it is asked again, and counts from its first try) gets 2 s: on the shared 2-core
+	// machine an order alone took up to 0.9 s before any kill.
+	const slow = answers.filter(a => a.ms >= (a.startedAt < faultAt ? 2000 : 1000));
 	const afterFault = answers.filter(a => a.startedAt > faultAt);
 	const logs = failed.length + slow.length > 0 ? `\n${c.logs()}` : "";
 	const report = `fault at ${faultAt} ms\n${summary(answers)}${logs}`;

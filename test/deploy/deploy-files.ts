@@ -148,7 +148,7 @@ export const describeManifest = (m: Manifest) =>
 /** Pod templates of workloads, with the manifest they belong to. */
 export function podTemplates(all: Manifest[]) {
 	return all
-		.filter(m => ["Deployment", "StatefulSet"].includes(m.obj.kind))
+		.filter(m => ["Deployment", "StatefulSet", "Job"].includes(m.obj.kind))
 		.map(m => ({ m, pod: m.obj.spec.template as Record<string, any> }));
 }
 

@@ -12,6 +12,7 @@ import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
+import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1/Ingress";
@@ -60,6 +61,7 @@ const MODELS: Record<
 		module: "kubernetes-models/apps/v1/StatefulSet",
 		type: "IStatefulSet"
 	},
+	"batch/v1/Job": { model: Job, module: "kubernetes-models/batch/v1/Job", type: "IJob" },
 	"policy/v1/PodDisruptionBudget": {
 		model: PodDisruptionBudget,
 		module: "kubernetes-models/policy/v1/PodDisruptionBudget",
@@ -223,6 +225,8 @@ describe("k8s manifests", () => {
 							where,
 							[`${kind}.${res}`]: true
 						});
+				// A Job's pod runs to completion: nothing to probe.
+				if (m.obj.kind === "Job") continue;
 				expect({
 					where,
 					liveness: !!c.livenessProbe,
@@ -435,6 +439,39 @@ describe("k8s manifests", () => {
 		const pdb = byKind("PodDisruptionBudget").find(p => p.obj.metadata.name === "nats")!.obj;
 		expect(pdb.spec.maxUnavailable).toBe(1);
 		expect(pdb.spec.selector.matchLabels).toEqual(nats.spec.selector.matchLabels);
+	});
+
+	it("runs MongoDB as a 3-member replica set the services know every member of, with a PDB", () => {
+		const mongo = byKind("StatefulSet").find(s => s.obj.metadata.name === "mongo")!.obj;
+		expect(mongo.spec.replicas).toBe(3);
+		const args: string[] = mongo.spec.template.spec.containers[0].args;
+		expect(args[args.indexOf("--replSet") + 1]).toBe("rs0");
+		expect(args).toContain("--keyFile");
+		const hosts = [0, 1, 2].map(i => `mongo-${i}.${mongo.spec.serviceName}:27017`);
+		// The Job initiates the set with exactly these members.
+		const job = byKind("Job").find(j => j.obj.metadata.name === "mongo-init-replica-set")!.obj;
+		const script = job.spec.template.spec.containers[0].command.join(" ");
+		expect(script).toContain("rs.initiate");
+		expect(script).toContain('_id: "rs0"');
+		expect(script).toContain("mongo-${i}.mongo-headless:27017");
+		for (const d of deployments()) {
+			const uri = containerEnv(mainContainer(d), "MONGO_URI");
+			if (uri === undefined) continue;
+			const { host, search } = /^mongodb:\/\/[^@]*@(?<host>[^/]*)\/(?<search>.*)$/.exec(
+				uri
+			)!.groups!;
+			expect({ d: d.obj.metadata.name, hosts: host.split(",") }).toEqual({
+				d: d.obj.metadata.name,
+				hosts
+			});
+			expect(new URLSearchParams(search).get("replicaSet")).toBe("rs0");
+		}
+		expect(deployments().filter(d => containerEnv(mainContainer(d), "MONGO_URI"))).toHaveLength(
+			5
+		);
+		const pdb = byKind("PodDisruptionBudget").find(p => p.obj.metadata.name === "mongo")!.obj;
+		expect(pdb.spec.maxUnavailable).toBe(1);
+		expect(pdb.spec.selector.matchLabels).toEqual(mongo.spec.selector.matchLabels);
 	});
 
 	it("meets the restricted Pod Security Standard the namespace enforces", () => {

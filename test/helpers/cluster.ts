@@ -26,7 +26,11 @@ export const NATS_BIN = [
 export class Nats {
 	proc?: ChildProcess;
 	readonly storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-nats-"));
-	constructor(readonly port: number) {}
+	/** `args`: more nats-server flags, e.g. a cluster's routes. */
+	constructor(
+		readonly port: number,
+		readonly args: string[] = []
+	) {}
 
 	get url() {
 		return `nats://127.0.0.1:${this.port}`;
@@ -43,7 +47,7 @@ export class Nats {
 			throw new Error("nats-server is not installed (apt-get install nats-server)");
 		this.proc = spawn(
 			NATS_BIN,
-			["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir],
+			["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir, ...this.args],
 			{
 				stdio: "ignore"
 			}
@@ -53,7 +57,8 @@ export class Nats {
 
 	async stop(): Promise<void> {
 		const proc = this.proc;
-		if (!proc || proc.exitCode !== null) return;
+		// A process killed by a signal has a signalCode and no exitCode.
+		if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
 		const exited = new Promise(r => proc.once("exit", r));
 		proc.kill("SIGTERM");
 		await exited;
