@@ -13,11 +13,10 @@ import {
 	newCustomer,
 	newProduct,
 	placeOrder,
-	ready,
 	stockOf,
 	until,
-	waitForHttp,
-	type Cluster
+	type Cluster,
+	startEveryService
 } from "../helpers/cluster";
 import { BUDGET_MS } from "../../lib/budgets";
 
@@ -35,10 +34,7 @@ beforeAll(async () => {
 		ORDER_RECOVERY_INTERVAL_MS: "1000",
 		RATE_LIMIT_MAX: "0"
 	});
-	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
-		nodes[name] = c.start({ services: name, nodeID: `${name}-1` });
-	await waitForHttp(`${c.base}/health`, 60_000);
-	await ready(c, ["users", "inventory", "payments", "orders"], 60_000);
+	Object.assign(nodes, await startEveryService(c, ["users", "inventory", "payments", "orders"]));
 }, 120_000);
 
 afterAll(async () => {

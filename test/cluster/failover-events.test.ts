@@ -13,10 +13,10 @@ import {
 	newCustomer,
 	newProduct,
 	placeOrder,
-	ready,
 	until,
 	waitForHttp,
-	type Cluster
+	type Cluster,
+	startEveryService
 } from "../helpers/cluster";
 
 jest.setTimeout(90_000);
@@ -26,10 +26,7 @@ const nodes: Record<string, RunningNode> = {};
 
 beforeAll(async () => {
 	c = await createCluster({ RATE_LIMIT_MAX: "0", EVENTS_RELAY_INTERVAL_MS: "200" });
-	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
-		nodes[name] = c.start({ services: name, nodeID: `${name}-1` });
-	await waitForHttp(`${c.base}/health`, 60_000);
-	await ready(c, ["users", "inventory", "payments", "orders", "notifications"], 60_000);
+	Object.assign(nodes, await startEveryService(c));
 }, 90_000);
 
 afterAll(() => c?.stopAll());

@@ -17,11 +17,10 @@ import {
 	Nats,
 	newCustomer,
 	newProduct,
-	ready,
 	TEST_CARD,
 	until,
-	waitForHttp,
-	type Cluster
+	type Cluster,
+	startEveryService
 } from "../helpers/cluster";
 import { Gateways, runLoad, summary } from "../helpers/load";
 
@@ -76,10 +75,7 @@ beforeAll(async () => {
 		RATE_LIMIT_MAX: "0",
 		EVENTS_RELAY_INTERVAL_MS: "200"
 	});
-	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
-		nodes[name] = c.start({ services: name, nodeID: `${name}-1` });
-	await waitForHttp(`${c.base}/health`, 60_000);
-	await ready(c, ["users", "inventory", "payments", "orders", "notifications"], 60_000);
+	Object.assign(nodes, await startEveryService(c));
 }, 120_000);
 
 afterAll(async () => {

@@ -14,12 +14,12 @@ import {
 	newCustomer,
 	newProduct,
 	placeOrder,
-	ready,
 	stockOf,
 	TEST_CARD,
 	until,
 	waitForHttp,
-	type Cluster
+	type Cluster,
+	startEveryService
 } from "../helpers/cluster";
 import { Gateways, runLoad, summary } from "../helpers/load";
 
@@ -30,10 +30,7 @@ const nodes: Record<string, RunningNode> = {};
 
 beforeAll(async () => {
 	c = await createCluster({ HEARTBEAT_TIMEOUT: "30", RATE_LIMIT_MAX: "0" });
-	for (const name of ["users", "inventory", "payments", "orders", "notifications", "api"])
-		nodes[name] = c.start({ services: name, nodeID: `${name}-1` });
-	await waitForHttp(`${c.base}/health`, 60_000);
-	await ready(c, ["users", "inventory", "payments", "orders"], 60_000);
+	Object.assign(nodes, await startEveryService(c, ["users", "inventory", "payments", "orders"]));
 }, 90_000);
 
 afterAll(() => c?.stopAll());

@@ -9,6 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
+	ALL_SERVICES,
 	freePort,
 	startNode,
 	stopNode,
@@ -224,6 +225,21 @@ export async function until<T>(
 }
 
 /** Wait until the gateway reaches every one of `services`. */
+/**
+ * Every service on a node of its own (`<service>-1`), as `npm run cluster` starts them, once the
+ * gateway answers and sees `required` (notifications is optional to the shop).
+ */
+export async function startEveryService(
+	c: Cluster,
+	required: string[] = ["users", "inventory", "payments", "orders", "notifications"]
+): Promise<Record<string, RunningNode>> {
+	const nodes: Record<string, RunningNode> = {};
+	for (const name of ALL_SERVICES) nodes[name] = c.start({ services: name, nodeID: `${name}-1` });
+	await waitForHttp(`${c.base}/health`, 60_000);
+	await ready(c, required, 60_000);
+	return nodes;
+}
+
 export function ready(c: Cluster, services: string[], ms = 30_000) {
 	return until(
 		c,
