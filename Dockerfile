@@ -49,7 +49,7 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The only writable place: NeDB files without MONGO_URI, and .eml mails without SMTP_URL.
+# The only writable place: the SQLite files without MONGO_URI, and the mbox of mails without SMTP_URL.
 RUN mkdir -p /app/data && chown 1000:1000 /app/data
 # The `node` user of the base image, by number so Kubernetes can verify runAsNonRoot.
 USER 1000:1000
