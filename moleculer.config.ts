@@ -9,7 +9,7 @@ import "./lib/threadpool";
 import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors, LogLevels } from "moleculer";
-import { ConfigError, settings } from "./lib/settings";
+import { ConfigError, envFlag, envNumber, settings } from "./lib/settings";
 import { endpointFailed, retryable } from "./lib/retry";
 import { ShopValidator } from "./lib/validator";
 import { startHealthServer } from "./lib/health";
@@ -24,37 +24,30 @@ import { FailoverMiddleware } from "./lib/failover";
 import { replCommands } from "./scripts/repl-commands";
 import type { Server } from "node:http";
 
-// Validate project settings before anything starts: a bad or missing setting stops the
-// process with one clear line instead of a stack trace.
-try {
-	settings();
-} catch (err) {
-	if (err instanceof ConfigError) {
-		console.error(`shopmesh: configuration error: ${err.message}`);
-		process.exit(1);
+/** A bad or missing setting stops the process with one clear line instead of a stack trace. */
+function checked<T>(read: () => T): T {
+	try {
+		return read();
+	} catch (err) {
+		if (err instanceof ConfigError) {
+			console.error(`shopmesh: configuration error: ${err.message}`);
+			process.exit(1);
+		}
+		throw err;
 	}
-	throw err;
 }
+
+// Validate project settings before anything starts.
+checked(settings);
 
 // moleculer-runner resolves `SERVICES=orders` against SERVICEDIR: point it at our service folders
 // (services/ next to this file, so the same holds for the compiled dist/ tree).
 process.env.SERVICEDIR ??= path.join(__dirname, "services");
 
 const env = process.env;
-const num = (name: string, def: number): number => {
-	const v = env[name];
-	if (v == null || v === "") return def;
-	const n = Number(v);
-	if (!Number.isFinite(n)) {
-		console.error(`shopmesh: configuration error: ${name} must be a number (got "${v}")`);
-		process.exit(1);
-	}
-	return n;
-};
-const flag = (name: string, def: boolean): boolean => {
-	const v = env[name];
-	return v == null || v === "" ? def : /^(1|true|yes|on)$/i.test(v);
-};
+// The broker's own settings, parsed and refused as lib/settings.ts does its own.
+const num = (name: string, def: number) => checked(() => envNumber(env, name, def));
+const flag = (name: string, def: boolean) => checked(() => envFlag(env, name, def));
 
 /** TRANSPORTER is a NATS URL: our transporter, which writes once per event-loop turn. */
 const ourNats = /^nats:\/\//.test(env.TRANSPORTER ?? "");

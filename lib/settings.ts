@@ -99,6 +99,21 @@ function int(
 	return n;
 }
 
+/** A finite number of at least `min` (the broker's own settings, in moleculer.config.ts). */
+export function envNumber(env: NodeJS.ProcessEnv, name: string, def: number, min = 0): number {
+	const raw = env[name];
+	if (raw == null || raw === "") return def;
+	const n = Number(raw);
+	if (!Number.isFinite(n) || n < min)
+		throw new ConfigError(`${name} must be a number of at least ${min} (got "${raw}")`);
+	return n;
+}
+
+/** A boolean: 1/true/yes/on or 0/false/no/off (anything else is refused, not read as false). */
+export function envFlag(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
+	return bool(env, name, def);
+}
+
 function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
 	const raw = env[name];
 	if (raw == null || raw === "") return def;

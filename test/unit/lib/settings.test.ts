@@ -1,4 +1,4 @@
-import { ConfigError, loadSettings } from "../../../lib/settings";
+import { ConfigError, envFlag, envNumber, loadSettings } from "../../../lib/settings";
 
 describe("settings", () => {
 	it("has safe defaults for development", () => {
@@ -41,6 +41,19 @@ describe("settings", () => {
 		expect(() => loadSettings({ READY_REQUIRES: "users, ord ers" })).toThrow(
 			/READY_REQUIRES: 'ord ers' is not a service name/
 		);
+	});
+
+	it("parses the broker's own settings the same way: garbage is refused, not defaulted", () => {
+		expect(
+			envNumber({ CIRCUIT_BREAKER_THRESHOLD: "0.5" }, "CIRCUIT_BREAKER_THRESHOLD", 1)
+		).toBe(0.5);
+		expect(envNumber({}, "REQUEST_TIMEOUT", 10_000)).toBe(10_000);
+		expect(() => envNumber({ REQUEST_TIMEOUT: "10s" }, "REQUEST_TIMEOUT", 1)).toThrow(
+			ConfigError
+		);
+		expect(() => envNumber({ RETRY_RETRIES: "-1" }, "RETRY_RETRIES", 3)).toThrow(/at least 0/);
+		expect(envFlag({ FAILOVER: "off" }, "FAILOVER", true)).toBe(false);
+		expect(() => envFlag({ FAILOVER: "nope" }, "FAILOVER", true)).toThrow(/true or false/);
 	});
 
 	it("reads lists and numbers", () => {
