@@ -21,7 +21,7 @@ import { faultInjection } from "./lib/fault-injection";
 import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
 import { coalescingNats } from "./lib/nats-transporter";
 import { FailoverMiddleware } from "./lib/failover";
-import { replCommands } from "./scripts/repl-commands";
+import { replCommands } from "./lib/repl-commands";
 import type { Server } from "node:http";
 
 /** A bad or missing setting stops the process with one clear line instead of a stack trace. */
