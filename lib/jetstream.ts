@@ -100,8 +100,8 @@ export class JetStreamEvents {
 	/**
 	 * Publishes and acks leave from the check phase of the event-loop turn, all of one turn
 	 * together (lib/coalesce.ts): the nats client flushes after the current promise jobs, so each
-	 * was a socket write of its own and a wake-up of nats-server (socket writes were 9% of the
-	 * inventory node's CPU in the cluster bench). Each publish still settles with its own ack.
+	 * would be a socket write of its own and a wake-up of nats-server. Each publish still settles
+	 * with its own ack.
 	 */
 	private readonly publishLater = coalesce(
 		(

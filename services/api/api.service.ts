@@ -340,7 +340,7 @@ const ApiService = {
 		/**
 		 * Answers of the routed actions are written after the poll phase, together with the
 		 * others of the same event-loop turn (lib/coalesce.ts): one wake-up of the client side per
-		 * batch instead of one per answer. 35 000 -> 44 000 cached reads per second (bench).
+		 * batch instead of one per answer.
 		 */
 		sendResponse(this: any, req: Req, res: Res, data: unknown, action: unknown) {
 			this.writeLater(req, res, () =>
@@ -350,9 +350,9 @@ const ApiService = {
 
 		/**
 		 * moleculer-web formats a debug line for each request and its answer (timings, colours)
-		 * whether or not debug lines are written: about 3 µs, a tenth of a cached read. Only
-		 * when they are (`logsHttp`, from the logger's level for this service); the answer's
-		 * line once it is written.
+		 * whether or not debug lines are written, a cost on every read. Only when they are
+		 * (`logsHttp`, from the logger's level for this service); the answer's line once it is
+		 * written.
 		 */
 		logRequest(this: any, req: Req) {
 			if (this.logsHttp) ApiGatewayMethods.logRequest.call(this, req);
