@@ -3,9 +3,8 @@
  * Redis, RATE_LIMIT_REDIS_URL) over a real NATS. An attacker who alternates between the gateways,
  * and so between the users instances behind them, gets one budget, not one per instance.
  */
-import http from "node:http";
 import { freePort } from "../../scripts/cluster-lib";
-import { createCluster, ready, waitForHttp, type Cluster } from "../helpers/cluster";
+import { api, createCluster, ready, waitForHttp, type Cluster } from "../helpers/cluster";
 
 jest.setTimeout(120_000);
 
@@ -44,52 +43,8 @@ afterAll(async () => {
 });
 
 /** One JSON request to a gateway from loopback address `from` (the client the limits key on). */
-function call(
-	base: string,
-	from: string,
-	method: string,
-	url: string,
-	body?: unknown
-): Promise<{ status: number; body: any }> {
-	const payload = body === undefined ? undefined : JSON.stringify(body);
-	return new Promise((resolve, reject) => {
-		const req = http.request(
-			base + url,
-			{
-				method,
-				localAddress: from,
-				agent: false,
-				timeout: 20_000,
-				headers: {
-					Connection: "close",
-					...(payload
-						? {
-								"Content-Type": "application/json",
-								"Content-Length": Buffer.byteLength(payload)
-							}
-						: {})
-				}
-			},
-			res => {
-				let text = "";
-				res.setEncoding("utf8");
-				res.on("data", chunk => (text += chunk));
-				res.on("end", () => {
-					let parsed: unknown = text;
-					try {
-						parsed = JSON.parse(text);
-					} catch {
-						/* not JSON */
-					}
-					resolve({ status: res.statusCode ?? 0, body: parsed });
-				});
-			}
-		);
-		req.on("timeout", () => req.destroy(new Error(`${method} ${url} timed out`)));
-		req.on("error", reject);
-		req.end(payload);
-	});
-}
+const call = (base: string, from: string, method: string, url: string, body?: unknown) =>
+	api(base, method, url, body, {}, from);
 
 /** Statuses of `n` requests made by `send`, alternating between the two gateways. */
 async function alternating(

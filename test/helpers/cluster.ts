@@ -154,13 +154,17 @@ export async function createCluster(extraEnv: Record<string, string> = {}): Prom
 
 export { waitForHttp };
 
-/** JSON over HTTP for cluster tests (the gateway is another process; no keep-alive left behind). */
+/**
+ * JSON over HTTP for cluster tests (the gateway is another process; no keep-alive left behind),
+ * from loopback address `from` when given (the client that per-client limits key on).
+ */
 export function api(
 	base: string,
 	method: string,
 	url: string,
 	body?: unknown,
-	headers: Record<string, string> = {}
+	headers: Record<string, string> = {},
+	from?: string
 ): Promise<{ status: number; body: any; headers: http.IncomingHttpHeaders; ms: number }> {
 	const started = Date.now();
 	const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -169,6 +173,7 @@ export function api(
 			base + url,
 			{
 				method,
+				...(from ? { localAddress: from } : {}),
 				agent: false,
 				timeout: 20_000,
 				headers: {
