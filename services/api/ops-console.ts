@@ -168,6 +168,11 @@ export function OpsConsoleMixin(): Partial<ServiceSchema> {
 }
 
 const errorContent = { "application/json": { $ref: "#/components/schemas/Error" } };
+/** The refusals of the console's data routes. */
+const ADMINS_ONLY = {
+	401: { description: "No or an invalid token. `UNAUTHORIZED`", content: errorContent },
+	403: { description: "Not an admin. `FORBIDDEN`", content: errorContent }
+};
 
 /** The console's aliases in the OpenAPI document (docs.ts). */
 export const OPS_OPERATIONS: Record<string, GatewayOperation> = {
@@ -200,8 +205,7 @@ export const OPS_OPERATIONS: Record<string, GatewayOperation> = {
 				description: "Nodes, services, traffic, business figures, faults",
 				content: { "application/json": { type: "object" } }
 			},
-			401: { description: "No or an invalid token. `UNAUTHORIZED`", content: errorContent },
-			403: { description: "Not an admin. `FORBIDDEN`", content: errorContent }
+			...ADMINS_ONLY
 		}
 	},
 	"GET /ops/stream": {
@@ -212,8 +216,7 @@ export const OPS_OPERATIONS: Record<string, GatewayOperation> = {
 				description: "An event stream",
 				content: { "text/event-stream": { type: "string" } }
 			},
-			401: { description: "No or an invalid token. `UNAUTHORIZED`", content: errorContent },
-			403: { description: "Not an admin. `FORBIDDEN`", content: errorContent }
+			...ADMINS_ONLY
 		}
 	}
 };
