@@ -94,7 +94,7 @@ export class SqliteDatabase {
 			if (!this.db.isTransaction) {
 				// SQLite rolled the whole transaction back (an I/O error, a full disk): the
 				// operations grouped with this one are lost with it.
-				this.abortGroup(err);
+				this.endGroup(err);
 				return Promise.reject(err);
 			}
 			return this.afterCommit(() => Promise.reject(err));
@@ -115,9 +115,7 @@ export class SqliteDatabase {
 
 	/** Commit the open group transaction now (before closing, or to bound a long turn). */
 	flush(): void {
-		const group = this.group;
-		if (!group) return;
-		this.group = undefined;
+		if (!this.group) return;
 		let failure: unknown;
 		try {
 			this.statement("COMMIT").run();
@@ -125,7 +123,7 @@ export class SqliteDatabase {
 			failure = err;
 			if (this.db.isTransaction) this.statement("ROLLBACK").run();
 		}
-		for (const settle of group) settle(failure);
+		this.endGroup(failure);
 	}
 
 	close(): void {
@@ -150,7 +148,8 @@ export class SqliteDatabase {
 		}
 	}
 
-	private abortGroup(err: unknown): void {
+	/** Settle the group's operations: with `err` when it did not commit. */
+	private endGroup(err?: unknown): void {
 		const group = this.group ?? [];
 		this.group = undefined;
 		for (const settle of group) settle(err);
