@@ -73,12 +73,6 @@ function applyUpdate(doc: Doc, update: Doc): void {
 	}
 }
 
-function dotValue(doc: Doc, field: string): unknown {
-	let v: any = doc;
-	for (const key of field.split(".")) v = v == null ? undefined : v[key];
-	return v;
-}
-
 /**
  * What an indexed field's column holds: its string or number, or NULL when it is missing or null.
  * Anything else (an object, an array on the path, a boolean) is refused, so that SQL on the
@@ -459,6 +453,6 @@ export class SqliteAdapter {
 		const column = /failed: [^.]+\.(\S+)/.exec(e.message ?? "")?.[1];
 		if (!column || column === "id") return new DuplicateKeyError("_id", doc._id);
 		const field = [...this.indexed].find(([, idx]) => idx.column === column)?.[0] ?? column;
-		return new DuplicateKeyError(field, dotValue(doc, field));
+		return new DuplicateKeyError(field, columnValue(doc, field));
 	}
 }
