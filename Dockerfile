@@ -19,9 +19,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json moleculer.config.ts ./
 COPY types ./types
-COPY lib ./lib
+COPY contracts ./contracts
 COPY platform ./platform
-COPY mixins ./mixins
 COPY scripts ./scripts
 COPY services ./services
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json

@@ -4,24 +4,28 @@
  *
  * See the configuration table in README.md for the variables.
  */
-// First: sizes libuv's thread pool before anything below can start it (lib/threadpool.ts).
-import "./lib/threadpool";
+// First: sizes libuv's thread pool before anything below can start it (platform/runtime/threadpool.ts).
+import "./platform/runtime/threadpool";
 import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors, LogLevels } from "moleculer";
-import { ConfigError, envFlag, envNumber, settings } from "./lib/settings";
-import { endpointFailed, retryable } from "./lib/retry";
-import { ShopValidator } from "./lib/validator";
-import { startHealthServer } from "./lib/health";
-import { jsonLogFormatter, printObject, RequestLogContextMiddleware } from "./lib/logging";
-import { SCOPED_MEMORY_CACHER } from "./lib/cacher";
-import { BusinessMetricsMiddleware } from "./lib/metrics";
-import { DrainMiddleware } from "./lib/drain";
-import { faultInjection } from "./lib/fault-injection";
-import { FairSchedulingMiddleware } from "./lib/fair-scheduling";
-import { coalescingNats } from "./lib/nats-transporter";
-import { FailoverMiddleware } from "./lib/failover";
-import { replCommands } from "./lib/repl-commands";
+import { ConfigError, envFlag, envNumber, settings } from "./platform/runtime/settings";
+import { endpointFailed, retryable } from "./platform/messaging/retry";
+import { ShopValidator } from "./platform/http/validator";
+import { startHealthServer } from "./platform/runtime/health";
+import {
+	jsonLogFormatter,
+	printObject,
+	RequestLogContextMiddleware
+} from "./platform/runtime/logging";
+import { SCOPED_MEMORY_CACHER } from "./platform/runtime/cacher";
+import { BusinessMetricsMiddleware } from "./platform/runtime/metrics";
+import { DrainMiddleware } from "./platform/runtime/drain";
+import { faultInjection } from "./platform/runtime/fault-injection";
+import { FairSchedulingMiddleware } from "./platform/messaging/fair-scheduling";
+import { coalescingNats } from "./platform/messaging/nats-transporter";
+import { FailoverMiddleware } from "./platform/messaging/failover";
+import { replCommands } from "./platform/runtime/repl-commands";
 import type { Server } from "node:http";
 
 /** A bad or missing setting stops the process with one clear line instead of a stack trace. */
@@ -45,13 +49,13 @@ checked(settings);
 process.env.SERVICEDIR ??= path.join(__dirname, "services");
 
 const env = process.env;
-// The broker's own settings, parsed and refused as lib/settings.ts does its own.
+// The broker's own settings, parsed and refused as platform/runtime/settings.ts does its own.
 const num = (name: string, def: number) => checked(() => envNumber(env, name, def));
 const flag = (name: string, def: boolean) => checked(() => envFlag(env, name, def));
 
 /** TRANSPORTER is a NATS URL: our transporter, which writes once per event-loop turn. */
 const ourNats = /^nats:\/\//.test(env.TRANSPORTER ?? "");
-// Instant failover (lib/nats-transporter.ts, lib/failover.ts); FAILOVER=false measures without.
+// Instant failover (platform/messaging/nats-transporter.ts, platform/messaging/failover.ts); FAILOVER=false measures without.
 const failover = flag("FAILOVER", true);
 
 function transporter(): BrokerOptions["transporter"] {
@@ -141,7 +145,7 @@ const brokerConfig: BrokerOptions = {
 	registry: { strategy: env.STRATEGY || "RoundRobin", preferLocal: flag("PREFER_LOCAL", true) },
 
 	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while
-	// (a refusal because a dependency is down is an answer, not a failure: lib/retry.ts).
+	// (a refusal because a dependency is down is an answer, not a failure: platform/messaging/retry.ts).
 	circuitBreaker: {
 		enabled: flag("CIRCUIT_BREAKER_ENABLED", true),
 		threshold: num("CIRCUIT_BREAKER_THRESHOLD", 0.5),
@@ -158,7 +162,7 @@ const brokerConfig: BrokerOptions = {
 		maxQueueSize: num("BULKHEAD_MAX_QUEUE", 1000)
 	},
 
-	// Memory: moleculer's memory cacher with its keys grouped by service (lib/cacher.ts; a
+	// Memory: moleculer's memory cacher with its keys grouped by service (platform/runtime/cacher.ts; a
 	// registered cacher type, which moleculer's typings do not know).
 	cacher: ["", "none", "false"].includes(cacher.toLowerCase())
 		? null
@@ -167,7 +171,7 @@ const brokerConfig: BrokerOptions = {
 			: (cacher as "Memory"),
 
 	// fastest-validator with lengths and array bounds checked first, linear email and URL
-	// checks and bounded error lists (lib/validator.ts).
+	// checks and bounded error lists (platform/http/validator.ts).
 	validator: new ShopValidator(),
 	errorHandler: null,
 

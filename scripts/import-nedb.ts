@@ -6,8 +6,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { settings } from "../lib/settings";
-import { openServiceDatabase } from "../mixins/db.mixin";
+import { settings } from "../platform/runtime/settings";
+import { openServiceDatabase } from "../platform/persistence/db.mixin";
 import { ident } from "../platform/persistence/sqlite";
 import { SqliteAdapter } from "../platform/persistence/sqlite-adapter";
 

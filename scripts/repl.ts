@@ -4,7 +4,7 @@
  */
 import { ServiceBroker } from "moleculer";
 import brokerConfig from "../moleculer.config";
-import { replCommands } from "../lib/repl-commands";
+import { replCommands } from "../platform/runtime/repl-commands";
 
 async function main() {
 	const transporter = process.env.TRANSPORTER || "nats://127.0.0.1:4222";

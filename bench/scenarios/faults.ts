@@ -1,5 +1,5 @@
 /**
- * Faults (issue 22): a node killed with kill -9 under load, with the failover (lib/failover.ts)
+ * Faults (issue 22): a node killed with kill -9 under load, with the failover (platform/messaging/failover.ts)
  * and without it (FAILOVER=false, the "before" figures), measured in the same run. For each: the
  * requests that failed, the slowest one, and the time from the kill to the last failed or slow
  * (1 s or more) request. Heartbeats as in `npm start`'s defaults (missed after 15 s).

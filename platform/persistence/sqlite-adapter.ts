@@ -13,7 +13,7 @@ import { Context } from "mingo/core";
 import * as QueryOperators from "mingo/operators/query";
 import * as UpdateOperators from "mingo/operators/update";
 import { Query } from "mingo/query";
-import { newId } from "../../lib/ids";
+import { newId } from "./ids";
 import { ident, type SqliteDatabase } from "./sqlite";
 
 type Doc = Record<string, any>;

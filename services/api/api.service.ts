@@ -6,21 +6,21 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { coalesce } from "../../lib/coalesce";
-import { forbidden, invalidField, notFound, unauthorized } from "../../lib/errors";
+import { coalesce } from "../../platform/messaging/coalesce";
+import { forbidden, invalidField, notFound, unauthorized } from "../../contracts/errors";
 import {
 	forRequestsWithBody,
 	limitBodySize,
 	parseBytes,
 	rejectDeepJson,
 	requireJsonBody
-} from "../../lib/body-limits";
-import { FROM_IO } from "../../lib/fair-scheduling";
-import { verifyToken } from "../../lib/jwt";
-import { listen } from "../../lib/listen";
-import { closeRateLimitStores, redisStoreFactory } from "../../lib/rate-limit";
-import { logsAt } from "../../lib/logging";
-import { settings } from "../../lib/settings";
+} from "../../platform/http/body-limits";
+import { FROM_IO } from "../../platform/messaging/fair-scheduling";
+import { verifyToken } from "../../platform/http/jwt";
+import { listen } from "../../platform/http/listen";
+import { closeRateLimitStores, redisStoreFactory } from "../../platform/http/rate-limit";
+import { logsAt } from "../../platform/runtime/logging";
+import { settings } from "../../platform/runtime/settings";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { DOCS_ALIASES, OpenApiMixin } from "./docs";
 import { toErrorBody } from "./http-errors";
@@ -116,7 +116,7 @@ export function safeRequestId(value: string | string[] | undefined): string | un
 
 /**
  * Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off): in Redis
- * when RATE_LIMIT_REDIS_URL is set (one budget for every gateway, lib/rate-limit.ts), in this
+ * when RATE_LIMIT_REDIS_URL is set (one budget for every gateway, platform/http/rate-limit.ts), in this
  * gateway's memory otherwise.
  */
 const rateLimit =
@@ -145,7 +145,7 @@ const ApiService = {
 		port: cfg.port,
 		ip: cfg.host,
 		// moleculer-web creates the HTTP server (created() below) but does not listen: the port is
-		// listened on through several sockets (lib/listen.ts).
+		// listened on through several sockets (platform/http/listen.ts).
 		server: false,
 		path: "/api",
 		// The HTTP handler itself must never be retried (the request body is already consumed);
@@ -237,7 +237,7 @@ const ApiService = {
 					)
 				],
 				rateLimit,
-				// The request came from the socket: its action starts at once (lib/fair-scheduling.ts).
+				// The request came from the socket: its action starts at once (platform/messaging/fair-scheduling.ts).
 				callOptions: { [FROM_IO]: true },
 				onBeforeCall(
 					this: any,
@@ -339,7 +339,7 @@ const ApiService = {
 
 		/**
 		 * Answers of the routed actions are written after the poll phase, together with the
-		 * others of the same event-loop turn (lib/coalesce.ts): one wake-up of the client side per
+		 * others of the same event-loop turn (platform/messaging/coalesce.ts): one wake-up of the client side per
 		 * batch instead of one per answer.
 		 */
 		sendResponse(this: any, req: Req, res: Res, data: unknown, action: unknown) {
@@ -365,7 +365,7 @@ const ApiService = {
 		},
 
 		/**
-		 * Shutdown, first step (lib/drain.ts): take no new connections, answer new requests on open
+		 * Shutdown, first step (platform/runtime/drain.ts): take no new connections, answer new requests on open
 		 * ones with 503; the requests in flight finish before the broker stops the services.
 		 */
 		drain(this: any) {

@@ -10,7 +10,7 @@ import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import type { ServiceSchema } from "moleculer";
-import { notFound } from "../../lib/errors";
+import { notFound } from "../../contracts/errors";
 import pkg from "../../package.json";
 import { OPS_OPERATIONS } from "./ops-console";
 import {

@@ -4,7 +4,7 @@
  * Client errors (4xx) keep their message, type and data: they are meant for the caller.
  * Server errors (5xx) never carry a stack trace, an internal message or internal data.
  */
-import { ErrorTypes } from "../../lib/errors";
+import { ErrorTypes } from "../../contracts/errors";
 
 export interface ErrorBody {
 	name: string;

@@ -7,7 +7,7 @@
  * here, next to the gateway, so services need no documentation-only fields. The contract test
  * (test/contract) validates real responses against these schemas, so they cannot drift unnoticed.
  */
-import { ErrorTypes, type ErrorType } from "../../lib/errors";
+import { ErrorTypes, type ErrorType } from "../../contracts/errors";
 import { ORDER_STATUSES } from "../orders/order-state";
 import { PAYMENT_STATUSES } from "../payments/payment-state";
 import { CARRIERS, SHIPMENT_STATUSES } from "../inventory/stock-rules";

@@ -11,7 +11,7 @@
  * Pure functions; the gateway (docs.ts) and `npm run openapi` (scripts/openapi.ts) feed them.
  */
 import type { ServiceBroker } from "moleculer";
-import { ErrorTypes, type ErrorType } from "../../lib/errors";
+import { ErrorTypes, type ErrorType } from "../../contracts/errors";
 import { paramsToSchema, type JsonSchema } from "./json-schema";
 import {
 	ACTION_DOCS,

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import type { ServiceSchema } from "moleculer";
-import { forbidden, notFound, unauthorized } from "../../lib/errors";
+import { forbidden, notFound, unauthorized } from "../../contracts/errors";
 import type { AuthMeta } from "../../types/moleculer";
 import type { GatewayOperation } from "./openapi";
 

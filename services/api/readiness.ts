@@ -3,7 +3,7 @@
  * Notifications is optional by design: orders keep working without it.
  */
 import type { ServiceBroker } from "moleculer";
-import { settings } from "../../lib/settings";
+import { settings } from "../../platform/runtime/settings";
 
 export const KNOWN_SERVICES = [
 	"users",

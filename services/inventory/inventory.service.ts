@@ -10,20 +10,25 @@
  * operation is idempotent per order.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods, type Store } from "../../mixins/db.mixin";
-import { nowIso } from "../../lib/clock";
-import { ErrorTypes, conflict, notFound } from "../../lib/errors";
-import type { DomainEvent, ShipmentEvent } from "../../lib/events";
+import {
+	DbMixin,
+	isDuplicateKeyError,
+	type DbMethods,
+	type Store
+} from "../../platform/persistence/db.mixin";
+import { nowIso } from "../../platform/runtime/clock";
+import { ErrorTypes, conflict, notFound } from "../../contracts/errors";
+import type { DomainEvent, ShipmentEvent } from "../../contracts/events";
 import {
 	DurableEvents,
 	INBOX_INDEXES,
 	type DurableEventsMethods,
 	type OutboxEntry
-} from "../../mixins/durable-events.mixin";
-import { newId } from "../../lib/ids";
-import { CurrencyParam, IdParam, PageParams, textParam } from "../../lib/params";
-import { settings as appSettings } from "../../lib/settings";
-import { startSweep } from "../../lib/sweep";
+} from "../../platform/messaging/durable-events.mixin";
+import { newId } from "../../platform/persistence/ids";
+import { CurrencyParam, IdParam, PageParams, textParam } from "../../contracts/params";
+import { settings as appSettings } from "../../platform/runtime/settings";
+import { startSweep } from "../../platform/runtime/sweep";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { SEED_CATALOG } from "./inventory.seed";
 import { ReservationMethods } from "./reservations";
@@ -179,7 +184,7 @@ const InventoryService = {
 		DurableEvents({ outbox: ["adapter", "shipments"] })
 	],
 
-	/** Defaults from lib/settings.ts (RESERVATION_TTL_MS, LOW_STOCK_THRESHOLD), read at creation. */
+	/** Defaults from platform/runtime/settings.ts (RESERVATION_TTL_MS, LOW_STOCK_THRESHOLD), read at creation. */
 	settings: {} as InventorySettings,
 
 	actions: {

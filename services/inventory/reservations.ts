@@ -4,9 +4,9 @@
  * outcome (committed, released, restocked), and expired by the sweep when the saga never came
  * back. Methods of the inventory service.
  */
-import { nowIso } from "../../lib/clock";
-import { ErrorTypes, conflict } from "../../lib/errors";
-import { isDuplicateKeyError } from "../../mixins/db.mixin";
+import { nowIso } from "../../platform/runtime/clock";
+import { ErrorTypes, conflict } from "../../contracts/errors";
+import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
 import type { InventoryThis } from "./inventory.service";
 import {
 	canReservationTransition,

@@ -10,8 +10,8 @@
  */
 import path from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
-import { nowIso } from "../../lib/clock";
-import { DEFAULT_MAIL_FROM, settings, type Settings } from "../../lib/settings";
+import { nowIso } from "../../platform/runtime/clock";
+import { DEFAULT_MAIL_FROM, settings, type Settings } from "../../platform/runtime/settings";
 import { MboxFile } from "./mbox";
 import { composeTextEmail } from "./message";
 import { emailText, type NotificationContent } from "./templates";

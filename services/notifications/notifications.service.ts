@@ -14,12 +14,12 @@
  * work in flight.
  */
 import type { ActionParams, Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
-import { DurableEvents } from "../../mixins/durable-events.mixin";
-import { nowIso } from "../../lib/clock";
-import { notFound, unauthorized } from "../../lib/errors";
-import type { DomainEvent } from "../../lib/events";
-import { CurrencyParam, IdParam, PageParams } from "../../lib/params";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
+import { DurableEvents } from "../../platform/messaging/durable-events.mixin";
+import { nowIso } from "../../platform/runtime/clock";
+import { notFound, unauthorized } from "../../contracts/errors";
+import type { DomainEvent } from "../../contracts/events";
+import { CurrencyParam, IdParam, PageParams } from "../../contracts/params";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	EmailChannel,
@@ -137,7 +137,7 @@ interface NotificationsVars {
 function notifyOn(kind: NotificationKind, params: ActionParams) {
 	return {
 		params,
-		// Durable (mixins/durable-events.mixin.ts): a failure is retried, so it must surface.
+		// Durable (platform/messaging/durable-events.mixin.ts): a failure is retried, so it must surface.
 		handler(this: NotificationsThis, ctx: Context<DomainEvent<NotificationKind>>) {
 			return this.notify(ctx, kind);
 		}

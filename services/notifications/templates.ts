@@ -4,7 +4,7 @@
  * A template reads only the payload fields it names, so nothing else an event might carry can
  * end up in an email or the inbox. Payloads never hold card data; keep it that way.
  */
-import type { DomainEvent, DomainEvents } from "../../lib/events";
+import type { DomainEvent, DomainEvents } from "../../contracts/events";
 
 /** The events notifications tells customers about. */
 export const NOTIFIED_EVENTS = [

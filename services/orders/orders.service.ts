@@ -7,18 +7,18 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
-import { nowIso } from "../../lib/clock";
-import { ErrorTypes, clientError, conflict, notFound } from "../../lib/errors";
-import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
-import type { DomainEvent, DomainEventName, OrderEvent } from "../../lib/events";
-import { settings } from "../../lib/settings";
-import { startSweep } from "../../lib/sweep";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
+import { nowIso } from "../../platform/runtime/clock";
+import { ErrorTypes, clientError, conflict, notFound } from "../../contracts/errors";
+import { IdParam, PageParams, secretParam, textParam } from "../../contracts/params";
+import type { DomainEvent, DomainEventName, OrderEvent } from "../../contracts/events";
+import { settings } from "../../platform/runtime/settings";
+import { startSweep } from "../../platform/runtime/sweep";
 import {
 	DurableEvents,
 	INBOX_INDEXES,
 	type DurableEventsMethods
-} from "../../mixins/durable-events.mixin";
+} from "../../platform/messaging/durable-events.mixin";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	canTransition,

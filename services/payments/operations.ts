@@ -7,8 +7,8 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Errors } from "moleculer";
-import { nowIso } from "../../lib/clock";
-import { ErrorTypes } from "../../lib/errors";
+import { nowIso } from "../../platform/runtime/clock";
+import { ErrorTypes } from "../../contracts/errors";
 import {
 	operationOutcome,
 	paymentEvent,

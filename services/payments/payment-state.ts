@@ -2,7 +2,7 @@
  * Payments' domain rules: the payment state machine and the public shape of a payment.
  * Plain functions, no broker, no I/O.
  */
-import type { PaymentEvent } from "../../lib/events";
+import type { PaymentEvent } from "../../contracts/events";
 import type { CardBrand } from "./card-rules";
 
 export const PAYMENT_STATUSES = [

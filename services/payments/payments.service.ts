@@ -17,8 +17,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
-import { nowIso } from "../../lib/clock";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
+import { nowIso } from "../../platform/runtime/clock";
 import {
 	ErrorTypes,
 	clientError,
@@ -26,12 +26,12 @@ import {
 	forbidden,
 	notFound,
 	unauthorized
-} from "../../lib/errors";
+} from "../../contracts/errors";
 import {
 	DurableEvents,
 	type DurableEventsMethods,
 	type OutboxEntry
-} from "../../mixins/durable-events.mixin";
+} from "../../platform/messaging/durable-events.mixin";
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	cardBrand,
@@ -56,9 +56,9 @@ import {
 	type PaymentStatus,
 	type PendingOperation
 } from "./payment-state";
-import { CurrencyParam, IdParam, PageParams, secretParam } from "../../lib/params";
-import { settings } from "../../lib/settings";
-import { startSweep } from "../../lib/sweep";
+import { CurrencyParam, IdParam, PageParams, secretParam } from "../../contracts/params";
+import { settings } from "../../platform/runtime/settings";
+import { startSweep } from "../../platform/runtime/sweep";
 import { OperationMethods } from "./operations";
 import { createProcessor, type CardDetails, type CardProcessor } from "./processor";
 

@@ -16,7 +16,7 @@
  * Keys are stored hashed (SHA-256): the collection never holds the emails or addresses tried.
  */
 import { createHash } from "node:crypto";
-import { isDuplicateKeyError, type Store } from "../../mixins/db.mixin";
+import { isDuplicateKeyError, type Store } from "../../platform/persistence/db.mixin";
 
 export interface ThrottleLimit {
 	/** Failures allowed in one window; 0 disables the limit. */

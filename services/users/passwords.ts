@@ -7,10 +7,10 @@
  * which takes 128 MiB (128 · N · r bytes) and a few hundred milliseconds of one thread per hash.
  * At most PASSWORD_HASH_CONCURRENCY hashes run at once (the others wait here, in order), so the
  * memory stays bounded (concurrency × 128 MiB) and libuv's pool keeps threads for the rest of
- * the process (lib/threadpool.ts sizes it for both).
+ * the process (platform/runtime/threadpool.ts sizes it for both).
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
-import { hashConcurrency } from "../../lib/threadpool";
+import { hashConcurrency } from "../../platform/runtime/threadpool";
 
 const KEY_LENGTH = 64;
 export const SCRYPT_R = 8;

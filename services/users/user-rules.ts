@@ -38,10 +38,10 @@ export interface PublicUser {
 
 /**
  * Emails are compared in one form: NFKC (a fullwidth or other compatibility form is the plain
- * address), without surrounding spaces, lowercase; the validator (lib/validator.ts) gives every
+ * address), without surrounding spaces, lowercase; the validator (platform/http/validator.ts) gives every
  * email param this form and refuses what is not printable ASCII after it.
  */
-export { normalizeEmail } from "../../lib/text";
+export { normalizeEmail } from "../../platform/http/text";
 
 export function toPublicUser(doc: UserDoc): PublicUser {
 	const user: PublicUser = {

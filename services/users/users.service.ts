@@ -5,9 +5,12 @@
  * through toPublicUser().
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../mixins/db.mixin";
-import { DurableEvents, type DurableEventsMethods } from "../../mixins/durable-events.mixin";
-import { nowIso } from "../../lib/clock";
+import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
+import {
+	DurableEvents,
+	type DurableEventsMethods
+} from "../../platform/messaging/durable-events.mixin";
+import { nowIso } from "../../platform/runtime/clock";
 import {
 	ErrorTypes,
 	clientError,
@@ -15,10 +18,10 @@ import {
 	invalidField,
 	notFound,
 	unauthorized
-} from "../../lib/errors";
-import { signToken } from "../../lib/jwt";
-import { IdParam, PageParams, secretParam, textParam } from "../../lib/params";
-import { settings } from "../../lib/settings";
+} from "../../contracts/errors";
+import { signToken } from "../../platform/http/jwt";
+import { IdParam, PageParams, secretParam, textParam } from "../../contracts/params";
+import { settings } from "../../platform/runtime/settings";
 import type { AuthMeta, Role } from "../../types/moleculer";
 import {
 	createLoginThrottle,
@@ -28,7 +31,7 @@ import {
 	LOGIN_FAILURES_STORE,
 	type LoginThrottle
 } from "./login-throttle";
-import { startSweep } from "../../lib/sweep";
+import { startSweep } from "../../platform/runtime/sweep";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords";
 import {
 	normalizeEmail,

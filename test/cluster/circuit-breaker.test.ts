@@ -1,7 +1,7 @@
 /**
  * A frozen node (kill -STOP) keeps its NATS connection and subscriptions: nats-server cannot tell
  * it from a busy one, so "no responders" does not help (a dead node is test/cluster/failover*).
- * Its calls time out after their action's budget (lib/budgets.ts: 5 s for a payment, not 10 s for
+ * Its calls time out after their action's budget (platform/messaging/budgets.ts: 5 s for a payment, not 10 s for
  * everything), the circuit breaker then stops traffic to it at once, and after kill -CONT it
  * rejoins. Heartbeats are missed only after 120 s: only the breaker can be what makes answers fast.
  */
@@ -18,7 +18,7 @@ import {
 	type Cluster,
 	startEveryService
 } from "../helpers/cluster";
-import { BUDGET_MS } from "../../lib/budgets";
+import { BUDGET_MS } from "../../platform/messaging/budgets";
 
 jest.setTimeout(120_000);
 

@@ -1,7 +1,7 @@
 /**
  * Target 4 of issue 22: a consumer killed with kill -9 while events flow, then restarted, gets
  * every event within 5 s of being ready again. What JetStream had handed to the dead instance is
- * redelivered after the consumers' ack wait (4 s, lib/jetstream.ts; it was 30 s), and a handler
+ * redelivered after the consumers' ack wait (4 s, platform/messaging/jetstream.ts; it was 30 s), and a handler
  * that works longer says so (in progress) instead of being redelivered meanwhile.
  */
 import type { RunningNode } from "../../scripts/cluster-lib";

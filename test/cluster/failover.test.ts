@@ -1,8 +1,8 @@
 /**
  * Target 1 of issue 22: one of two instances of every service killed with kill -9 under load
  * costs nobody a request. Heartbeats are missed only after 30 s here, longer than the test runs
- * after the kill: only nats-server's "no responders" (lib/nats-transporter.ts) and the failover
- * (lib/failover.ts) can be what sends the calls to the survivors.
+ * after the kill: only nats-server's "no responders" (platform/messaging/nats-transporter.ts) and the failover
+ * (platform/messaging/failover.ts) can be what sends the calls to the survivors.
  */
 import type { RunningNode } from "../../scripts/cluster-lib";
 import { freePort } from "../../scripts/cluster-lib";

@@ -3,7 +3,7 @@
  * DATA_DIR and tries RACE_N conditional decrements of document RACE_ID; prints how many won.
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { DbMixin } from "../../mixins/db.mixin";
+import { DbMixin } from "../../platform/persistence/db.mixin";
 
 async function main() {
 	const broker = new ServiceBroker({ logger: false });

@@ -5,7 +5,7 @@ import type { Server } from "node:http";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import request from "supertest";
 import brokerConfig from "../../moleculer.config";
-import { resetSettings } from "../../lib/settings";
+import { resetSettings } from "../../platform/runtime/settings";
 import ApiService from "../../services/api/api.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import NotificationsService from "../../services/notifications/notifications.service";

@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError } from "../../mixins/db.mixin";
-import { resetSettings } from "../../lib/settings";
+import { DbMixin, isDuplicateKeyError } from "../../platform/persistence/db.mixin";
+import { resetSettings } from "../../platform/runtime/settings";
 
 interface Target {
 	name: string;

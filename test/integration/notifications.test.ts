@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ServiceSchema } from "moleculer";
-import { resetSettings } from "../../lib/settings";
+import { resetSettings } from "../../platform/runtime/settings";
 import NotificationsService from "../../services/notifications/notifications.service";
 import UsersService from "../../services/users/users.service";
 import { eventually } from "../helpers/eventually";

@@ -1,7 +1,7 @@
 /**
  * OWASP API2: broken authentication.
  *
- * Tokens are HS256 JWTs pinned to JWT_SECRET, JWT_ISSUER and JWT_AUDIENCE (lib/jwt.ts); the
+ * Tokens are HS256 JWTs pinned to JWT_SECRET, JWT_ISSUER and JWT_AUDIENCE (platform/http/jwt.ts); the
  * gateway also asks users whether the token's user still exists with the same password version.
  * Login failures look and take alike whether the email exists or not, and are throttled per
  * account and per client (LOGIN_MAX_FAILURES, LOGIN_CLIENT_MAX_FAILURES).

@@ -8,7 +8,7 @@
  */
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { MAX_JSON_DEPTH } from "../../lib/body-limits";
+import { MAX_JSON_DEPTH } from "../../platform/http/body-limits";
 import { bearer, card, clientAgent, loadSystem, startShop, type Shop } from "./fixtures";
 
 const BODY_LIMIT = 16 * 1024;

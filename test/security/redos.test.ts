@@ -172,9 +172,10 @@ function setAt(at: (string | 0)[], value: unknown): unknown {
  * harmless: they read only configuration or the text of internal errors, never a request.
  */
 const TRUSTED_INPUT_ONLY: Record<string, string> = {
-	"lib/body-limits.ts ^\\s*(\\d+(?:\\.\\d+)?)\\s*(b|kb|mb|gb)?\\s*$":
+	"platform/http/body-limits.ts ^\\s*(\\d+(?:\\.\\d+)?)\\s*(b|kb|mb|gb)?\\s*$":
 		"BODY_LIMIT (configuration)",
-	"lib/settings.ts ^\\s*\\d+(\\.\\d+)?\\s*(b|kb|mb|gb)?\\s*$": "BODY_LIMIT (configuration)",
+	"platform/runtime/settings.ts ^\\s*\\d+(\\.\\d+)?\\s*(b|kb|mb|gb)?\\s*$":
+		"BODY_LIMIT (configuration)",
 	"platform/persistence/sqlite-adapter.ts failed: [^.]+\\.(\\S+)": "SQLite's own error message",
 	"services/notifications/delivery.ts [a-z][a-z0-9+.-]*:\\/\\/[^\\s'\"<>]*":
 		"a mail transport's error; the request text in it is bounded by the params",

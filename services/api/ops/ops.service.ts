@@ -5,7 +5,7 @@
  * Read by the gateway only (`snapshot`); who may see it is the gateway's check (admins).
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DEAD_LETTERED_EVENT } from "../../../mixins/durable-events.mixin";
+import { DEAD_LETTERED_EVENT } from "../../../platform/messaging/durable-events.mixin";
 import { FaultLog, nodeChanges, serviceInstances, type FaultKind } from "./cluster-view";
 import { poll, type Poll } from "./collector";
 import { TrafficHistory, actionCounters } from "./traffic";

@@ -1,12 +1,12 @@
 /**
  * The gateway writes the answers of routed actions after the poll phase, together with the
- * others of the same event-loop turn (lib/coalesce.ts), and an answer that cannot be written is
+ * others of the same event-loop turn (platform/messaging/coalesce.ts), and an answer that cannot be written is
  * still answered: as a shaped 500, the gateway serving on.
  */
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
 import type { Service } from "moleculer";
-import { nextTurn } from "../../../lib/fair-scheduling";
+import { nextTurn } from "../../../platform/messaging/fair-scheduling";
 import { INTERNAL_ERROR_BODY, startSystem, type System } from "../../helpers/system";
 
 let sys: System;

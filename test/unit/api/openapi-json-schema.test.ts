@@ -5,7 +5,7 @@
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { Validators } from "moleculer";
-import { IdParam, PageParams, secretParam } from "../../../lib/params";
+import { IdParam, PageParams, secretParam } from "../../../contracts/params";
 import {
 	isOptional,
 	paramsToSchema,

@@ -14,7 +14,7 @@ import {
 import { GATEWAY_OPERATIONS } from "../../../services/api/docs";
 import ApiService from "../../../services/api/api.service";
 import { ROUTES } from "../../../services/api/routes";
-import { IdParam, PageParams } from "../../../lib/params";
+import { IdParam, PageParams } from "../../../contracts/params";
 import { lint, responseValidator, validate } from "../../contract/openapi-tools";
 import { systemDocument } from "../../../scripts/openapi";
 

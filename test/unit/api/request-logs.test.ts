@@ -6,7 +6,7 @@ import { Loggers, ServiceBroker, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import request from "supertest";
 import brokerConfig from "../../../moleculer.config";
-import { logsAt } from "../../../lib/logging";
+import { logsAt } from "../../../platform/runtime/logging";
 import ApiService from "../../../services/api/api.service";
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];

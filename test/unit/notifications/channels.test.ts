@@ -10,7 +10,7 @@ import {
 	type OutgoingNotification
 } from "../../../services/notifications/channels";
 import { deliver } from "../../../services/notifications/delivery";
-import { loadSettings, resetSettings } from "../../../lib/settings";
+import { loadSettings, resetSettings } from "../../../platform/runtime/settings";
 
 const notification: OutgoingNotification = {
 	kind: "order.delivered",

@@ -1,4 +1,4 @@
-import type { DomainEvents } from "../../../lib/events";
+import type { DomainEvents } from "../../../contracts/events";
 import {
 	NOTIFIED_EVENTS,
 	TEMPLATES,

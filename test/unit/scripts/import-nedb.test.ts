@@ -2,8 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
-import { resetSettings } from "../../../lib/settings";
-import { DbMixin } from "../../../mixins/db.mixin";
+import { resetSettings } from "../../../platform/runtime/settings";
+import { DbMixin } from "../../../platform/persistence/db.mixin";
 import { importService, nedbFolders, readNedbFile } from "../../../scripts/import-nedb";
 
 describe("npm run import:nedb", () => {

@@ -1,0 +1,196 @@
+import { Query } from "mingo";
+import { SqliteDatabase } from "../../../../platform/persistence/sqlite";
+import { SqliteAdapter } from "../../../../platform/persistence/sqlite-adapter";
+
+let database: SqliteDatabase;
+let store: SqliteAdapter;
+
+beforeEach(async () => {
+	database = new SqliteDatabase({ file: ":memory:", synchronous: "NORMAL", busyTimeoutMs: 100 });
+	store = new SqliteAdapter(database, "things");
+	store.init(null, { schema: {} });
+	await store.connect();
+	await store.ensureIndex({ field: "status" });
+	await store.ensureIndex({ field: "due.at", sparse: true });
+});
+
+afterEach(() => database.close());
+
+const plan = (sql: string, ...params: (string | number)[]) =>
+	database.db
+		.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+		.all(...params)
+		.map(r => String(r.detail))
+		.join("; ");
+
+describe("the SQLite adapter", () => {
+	it("reads an indexed field through its SQL index, a sparse one through the partial index", () => {
+		expect(plan(`SELECT doc FROM things WHERE f_status = ?`, "a")).toMatch(
+			/USING INDEX things__f_status/
+		);
+		expect(plan(`SELECT doc FROM things WHERE f_due__at < ?`, "z")).toMatch(
+			/USING INDEX things__f_due__at/
+		);
+	});
+
+	it("keeps a document in the sparse index only while its field is set", async () => {
+		const doc = await store.insert({ status: "a", due: { at: "2026-01-01" } });
+		const indexed = () =>
+			database.db
+				.prepare(
+					`SELECT COUNT(*) AS n FROM things INDEXED BY things__f_due__at WHERE f_due__at IS NOT NULL`
+				)
+				.get()!.n;
+		expect(indexed()).toBe(1);
+		await store.updateOne({ _id: doc._id }, { $set: { "due.at": null } });
+		expect(indexed()).toBe(0);
+		expect(await store.find({ query: { "due.at": { $lte: "2030" } } })).toEqual([]);
+	});
+
+	it("evaluates what SQL cannot decide with the query dialect: arrays, regexes, $or", async () => {
+		await store.insert({ status: "a", tags: ["x", "y"], name: "Mug" });
+		await store.insert({ status: "b", tags: ["z"], name: "Cup" });
+		expect((await store.find({ query: { tags: "y" } })).map(d => d.name)).toEqual(["Mug"]);
+		expect(
+			(await store.find({ query: { name: { $regex: "^c", $options: "i" } } })).map(
+				d => d.name
+			)
+		).toEqual(["Cup"]);
+		expect(await store.count({ query: { $or: [{ status: "a" }, { name: "Cup" }] } })).toBe(2);
+		expect(
+			await store.count({ query: { status: { $in: ["a", "b"] }, tags: { $size: 1 } } })
+		).toBe(1);
+	});
+
+	it("never runs code from a query", async () => {
+		const doc = await store.insert({ status: "a", name: "Mug" });
+		await expect(
+			store.find({ query: { $where: "this.name = 'changed'; return true" } })
+		).rejects.toThrow(/\$where/);
+		expect((await store.findById(doc._id))!.name).toBe("Mug");
+	});
+
+	it("decides equality, null, $in and ranges on an indexed column exactly as the query dialect", async () => {
+		// Mixed types on purpose: SQLite orders numbers before text, MongoDB compares within a type.
+		const values = ["a", "b", "m", "z", "", 0, 1, 5, 2.5, -3, null, undefined];
+		for (const [i, v] of values.entries())
+			await store.insert(v === undefined ? { n: i } : { status: v, n: i });
+		const all = await store.find({});
+		const operands = ["b", "m", "", 1, 2.5, 0];
+		const queries: Record<string, unknown>[] = [
+			{ status: null },
+			{ status: { $in: ["a", 5, null] } }
+		];
+		for (const v of operands) {
+			queries.push({ status: v }, { status: { $in: [v, "z"] } });
+			for (const op of ["$lt", "$lte", "$gt", "$gte"]) queries.push({ status: { [op]: v } });
+			queries.push({ status: { $gt: v, $lte: "z" } }, { _id: all[3]._id, status: v });
+		}
+		for (const query of queries) {
+			const expected = new Query(query)
+				.find(all)
+				.all()
+				.map(d => (d as { n: number }).n);
+			const got = (await store.find({ query, sort: "n" })).map(d => d.n);
+			expect({ query, got }).toEqual({ query, got: expected });
+			expect(await store.count({ query })).toBe(expected.length);
+		}
+	});
+
+	it("keeps every column equal to its field through inserts and partial updates", async () => {
+		const a = await store.insert({ status: "a", due: { at: "2026-01-01" }, n: 1 });
+		await store.insert({ status: 7, n: 2 });
+		await store.updateOne({ _id: a._id }, { $set: { n: 3 } });
+		await store.updateOne({ _id: a._id }, { $unset: { "due.at": "" }, $set: { status: 4 } });
+		await store.updateMany({ status: 7 }, { $set: { "due.at": "2027" }, $inc: { n: 1 } });
+		const rows = database.db
+			.prepare(
+				`SELECT f_status = json_extract(doc, '$.status') IS NOT 0 AS s, ` +
+					`f_due__at IS json_extract(doc, '$.due.at') AS d FROM things`
+			)
+			.all();
+		expect(rows).toEqual([
+			{ s: 1, d: 1 },
+			{ s: 1, d: 1 }
+		]);
+		expect(database.db.prepare(`PRAGMA integrity_check`).get()).toEqual({
+			integrity_check: "ok"
+		});
+		expect((await store.find({ query: { "due.at": "2027" } })).map(d => d.n)).toEqual([3]);
+	});
+
+	it("replaces an earlier version's generated index column, keeping its documents findable", async () => {
+		const old = new SqliteDatabase({
+			file: ":memory:",
+			synchronous: "NORMAL",
+			busyTimeoutMs: 100
+		});
+		try {
+			old.db.exec(`CREATE TABLE legacy (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
+			old.db.exec(
+				`ALTER TABLE legacy ADD COLUMN f_status GENERATED ALWAYS AS (json_extract(doc, '$.status')) VIRTUAL`
+			);
+			old.db.exec(`CREATE UNIQUE INDEX legacy__f_status ON legacy (f_status)`);
+			old.db.exec(`INSERT INTO legacy (id, doc) VALUES ('x', '{"_id":"x","status":"kept"}')`);
+			const legacy = new SqliteAdapter(old, "legacy");
+			legacy.init(null, { schema: {} });
+			await legacy.connect();
+			await legacy.ensureIndex({ field: "status", unique: true });
+			const column = old.db
+				.prepare(`SELECT hidden FROM pragma_table_xinfo('legacy') WHERE name = 'f_status'`)
+				.get();
+			expect(column).toEqual({ hidden: 0 });
+			expect((await legacy.findOne({ status: "kept" }))?._id).toBe("x");
+			await expect(legacy.insert({ status: "kept" })).rejects.toMatchObject({
+				errorType: "uniqueViolated",
+				field: "status"
+			});
+		} finally {
+			old.close();
+		}
+	});
+
+	it("refuses an object, array or boolean in an indexed field, and an unknown update operator", async () => {
+		await expect(store.insert({ status: { $gt: "" } })).rejects.toThrow(
+			/must hold a string or a number/
+		);
+		await expect(store.insert({ status: true })).rejects.toThrow(
+			/must hold a string or a number/
+		);
+		await expect(store.insert({ due: [{ at: "x" }] })).rejects.toThrow(
+			/must hold a string or a number/
+		);
+		const doc = await store.insert({ status: "a" });
+		await expect(store.updateOne({ _id: doc._id }, { $where: "1" })).rejects.toThrow(
+			/unsupported update operator/
+		);
+		await expect(store.updateOne({ _id: doc._id }, { status: "b" })).rejects.toThrow(
+			/unsupported update operator/
+		);
+		expect((await store.findById(doc._id))!.status).toBe("a");
+	});
+
+	it("rolls a failed change back whole", async () => {
+		await store.insert({ status: "a", n: 1 });
+		await store.insert({ status: "a", n: 2 });
+		await expect(
+			store.updateMany({ status: "a" }, { $set: { status: ["bad"] } })
+		).rejects.toThrow();
+		expect(await store.count({ query: { status: "a" } })).toBe(2);
+		expect(database.db.isTransaction).toBe(false);
+	});
+
+	it("sorts, skips and limits like moleculer-db's filters", async () => {
+		for (const n of [3, 1, 2]) await store.insert({ status: "s", n });
+		const page = await store.find({
+			query: { status: "s" },
+			sort: ["-n"],
+			offset: 1,
+			limit: 1
+		});
+		expect(page.map(d => d.n)).toEqual([2]);
+		expect(
+			(await store.find({ sort: "n", search: "s", searchFields: "status" })).map(d => d.n)
+		).toEqual([1, 2, 3]);
+	});
+});
