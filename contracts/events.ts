@@ -5,18 +5,11 @@
  * `occurredAt`. Publishers write them into their outbox with outboxEntry()
  * (platform/messaging/durable-events.mixin.ts), which sets both.
  */
+import type { OrderLine } from "./items";
+
 export interface EventMeta {
 	eventId: string;
 	occurredAt: string;
-}
-
-export interface OrderItemSnapshot {
-	productId: string;
-	sku: string;
-	name: string;
-	quantity: number;
-	unitPriceCents: number;
-	lineTotalCents: number;
 }
 
 export interface OrderEvent {
@@ -25,7 +18,7 @@ export interface OrderEvent {
 	status: string;
 	totalCents: number;
 	currency: string;
-	items: OrderItemSnapshot[];
+	items: OrderLine[];
 	reason?: string;
 }
 
@@ -105,3 +98,13 @@ export function isDomainEvent(name: string): name is DomainEventName {
 	return Object.hasOwn(DOMAIN_EVENT_NAMES, name);
 }
 export type DomainEvent<N extends DomainEventName> = DomainEvents[N] & EventMeta;
+
+/** The events notifications tells customers about: the kinds of a notification. */
+export const NOTIFIED_EVENTS = [
+	"order.confirmed",
+	"order.rejected",
+	"order.cancelled",
+	"order.shipped",
+	"order.delivered",
+	"payment.refunded"
+] as const;

@@ -7,11 +7,15 @@
  * here, next to the gateway, so services need no documentation-only fields. The contract test
  * (test/contract) validates real responses against these schemas, so they cannot drift unnoticed.
  */
+import {
+	CARRIERS,
+	ORDER_STATUSES,
+	PAYMENT_STATUSES,
+	SHIPMENT_STATUSES
+} from "../../contracts/statuses";
+import { NOTIFIED_EVENTS } from "../../contracts/events";
 import { ErrorTypes, type ErrorType } from "../../contracts/errors";
-import { ORDER_STATUSES } from "../orders/order-state";
-import { PAYMENT_STATUSES } from "../payments/payment-state";
-import { CARRIERS, SHIPMENT_STATUSES } from "../inventory/stock-rules";
-import { NOTIFIED_EVENTS } from "../notifications/templates";
+
 import type { JsonSchema } from "./json-schema";
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });

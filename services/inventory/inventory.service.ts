@@ -9,6 +9,7 @@
  * document (see stock-rules.ts), never read-then-write, so racing orders cannot oversell and every
  * operation is idempotent per order.
  */
+import { SHIPMENT_STATUSES, type ShipmentStatus } from "../../contracts/statuses";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import {
 	DbMixin,
@@ -33,13 +34,12 @@ import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import { SEED_CATALOG } from "./inventory.seed";
 import { ReservationMethods } from "./reservations";
 import {
-	SHIPMENT_STATUSES,
 	canReservationTransition,
 	canShipmentTransition,
 	carrierFor,
 	literalPattern,
-	mergeItems,
 	newTrackingNumber,
+	reservationLines,
 	toProduct,
 	toReservation,
 	toShipment,
@@ -48,8 +48,7 @@ import {
 	type ReservationItem,
 	type ReservationStatus,
 	type Shortage,
-	type ShipmentDoc,
-	type ShipmentStatus
+	type ShipmentDoc
 } from "./stock-rules";
 
 const SkuParam = {
@@ -362,7 +361,7 @@ const InventoryService = {
 				this: InventoryThis,
 				ctx: Context<{ orderId: string; items: ReservationItem[] }>
 			) {
-				return this.reserveStock(ctx.params.orderId, mergeItems(ctx.params.items));
+				return this.reserveStock(ctx.params.orderId, reservationLines(ctx.params.items));
 			}
 		},
 

@@ -10,6 +10,8 @@
  * order's overall state; `settled` tells whether the product documents already reflect it.
  */
 import { randomInt } from "node:crypto";
+import { byProductId, mergeItems, type ItemQuantity } from "../../contracts/items";
+import { CARRIERS, type Carrier, type ShipmentStatus } from "../../contracts/statuses";
 
 export const RESERVATION_STATUSES = [
 	"pending",
@@ -57,19 +59,11 @@ export function holdOutcome(status: ReservationStatus): "keep" | "consume" | "re
 	return "keep";
 }
 
-export interface ReservationItem {
-	productId: string;
-	quantity: number;
-}
+export type ReservationItem = ItemQuantity;
 
 /** One line per product, quantities summed, in a stable order (so updates lock in one order). */
-export function mergeItems(items: ReservationItem[]): ReservationItem[] {
-	const byProduct = new Map<string, number>();
-	for (const { productId, quantity } of items)
-		byProduct.set(productId, (byProduct.get(productId) ?? 0) + quantity);
-	return [...byProduct]
-		.map(([productId, quantity]) => ({ productId, quantity }))
-		.sort((a, b) => (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0));
+export function reservationLines(items: readonly ReservationItem[]): ReservationItem[] {
+	return mergeItems(items).sort(byProductId);
 }
 
 export function isExpired(expiresAt: string, now: number): boolean {
@@ -108,9 +102,6 @@ export function stockThatCannotCross(quantity: number, threshold: number) {
 
 // ---- shipments ----
 
-export const SHIPMENT_STATUSES = ["preparing", "shipped", "delivered", "cancelled"] as const;
-export type ShipmentStatus = (typeof SHIPMENT_STATUSES)[number];
-
 const SHIPMENT_TRANSITIONS: Record<ShipmentStatus, readonly ShipmentStatus[]> = {
 	preparing: ["shipped", "cancelled"],
 	shipped: ["delivered"],
@@ -122,10 +113,8 @@ export function canShipmentTransition(from: ShipmentStatus, to: ShipmentStatus) 
 	return SHIPMENT_TRANSITIONS[from].includes(to);
 }
 
-export const CARRIERS = ["DHL", "UPS", "FedEx"] as const;
-
 /** The same order always gets the same carrier (a stand-in for a rate-shopping rule). */
-export function carrierFor(orderId: string): (typeof CARRIERS)[number] {
+export function carrierFor(orderId: string): Carrier {
 	let hash = 0;
 	for (const ch of orderId) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
 	return CARRIERS[hash % CARRIERS.length];

@@ -4,17 +4,7 @@
  * A template reads only the payload fields it names, so nothing else an event might carry can
  * end up in an email or the inbox. Payloads never hold card data; keep it that way.
  */
-import type { DomainEvent, DomainEvents } from "../../contracts/events";
-
-/** The events notifications tells customers about. */
-export const NOTIFIED_EVENTS = [
-	"order.confirmed",
-	"order.rejected",
-	"order.cancelled",
-	"order.shipped",
-	"order.delivered",
-	"payment.refunded"
-] as const;
+import type { DomainEvent, DomainEvents, NOTIFIED_EVENTS } from "../../contracts/events";
 
 export type NotificationKind = (typeof NOTIFIED_EVENTS)[number];
 

@@ -2,16 +2,8 @@
  * Orders' domain rules: the lifecycle state machine and the money arithmetic of pricing.
  * Plain functions, no broker, no I/O.
  */
-
-export const ORDER_STATUSES = [
-	"pending",
-	"confirmed",
-	"shipped",
-	"delivered",
-	"cancelled",
-	"rejected"
-] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+import { mergeItems, type ItemQuantity, type OrderLine } from "../../contracts/items";
+import type { OrderStatus } from "../../contracts/statuses";
 
 /**
  *   pending ──> confirmed ──> shipped ──> delivered
@@ -44,10 +36,7 @@ export interface HistoryEntry {
 
 // ---- Pricing ------------------------------------------------------------------------------
 
-export interface RequestedItem {
-	productId: string;
-	quantity: number;
-}
+export type RequestedItem = ItemQuantity;
 
 export interface CatalogProduct {
 	id: string;
@@ -58,27 +47,10 @@ export interface CatalogProduct {
 	active: boolean;
 }
 
-export interface PricedLine {
-	productId: string;
-	sku: string;
-	name: string;
-	quantity: number;
-	unitPriceCents: number;
-	lineTotalCents: number;
-}
-
 export type PricingResult =
-	| { ok: true; items: PricedLine[]; totalCents: number; currency: string }
+	| { ok: true; items: OrderLine[]; totalCents: number; currency: string }
 	| { ok: false; reason: "PRODUCT_NOT_FOUND"; productIds: string[] }
 	| { ok: false; reason: "CURRENCY_MISMATCH"; currencies: string[] };
-
-/** Same product twice in one order becomes one line with the summed quantity. */
-export function mergeItems(items: RequestedItem[]): RequestedItem[] {
-	const byId = new Map<string, number>();
-	for (const { productId, quantity } of items)
-		byId.set(productId, (byId.get(productId) ?? 0) + quantity);
-	return [...byId].map(([productId, quantity]) => ({ productId, quantity }));
-}
 
 /** Integer cents times a quantity; refuses anything that is not a safe integer. */
 export function multiplyCents(unitCents: number, quantity: number): number {

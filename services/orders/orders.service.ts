@@ -5,6 +5,8 @@
  * (order-saga.ts): reserve stock -> authorize -> capture -> commit. Any failing step compensates
  * the ones before it. The lifecycle lives in order-state.ts.
  */
+import { ORDER_STATUSES, type OrderStatus } from "../../contracts/statuses";
+import type { OrderLine } from "../../contracts/items";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
@@ -25,11 +27,8 @@ import {
 	owing,
 	priceOrder,
 	requestFingerprint,
-	ORDER_STATUSES,
 	type CatalogProduct,
 	type HistoryEntry,
-	type OrderStatus,
-	type PricedLine,
 	type RequestedItem
 } from "./order-state";
 import {
@@ -79,7 +78,7 @@ export interface OrderDoc {
 	_id: string;
 	userId: string;
 	status: OrderStatus;
-	items: PricedLine[];
+	items: OrderLine[];
 	totalCents: number;
 	currency: string;
 	payment?: { brand?: string; last4?: string };

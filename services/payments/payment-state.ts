@@ -3,18 +3,8 @@
  * Plain functions, no broker, no I/O.
  */
 import type { PaymentEvent } from "../../contracts/events";
+import type { PaymentStatus } from "../../contracts/statuses";
 import type { CardBrand } from "./card-rules";
-
-export const PAYMENT_STATUSES = [
-	"pending",
-	"authorized",
-	"captured",
-	"partially_refunded",
-	"refunded",
-	"voided",
-	"declined"
-] as const;
-export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /**
  *   pending ──> authorized ──> captured ──> partially_refunded ──> refunded

@@ -14,6 +14,7 @@
  * the operation, and the next call for the payment or the recovery sweep finishes it under the
  * same key (operations.ts; PendingOperation in payment-state.ts).
  */
+import { PAYMENT_STATUSES, type PaymentStatus } from "../../contracts/statuses";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
@@ -42,7 +43,6 @@ import {
 	refundable
 } from "./card-rules";
 import {
-	PAYMENT_STATUSES,
 	clientRefundId,
 	operationKey,
 	paymentEvent,
@@ -53,7 +53,6 @@ import {
 	type DeclineCode,
 	type Payment,
 	type PaymentDoc,
-	type PaymentStatus,
 	type PendingOperation
 } from "./payment-state";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../contracts/params";

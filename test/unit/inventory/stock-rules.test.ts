@@ -8,18 +8,18 @@ import {
 	holdPath,
 	isExpired,
 	literalPattern,
-	mergeItems,
 	newTrackingNumber,
+	reservationLines,
 	returnPath,
 	stockThatCannotCross,
 	toProduct,
 	type ProductDoc
 } from "../../../services/inventory/stock-rules";
 
-describe("mergeItems", () => {
+describe("reservationLines", () => {
 	it("sums the quantities of repeated products and sorts by product id", () => {
 		expect(
-			mergeItems([
+			reservationLines([
 				{ productId: "b", quantity: 1 },
 				{ productId: "a", quantity: 2 },
 				{ productId: "b", quantity: 3 }

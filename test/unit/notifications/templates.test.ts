@@ -1,6 +1,6 @@
+import { NOTIFIED_EVENTS } from "../../../contracts/events";
 import type { DomainEvents } from "../../../contracts/events";
 import {
-	NOTIFIED_EVENTS,
 	TEMPLATES,
 	describeReason,
 	emailText,

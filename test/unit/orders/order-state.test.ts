@@ -1,14 +1,13 @@
+import { ORDER_STATUSES, type OrderStatus } from "../../../contracts/statuses";
+import { mergeItems } from "../../../contracts/items";
 import {
-	ORDER_STATUSES,
 	canTransition,
 	isTerminal,
-	mergeItems,
 	multiplyCents,
 	priceOrder,
 	requestFingerprint,
 	sumCents,
-	type CatalogProduct,
-	type OrderStatus
+	type CatalogProduct
 } from "../../../services/orders/order-state";
 
 describe("order state machine", () => {

@@ -1,5 +1,5 @@
+import { PAYMENT_STATUSES, type PaymentStatus } from "../../../contracts/statuses";
 import {
-	PAYMENT_STATUSES,
 	canTransition,
 	isTerminal,
 	operationKey,
@@ -7,8 +7,7 @@ import {
 	statusAfterRefund,
 	toPayment,
 	wasCaptured,
-	type PaymentDoc,
-	type PaymentStatus
+	type PaymentDoc
 } from "../../../services/payments/payment-state";
 
 describe("payment state machine", () => {
