@@ -2,7 +2,7 @@
  * Broker configuration: every option has a safe default and can be changed by environment.
  * moleculer-runner loads this file for `npm start` and `npm run start:node`.
  *
- * See the configuration table in README.md for the variables.
+ * See the configuration table in docs/configuration.md for the variables.
  */
 // First: sizes libuv's thread pool before anything below can start it (platform/runtime/threadpool.ts).
 import "./platform/runtime/threadpool";

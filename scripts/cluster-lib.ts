@@ -49,7 +49,7 @@ export function freePort(): Promise<number> {
 /** Start one node: `npm run start:node` with SERVICES and NODEID set, on this machine's Node. */
 /**
  * V8 flags of every node, as in `npm start` and the image: a larger young generation (32 MB
- * semi-spaces) means fewer scavenges and less promoted garbage (README, Performance).
+ * semi-spaces) means fewer scavenges and less promoted garbage (docs/performance.md).
  */
 export const NODE_FLAGS = ["--max-semi-space-size=32"];
 

@@ -23,7 +23,7 @@ export const ADMIN = { email: "bench-admin@shopmesh.test", password: "bench-admi
 export const TEST_CARD = "4242424242424242";
 
 /**
- * The environment that turns the cacher off. `CACHER=none` is what the README documents, but under
+ * The environment that turns the cacher off. `CACHER=none` is what docs/configuration.md documents, but under
  * moleculer-runner (`npm start`, `npm run start:node`) the runner copies the CACHER variable over
  * the config's `cacher: null` and the broker refuses the type "none"; the runner turns "false"
  * into `false`, which works.

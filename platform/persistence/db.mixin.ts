@@ -21,6 +21,7 @@ import { newId, newObjectIdHex } from "./ids";
 import { settings } from "../runtime/settings";
 import { SqliteDatabase } from "./sqlite";
 import { SqliteAdapter, type IndexSpec } from "./sqlite-adapter";
+import type { AuthUser } from "../../types/moleculer";
 
 export type { IndexSpec };
 
@@ -82,6 +83,23 @@ export interface DbMethods {
 		paging: { page: number; pageSize: number; sort?: string[] },
 		toView: (doc: any) => T
 	): Promise<Page<T>>;
+	/**
+	 * The document `id` of `store` if `user` owns it (its `userId`) or, unless `adminReads` is
+	 * false, is an admin; `notFound()` otherwise, so another's document is indistinguishable from
+	 * a missing one.
+	 */
+	findOwned<T>(
+		store: Store,
+		id: string,
+		user: AuthUser | undefined,
+		notFound: () => Error,
+		options?: { adminReads?: boolean }
+	): Promise<T>;
+}
+
+/** A listing's query scoped to the caller: an admin sees every owner's documents. */
+export function ownedBy(user: AuthUser, query: Record<string, unknown> = {}) {
+	return user.role === "admin" ? query : { ...query, userId: user.id };
 }
 
 /**
@@ -394,6 +412,21 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 					pageSize,
 					totalPages: Math.ceil(total / pageSize)
 				};
+			},
+
+			async findOwned(
+				this: any,
+				store: Store,
+				id: string,
+				user: AuthUser | undefined,
+				notFound: () => Error,
+				{ adminReads = true }: { adminReads?: boolean } = {}
+			) {
+				const doc = user && (await store.findById(id).catch(() => null));
+				const owned =
+					doc && (doc.userId === user.id || (adminReads && user.role === "admin"));
+				if (!owned) throw notFound();
+				return store.entityToObject(doc);
 			}
 		}
 	};

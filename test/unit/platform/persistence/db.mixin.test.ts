@@ -1,6 +1,6 @@
 /**
- * The NeDB side of the db mixin: indexes stay right when documents change in place (the mixin
- * swaps a document in its index node when the key did not change) and new ids are unique.
+ * The db mixin: indexes stay right when documents change in place, new ids are unique, caches
+ * are cleaned across nodes, and owned documents are found only by their owner (or an admin).
  */
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import * as ids from "../../../../platform/persistence/ids";
@@ -12,6 +12,7 @@ jest.mock("../../../../platform/persistence/ids", () => {
 import {
 	DbMixin,
 	isDuplicateKeyError,
+	ownedBy,
 	withIdTiebreak
 } from "../../../../platform/persistence/db.mixin";
 
@@ -237,5 +238,30 @@ describe("withIdTiebreak", () => {
 		const mine = ["-createdAt"];
 		withIdTiebreak(mine);
 		expect(mine).toEqual(["-createdAt"]);
+	});
+});
+
+describe("owned documents", () => {
+	const alice = { id: "alice", role: "customer" } as const;
+	const admin = { id: "root", role: "admin" } as const;
+	const missing = () => new Error("not found");
+
+	it("are found by their owner and by an admin, and by no one else", async () => {
+		const doc = await svc.adapter.insert({ orderId: "owned-1", userId: "alice" });
+		const find = (user: any, options?: any) =>
+			svc.findOwned(svc.adapter, doc._id, user, missing, options);
+		expect((await find(alice)).orderId).toBe("owned-1");
+		expect((await find(admin)).orderId).toBe("owned-1");
+		await expect(find({ id: "bob", role: "customer" })).rejects.toThrow("not found");
+		await expect(find(undefined)).rejects.toThrow("not found");
+		await expect(find(admin, { adminReads: false })).rejects.toThrow("not found");
+		await expect(svc.findOwned(svc.adapter, "no-such-id", alice, missing)).rejects.toThrow(
+			"not found"
+		);
+	});
+
+	it("scope a listing to the caller unless the caller is an admin", () => {
+		expect(ownedBy(alice, { status: "x" })).toEqual({ status: "x", userId: "alice" });
+		expect(ownedBy(admin, { status: "x" })).toEqual({ status: "x" });
 	});
 });
