@@ -8,8 +8,8 @@
 import "./platform/runtime/threadpool";
 import os from "node:os";
 import path from "node:path";
-import type { BrokerOptions, Errors, LogLevels } from "moleculer";
-import { ConfigError, envFlag, envNumber, settings } from "./platform/runtime/settings";
+import type { BrokerOptions, Errors } from "moleculer";
+import { ConfigError, settings } from "./platform/runtime/settings";
 import { endpointFailed, retryable } from "./platform/messaging/retry";
 import { ShopValidator } from "./platform/http/validator";
 import { startHealthServer } from "./platform/runtime/health";
@@ -41,48 +41,34 @@ function checked<T>(read: () => T): T {
 	}
 }
 
-// Validate project settings before anything starts.
-checked(settings);
+// Every setting validated before anything starts; the broker's are applied below.
+const broker = checked(settings).broker;
 
 // moleculer-runner resolves `SERVICES=orders` against SERVICEDIR: point it at our service folders
 // (services/ next to this file, so the same holds for the compiled dist/ tree).
 process.env.SERVICEDIR ??= path.join(__dirname, "services");
 
-const env = process.env;
-// The broker's own settings, parsed and refused as platform/runtime/settings.ts does its own.
-const num = (name: string, def: number) => checked(() => envNumber(env, name, def));
-const flag = (name: string, def: boolean) => checked(() => envFlag(env, name, def));
-
-/** TRANSPORTER is a NATS URL: our transporter, which writes once per event-loop turn. */
-const ourNats = /^nats:\/\//.test(env.TRANSPORTER ?? "");
-// Instant failover (platform/messaging/nats-transporter.ts, platform/messaging/failover.ts); FAILOVER=false measures without.
-const failover = flag("FAILOVER", true);
-
 function transporter(): BrokerOptions["transporter"] {
-	const url = env.TRANSPORTER;
+	const url = broker.transporter;
 	if (!url) return null; // embedded default: every service in one process, no broker
-	if (ourNats)
+	if (/^nats:\/\//.test(url))
 		// Moleculer's NATS transporter, its publishes written once per event-loop turn.
 		return coalescingNats({
 			url,
 			// Keep trying for ever: a restarted nats-server is found again without restarting nodes.
 			maxReconnectAttempts: -1,
 			reconnectTimeWait: 500,
-			failover
+			failover: broker.failover
 		});
 	return url as BrokerOptions["transporter"];
 }
 
 function tracingExporter(): NonNullable<Exclude<BrokerOptions["tracing"], boolean>>["exporter"] {
-	switch ((env.TRACING_EXPORTER || "").toLowerCase()) {
+	switch (broker.tracing.exporter) {
 		case "console":
 			return [{ type: "Console", options: { width: 100, colors: true } }];
 		case "zipkin":
-			return [
-				{ type: "Zipkin", options: { baseURL: env.ZIPKIN_URL || "http://zipkin:9411" } }
-			];
-		case "jaeger":
-			return [{ type: "Jaeger", options: { endpoint: env.JAEGER_URL } }];
+			return [{ type: "Zipkin", options: { baseURL: broker.tracing.zipkinUrl } }];
 		case "event":
 			return [{ type: "Event", options: { eventName: "$tracing.spans" } }];
 		default:
@@ -90,21 +76,17 @@ function tracingExporter(): NonNullable<Exclude<BrokerOptions["tracing"], boolea
 	}
 }
 
-const production = env.NODE_ENV === "production";
-// Structured JSON lines in production (one object per line, with the request id).
-const jsonLogs = production || env.LOG_FORMAT === "json";
-const metricsPort = env.METRICS_PORT ? num("METRICS_PORT", 3030) : undefined;
-const cacher = env.CACHER ?? "Memory";
+const { jsonLogs, metrics, health } = broker;
 
 const brokerConfig: BrokerOptions = {
-	namespace: env.NAMESPACE || "shopmesh",
-	nodeID: env.NODEID || `${os.hostname()}-${process.pid}`,
-	metadata: { region: env.REGION || "local" },
+	namespace: broker.namespace,
+	nodeID: broker.nodeID ?? `${os.hostname()}-${process.pid}`,
+	metadata: { region: broker.region },
 
 	logger: {
 		type: "Console",
 		options: {
-			level: (env.LOGLEVEL as LogLevels) || "info",
+			level: broker.logLevel,
 			colors: !jsonLogs,
 			moduleColors: !jsonLogs,
 			formatter: jsonLogs ? jsonLogFormatter : "full",
@@ -112,63 +94,50 @@ const brokerConfig: BrokerOptions = {
 			autoPadding: false
 		}
 	},
-	logLevel: (env.LOGLEVEL as LogLevels) || "info",
+	logLevel: broker.logLevel,
 
 	transporter: transporter(),
 	serializer: "JSON",
 
-	requestTimeout: num("REQUEST_TIMEOUT", 10_000),
+	requestTimeout: broker.requestTimeout,
 
 	// Only retry errors where the request surely never ran (no endpoint, rejected, queue full,
 	// disconnected). A timed-out call may have run already, so it is never retried blindly.
 	retryPolicy: {
-		enabled: flag("RETRY_ENABLED", true),
-		retries: num("RETRY_RETRIES", 3),
-		delay: num("RETRY_DELAY", 100),
-		maxDelay: num("RETRY_MAX_DELAY", 1000),
+		...broker.retry,
 		factor: 2,
 		check: (err: Error) => retryable(err as Errors.MoleculerError)
 	},
 
 	maxCallLevel: 100,
-	heartbeatInterval: num("HEARTBEAT_INTERVAL", 5),
-	heartbeatTimeout: num("HEARTBEAT_TIMEOUT", 15),
+	heartbeatInterval: broker.heartbeatInterval,
+	heartbeatTimeout: broker.heartbeatTimeout,
 	contextParamsCloning: false,
 
 	// Graceful shutdown: on SIGTERM wait for in-flight requests before leaving the cluster.
-	tracking: {
-		enabled: flag("TRACKING_ENABLED", true),
-		shutdownTimeout: num("SHUTDOWN_TIMEOUT", 10_000)
-	},
+	tracking: broker.tracking,
 
 	disableBalancer: false,
-	registry: { strategy: env.STRATEGY || "RoundRobin", preferLocal: flag("PREFER_LOCAL", true) },
+	registry: { strategy: broker.strategy, preferLocal: broker.preferLocal },
 
 	// Per-endpoint circuit breaker: an endpoint failing half of its calls is skipped for a while
 	// (a refusal because a dependency is down is an answer, not a failure: platform/messaging/retry.ts).
 	circuitBreaker: {
-		enabled: flag("CIRCUIT_BREAKER_ENABLED", true),
-		threshold: num("CIRCUIT_BREAKER_THRESHOLD", 0.5),
-		minRequestCount: num("CIRCUIT_BREAKER_MIN_REQUESTS", 5),
-		windowTime: num("CIRCUIT_BREAKER_WINDOW", 30),
-		halfOpenTime: num("CIRCUIT_BREAKER_HALF_OPEN_MS", 5_000),
+		...broker.circuitBreaker,
 		check: (err: Error) => endpointFailed(err as Errors.MoleculerError)
 	},
 
 	// Bulkhead: bound concurrent handler executions per action; excess waits in a bounded queue.
-	bulkhead: {
-		enabled: flag("BULKHEAD_ENABLED", true),
-		concurrency: num("BULKHEAD_CONCURRENCY", 64),
-		maxQueueSize: num("BULKHEAD_MAX_QUEUE", 1000)
-	},
+	bulkhead: broker.bulkhead,
 
 	// Memory: moleculer's memory cacher with its keys grouped by service (platform/runtime/cacher.ts; a
 	// registered cacher type, which moleculer's typings do not know).
-	cacher: ["", "none", "false"].includes(cacher.toLowerCase())
-		? null
-		: cacher.toLowerCase() === "memory"
-			? ({ type: SCOPED_MEMORY_CACHER } as unknown as BrokerOptions["cacher"])
-			: (cacher as "Memory"),
+	cacher:
+		broker.cacher === "none"
+			? null
+			: broker.cacher === "memory"
+				? ({ type: SCOPED_MEMORY_CACHER } as unknown as BrokerOptions["cacher"])
+				: (broker.cacher as "Memory"),
 
 	// fastest-validator with lengths and array bounds checked first, linear email and URL
 	// checks and bounded error lists (platform/http/validator.ts).
@@ -178,18 +147,18 @@ const brokerConfig: BrokerOptions = {
 	// On by default: the operator console's traffic charts read every node's request metrics
 	// (`$node.metrics`); METRICS_ENABLED=false turns them off. Prometheus only with METRICS_PORT.
 	metrics: {
-		enabled: flag("METRICS_ENABLED", true),
+		enabled: metrics.enabled,
 		// Latency quantiles keep every sample of their window and sort it when read (each second
 		// by the console): a 5 s window instead of moleculer's 60 s bounds that under load.
 		defaultMaxAgeSeconds: 5,
 		reporter:
-			metricsPort != null
-				? [{ type: "Prometheus", options: { port: metricsPort, path: "/metrics" } }]
+			metrics.port != null
+				? [{ type: "Prometheus", options: { port: metrics.port, path: "/metrics" } }]
 				: []
 	},
 
 	tracing: {
-		enabled: Boolean(env.TRACING_EXPORTER),
+		enabled: broker.tracing.exporter != null,
 		exporter: tracingExporter(),
 		events: true,
 		// Spans never carry params, meta or responses by default: they hold passwords and card
@@ -202,7 +171,7 @@ const brokerConfig: BrokerOptions = {
 
 	middlewares: [
 		// Calls get their action's budget as timeout; a call whose instance died goes to a twin.
-		...(failover ? [FailoverMiddleware()] : []),
+		...(broker.failover ? [FailoverMiddleware()] : []),
 		// Shutdown: the gateway stops taking requests before in-flight calls are awaited.
 		DrainMiddleware(),
 		// Nested in-process calls start from the event loop, so one order cannot hog it.
@@ -210,7 +179,7 @@ const brokerConfig: BrokerOptions = {
 		// Puts each handler's context in scope, so JSON log lines carry its request id.
 		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.
-		...(metricsPort != null ? [BusinessMetricsMiddleware()] : []),
+		...(metrics.port != null ? [BusinessMetricsMiddleware()] : []),
 		// The crash-recovery tests' switches; nothing unless one is set, never in production.
 		...faultInjection()
 	],
@@ -218,16 +187,12 @@ const brokerConfig: BrokerOptions = {
 
 	// Per-node liveness/readiness endpoint, opt-in so several nodes can share a host.
 	async created(broker) {
-		const port = env.HEALTH_PORT ? num("HEALTH_PORT", 0) : undefined;
+		const { port, host } = health;
 		if (port == null) return;
-		healthServer = await startHealthServer(broker, port, env.HEALTH_HOST || "0.0.0.0").catch(
-			err => {
-				broker.logger.error(
-					`Health endpoint cannot listen on port ${port}: ${err.message}`
-				);
-				return undefined;
-			}
-		);
+		healthServer = await startHealthServer(broker, port, host).catch(err => {
+			broker.logger.error(`Health endpoint cannot listen on port ${port}: ${err.message}`);
+			return undefined;
+		});
 	},
 	async stopped() {
 		await new Promise(resolve =>

@@ -7,6 +7,7 @@
  * (DATA_DIR/<service>.sqlite). Across hosts, set MONGO_URI.
  */
 import path from "node:path";
+import { envUrl, loadSettings } from "../platform/runtime/settings";
 import {
 	ALL_SERVICES,
 	ROOT,
@@ -31,10 +32,13 @@ function instanceCounts(raw = process.env.INSTANCES ?? ""): Record<string, numbe
 }
 
 async function main() {
-	const natsUrl = process.env.NATS_URL || "nats://127.0.0.1:4222";
+	const natsUrl = envUrl(process.env, "NATS_URL", ["nats"]) ?? "nats://127.0.0.1:4222";
 	const counts = instanceCounts();
-	const basePort = Number(process.env.PORT) || 3000;
-	const dataDir = path.resolve(process.env.DATA_DIR || path.join(ROOT, "data"));
+	// PORT and DATA_DIR as every node reads them (validated there; data/ of the checkout).
+	const { port: basePort, dataDir } = loadSettings({
+		...process.env,
+		DATA_DIR: process.env.DATA_DIR || path.join(ROOT, "data")
+	});
 	const nodes: RunningNode[] = [];
 
 	for (const service of ALL_SERVICES) {

@@ -13,7 +13,7 @@ async function main() {
 		...brokerConfig,
 		nodeID: `repl-${process.pid}`,
 		transporter: { type: "NATS", options: { url: transporter, maxReconnectAttempts: -1 } },
-		logLevel: (process.env.LOGLEVEL as "warn") || "warn",
+		logLevel: process.env.LOGLEVEL ? brokerConfig.logLevel : "warn",
 		metrics: false,
 		replOptions: { customCommands: replCommands as never }
 	});

@@ -1,8 +1,7 @@
 /**
- * Project settings: read from the environment and validated in one place.
- *
- * Broker options (transporter, namespace, timeouts...) live in moleculer.config.ts;
- * this module holds what the services themselves need.
+ * Every setting of a node, read from the environment and validated in one place: the broker's
+ * own (`broker`, which moleculer.config.ts turns into broker options) and the services'.
+ * A bad value is a ConfigError naming the variable, never a silent default.
  */
 import os from "node:os";
 import path from "node:path";
@@ -11,8 +10,48 @@ export class ConfigError extends Error {
 	override name = "ConfigError";
 }
 
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export const STRATEGIES = ["RoundRobin", "Random", "CpuUsage", "Latency", "Shard"] as const;
+/** Trace exporters; Jaeger takes Zipkin's format on its port 9411 (jaeger-client is unmaintained). */
+export const TRACING_EXPORTERS = ["console", "zipkin", "event"] as const;
+
+/** The broker's options, as moleculer.config.ts applies them. */
+export interface BrokerSettings {
+	/** TRANSPORTER: a NATS URL for a cluster; unset, every service runs in one process. */
+	transporter: string | undefined;
+	namespace: string;
+	nodeID: string | undefined;
+	region: string;
+	logLevel: (typeof LOG_LEVELS)[number];
+	/** One JSON object per log line (production, or LOG_FORMAT=json). */
+	jsonLogs: boolean;
+	requestTimeout: number;
+	retry: { enabled: boolean; retries: number; delay: number; maxDelay: number };
+	heartbeatInterval: number;
+	heartbeatTimeout: number;
+	tracking: { enabled: boolean; shutdownTimeout: number };
+	strategy: (typeof STRATEGIES)[number];
+	preferLocal: boolean;
+	circuitBreaker: {
+		enabled: boolean;
+		threshold: number;
+		minRequestCount: number;
+		windowTime: number;
+		halfOpenTime: number;
+	};
+	bulkhead: { enabled: boolean; concurrency: number; maxQueueSize: number };
+	/** "memory" (the scoped memory cacher), "none", or another moleculer cacher by name or URL. */
+	cacher: string;
+	metrics: { enabled: boolean; port: number | undefined };
+	tracing: { exporter: (typeof TRACING_EXPORTERS)[number] | undefined; zipkinUrl: string };
+	health: { port: number | undefined; host: string };
+	/** Calls whose instance is gone go to a twin (FAILOVER=false measures without). */
+	failover: boolean;
+}
+
 export interface Settings {
 	env: "production" | "development" | "test";
+	broker: BrokerSettings;
 	port: number;
 	host: string;
 	/** Sockets the gateway listens on at `port` (platform/http/listen.ts); 1 where the OS cannot share one. */
@@ -55,6 +94,8 @@ export interface Settings {
 	payments: { leaseMs: number; recoveryIntervalMs: number };
 	/** The sender of emails (MAIL_FROM). */
 	mailFrom: string;
+	/** The operator console's polling of the cluster. */
+	ops: { intervalMs: number; historySize: number };
 	/** Services the gateway needs to be ready (READY_REQUIRES). */
 	readyRequires: string[];
 	seedCatalog: boolean;
@@ -129,6 +170,90 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: r
 	const found = values.find(v => v === raw.toUpperCase());
 	if (!found) throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
 	return found;
+}
+
+/** One of `values`, matched without regard to case and answered as listed; `def` when unset. */
+function choice<T extends string, D extends T | undefined>(
+	env: NodeJS.ProcessEnv,
+	name: string,
+	values: readonly T[],
+	def: D
+): T | D {
+	const raw = env[name]?.trim();
+	if (raw == null || raw === "") return def;
+	const found = values.find(v => v.toLowerCase() === raw.toLowerCase());
+	if (!found) throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
+	return found;
+}
+
+/** A URL of one of `schemes` (e.g. "nats", "http"), or undefined when unset. */
+export function envUrl(
+	env: NodeJS.ProcessEnv,
+	name: string,
+	schemes: string[]
+): string | undefined {
+	const raw = env[name]?.trim();
+	if (raw == null || raw === "") return undefined;
+	const scheme = raw.match(/^([a-z][a-z0-9+.-]*):\/\//i)?.[1]?.toLowerCase();
+	if (!scheme || !schemes.includes(scheme))
+		throw new ConfigError(`${name} must be a ${schemes.join(" or ")} URL (got "${raw}")`);
+	return raw;
+}
+
+/** The broker's options (read before the services': moleculer.config.ts needs them first). */
+export function loadBrokerSettings(env: NodeJS.ProcessEnv = process.env): BrokerSettings {
+	const num = (name: string, def: number) => envNumber(env, name, def);
+	const port = (name: string) => (env[name] ? int(env, name, 0, 0, 65535) : undefined);
+	const cacher = (env.CACHER ?? "Memory").trim();
+	return {
+		transporter: env.TRANSPORTER?.trim() || undefined,
+		namespace: env.NAMESPACE || "shopmesh",
+		nodeID: env.NODEID || undefined,
+		region: env.REGION || "local",
+		logLevel: choice(env, "LOGLEVEL", LOG_LEVELS, "info"),
+		jsonLogs:
+			env.NODE_ENV === "production" ||
+			choice(env, "LOG_FORMAT", ["text", "json"], "text") === "json",
+		requestTimeout: num("REQUEST_TIMEOUT", 10_000),
+		retry: {
+			enabled: bool(env, "RETRY_ENABLED", true),
+			retries: num("RETRY_RETRIES", 3),
+			delay: num("RETRY_DELAY", 100),
+			maxDelay: num("RETRY_MAX_DELAY", 1000)
+		},
+		heartbeatInterval: num("HEARTBEAT_INTERVAL", 5),
+		heartbeatTimeout: num("HEARTBEAT_TIMEOUT", 15),
+		tracking: {
+			enabled: bool(env, "TRACKING_ENABLED", true),
+			shutdownTimeout: num("SHUTDOWN_TIMEOUT", 10_000)
+		},
+		strategy: choice(env, "STRATEGY", STRATEGIES, "RoundRobin"),
+		preferLocal: bool(env, "PREFER_LOCAL", true),
+		circuitBreaker: {
+			enabled: bool(env, "CIRCUIT_BREAKER_ENABLED", true),
+			threshold: num("CIRCUIT_BREAKER_THRESHOLD", 0.5),
+			minRequestCount: num("CIRCUIT_BREAKER_MIN_REQUESTS", 5),
+			windowTime: num("CIRCUIT_BREAKER_WINDOW", 30),
+			halfOpenTime: num("CIRCUIT_BREAKER_HALF_OPEN_MS", 5_000)
+		},
+		bulkhead: {
+			enabled: bool(env, "BULKHEAD_ENABLED", true),
+			concurrency: num("BULKHEAD_CONCURRENCY", 64),
+			maxQueueSize: num("BULKHEAD_MAX_QUEUE", 1000)
+		},
+		cacher: ["", "none", "false"].includes(cacher.toLowerCase())
+			? "none"
+			: cacher.toLowerCase() === "memory"
+				? "memory"
+				: cacher,
+		metrics: { enabled: bool(env, "METRICS_ENABLED", true), port: port("METRICS_PORT") },
+		tracing: {
+			exporter: choice(env, "TRACING_EXPORTER", TRACING_EXPORTERS, undefined),
+			zipkinUrl: envUrl(env, "ZIPKIN_URL", ["http", "https"]) ?? "http://zipkin:9411"
+		},
+		health: { port: port("HEALTH_PORT"), host: env.HEALTH_HOST || "0.0.0.0" },
+		failover: bool(env, "FAILOVER", true)
+	};
 }
 
 export const DEFAULT_MAIL_FROM = "shopmesh <no-reply@shopmesh.local>";
@@ -216,6 +341,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 
 	return {
 		env: nodeEnv,
+		broker: loadBrokerSettings(env),
 		port: int(env, "PORT", 3000, 0, 65535),
 		host: env.HOST || "0.0.0.0",
 		acceptSockets: int(env, "HTTP_ACCEPT_SOCKETS", 8, 1, 64),
@@ -271,6 +397,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			recoveryIntervalMs: int(env, "PAYMENT_RECOVERY_INTERVAL_MS", 15_000, 50, 3_600_000)
 		},
 		mailFrom: env.MAIL_FROM?.trim() || DEFAULT_MAIL_FROM,
+		ops: {
+			intervalMs: int(env, "OPS_INTERVAL_MS", 1000, 50, 60_000),
+			historySize: int(env, "OPS_HISTORY_SIZE", 300, 1, 100_000)
+		},
 		readyRequires: serviceNames(env, "READY_REQUIRES", "users,inventory,payments,orders"),
 		seedCatalog: bool(env, "SEED_CATALOG", nodeEnv !== "production"),
 		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false),

@@ -2,6 +2,7 @@ import {
 	ConfigError,
 	envFlag,
 	envNumber,
+	loadBrokerSettings,
 	loadSettings
 } from "../../../../platform/runtime/settings";
 
@@ -75,5 +76,80 @@ describe("settings", () => {
 			"orders"
 		]);
 		expect(loadSettings({ ORDER_STUCK_AFTER_MS: "1500" }).orders.stuckAfterMs).toBe(1500);
+	});
+
+	describe("the broker's own, one test per kind of value", () => {
+		it("defaults to an embedded node with moleculer's usual options", () => {
+			const b = loadBrokerSettings({});
+			expect(b).toMatchObject({
+				transporter: undefined,
+				namespace: "shopmesh",
+				logLevel: "info",
+				jsonLogs: false,
+				requestTimeout: 10_000,
+				strategy: "RoundRobin",
+				cacher: "memory",
+				metrics: { enabled: true, port: undefined },
+				tracing: { exporter: undefined, zipkinUrl: "http://zipkin:9411" },
+				health: { port: undefined, host: "0.0.0.0" },
+				failover: true
+			});
+			expect(loadBrokerSettings({ NODE_ENV: "production" }).jsonLogs).toBe(true);
+		});
+
+		it("a choice: any case accepted and answered as listed, anything else refused", () => {
+			expect(loadBrokerSettings({ LOGLEVEL: "WARN" }).logLevel).toBe("warn");
+			expect(loadBrokerSettings({ STRATEGY: "latency" }).strategy).toBe("Latency");
+			expect(loadBrokerSettings({ LOG_FORMAT: "json" }).jsonLogs).toBe(true);
+			expect(() => loadBrokerSettings({ LOGLEVEL: "loud" })).toThrow(
+				new ConfigError(
+					'LOGLEVEL must be one of fatal, error, warn, info, debug, trace (got "loud")'
+				)
+			);
+			expect(() => loadBrokerSettings({ STRATEGY: "fastest" })).toThrow(/^STRATEGY/);
+			expect(() => loadBrokerSettings({ LOG_FORMAT: "yaml" })).toThrow(/^LOG_FORMAT/);
+			// jaeger-client is unmaintained: Jaeger takes zipkin's format instead.
+			expect(() => loadBrokerSettings({ TRACING_EXPORTER: "jaeger" })).toThrow(
+				/TRACING_EXPORTER must be one of console, zipkin, event/
+			);
+		});
+
+		it("a URL of the right scheme", () => {
+			expect(
+				loadBrokerSettings({ TRACING_EXPORTER: "zipkin", ZIPKIN_URL: "https://z:9411" })
+					.tracing
+			).toEqual({ exporter: "zipkin", zipkinUrl: "https://z:9411" });
+			expect(() => loadBrokerSettings({ ZIPKIN_URL: "zipkin:9411" })).toThrow(
+				/ZIPKIN_URL must be a http or https URL/
+			);
+		});
+
+		it("a port, a number and a flag, each refused when malformed", () => {
+			expect(loadBrokerSettings({ METRICS_PORT: "3030" }).metrics.port).toBe(3030);
+			expect(() => loadBrokerSettings({ HEALTH_PORT: "99999" })).toThrow(/^HEALTH_PORT/);
+			expect(() => loadBrokerSettings({ REQUEST_TIMEOUT: "10s" })).toThrow(
+				/^REQUEST_TIMEOUT/
+			);
+			expect(loadBrokerSettings({ BULKHEAD_ENABLED: "no" }).bulkhead.enabled).toBe(false);
+			expect(() => loadBrokerSettings({ PREFER_LOCAL: "maybe" })).toThrow(/^PREFER_LOCAL/);
+		});
+
+		it("a cacher: none or false turn it off, Memory is ours, any other name goes to moleculer", () => {
+			expect(loadBrokerSettings({ CACHER: "None" }).cacher).toBe("none");
+			expect(loadBrokerSettings({ CACHER: "false" }).cacher).toBe("none");
+			expect(loadBrokerSettings({ CACHER: "MEMORY" }).cacher).toBe("memory");
+			expect(loadBrokerSettings({ CACHER: "Redis" }).cacher).toBe("Redis");
+		});
+
+		it("are checked with the services' settings, so a bad one stops any node", () => {
+			expect(() => loadSettings({ LOGLEVEL: "loud" })).toThrow(/^LOGLEVEL/);
+		});
+	});
+
+	it("a size and the console's polling", () => {
+		expect(loadSettings({ BODY_LIMIT: "1mb" }).bodyLimit).toBe("1mb");
+		expect(() => loadSettings({ BODY_LIMIT: "lots" })).toThrow(/^BODY_LIMIT/);
+		expect(loadSettings({}).ops).toEqual({ intervalMs: 1000, historySize: 300 });
+		expect(() => loadSettings({ OPS_INTERVAL_MS: "fast" })).toThrow(/^OPS_INTERVAL_MS/);
 	});
 });
