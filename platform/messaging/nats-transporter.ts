@@ -16,6 +16,11 @@
  * through its public API, long before its heartbeats are missed. A request that stays unanswered
  * for a while has its node probed the same way (a PING packet with a reply subject).
  *
+ * A frozen node (kill -STOP, a hung process) keeps its subscriptions, so nats-server cannot tell:
+ * a probe it leaves without a PONG for `unresponsiveAfterMs` takes it off the registry too, but
+ * only while every call pending on it has a twin to go to (an only instance, frozen, is left to
+ * its callers' budgets and the breaker). Its next heartbeat brings it back.
+ *
  * Registered as the transporter type "CoalescingNATS"; moleculer.config.ts uses it for nats://
  * URLs. Everything else (options, reconnects, subscriptions) is the stock NATS transporter.
  */
@@ -71,15 +76,18 @@ export interface FailoverOptions {
 	failover?: boolean;
 	/** A request unanswered this long has its node probed for a subscription (ms). */
 	probeAfterMs?: number;
+	/** A probe without a PONG this long finds its node unresponsive (ms). */
+	unresponsiveAfterMs?: number;
 }
 
 export class CoalescingNatsTransporter extends NatsTransporter {
 	private readonly failover: boolean;
 	private readonly probeAfterMs: number;
+	private readonly unresponsiveAfterMs: number;
 	private inbox?: string;
 	/** Requests sent with a reply subject and not yet seen answered: id -> sent at (ms). */
 	private readonly sentAt = new Map<string, number>();
-	/** Probes sent: token -> the node probed and when. */
+	/** Probes unanswered: token -> the node probed and when (one per node at a time). */
 	private readonly probes = new Map<string, { nodeID: string; at: number }>();
 	/** Nodes found gone, until they are off the registry. */
 	private readonly leaving = new Set<string>();
@@ -100,11 +108,13 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 		const {
 			failover = true,
 			probeAfterMs = 200,
+			unresponsiveAfterMs = 3000,
 			...rest
 		} = typeof opts === "string" ? { url: opts } : opts;
 		super(rest);
 		this.failover = failover;
 		this.probeAfterMs = probeAfterMs;
+		this.unresponsiveAfterMs = unresponsiveAfterMs;
 	}
 
 	override onConnected(wasReconnect?: boolean): Promise<void> {
@@ -146,6 +156,10 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 		client.subscribe(`${inbox}.>`, {
 			callback: (_err: unknown, msg: Msg) => this.onStatus(msg, inbox)
 		});
+		// A PONG to a probe (its id is the probe's token): the node is alive, merely slow.
+		this.broker.localBus.on("$node.pong", (pong: { id?: unknown }) =>
+			this.probes.delete(String(pong.id))
+		);
 		// Each half of the delay: a call's node is probed within 1.5 times it.
 		this.probeTimer = setInterval(() => this.probeSlowTargets(), this.probeAfterMs / 2);
 		this.probeTimer.unref();
@@ -198,21 +212,49 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			.finally(() => this.leaving.delete(nodeID));
 	}
 
+	/**
+	 * Off the registry like a dead node when it answered no probe, but only if every call pending
+	 * on it has another instance to go to: those the failover may re-send go there at once.
+	 */
+	private unresponsive(nodeID: string) {
+		const node = this.broker.registry.nodes.get(nodeID);
+		if (!node?.available || this.leaving.has(nodeID)) return;
+		const actions = new Set<string>();
+		for (const req of this.transit.pendingRequests.values())
+			if (req.nodeID === nodeID) actions.add(req.action.name);
+		const twinFor = (action: string) =>
+			this.broker.registry
+				.getActionEndpoints(action)
+				?.endpoints.some(ep => ep.id !== nodeID && ep.isAvailable);
+		if (actions.size === 0 || ![...actions].every(twinFor)) return;
+		this.broker.logger.warn(
+			`Node '${nodeID}' answered no ping for ${this.unresponsiveAfterMs} ms: taken off until it is heard from again.`
+		);
+		this.broker.registry.nodes.disconnected(nodeID, true);
+	}
+
 	/** A PING with a reply subject to the node of every request unanswered for a while. */
 	private probeSlowTargets() {
 		const pending = this.transit?.pendingRequests;
 		if (!pending || !this.client || !this.inbox) return;
-		const before = Date.now() - this.probeAfterMs;
+		const now = Date.now();
 		const targets = new Set<string>();
 		for (const [id, at] of this.sentAt) {
 			const req = pending.get(id);
 			if (!req) this.sentAt.delete(id);
-			else if (at < before) targets.add(req.nodeID);
+			else if (at < now - this.probeAfterMs) targets.add(req.nodeID);
 		}
-		// A probe unanswered for a second found its node subscribed.
-		for (const [token, probe] of this.probes)
-			if (probe.at < Date.now() - 1000) this.probes.delete(token);
+		const probed = new Set<string>();
+		for (const [token, probe] of this.probes) {
+			if (probe.at >= now - this.unresponsiveAfterMs) probed.add(probe.nodeID);
+			else {
+				// Subscribed (no 503) yet silent: frozen, or too busy to answer a ping.
+				this.probes.delete(token);
+				if (targets.has(probe.nodeID)) this.unresponsive(probe.nodeID);
+			}
+		}
 		for (const nodeID of targets) {
+			if (probed.has(nodeID)) continue;
 			const token = String(++this.probeSeq);
 			this.probes.set(token, { nodeID, at: Date.now() });
 			const ping = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };

@@ -1,0 +1,148 @@
+/**
+ * Target 3 of issue 22 with a twin: one of two payments instances frozen (kill -STOP) under c8
+ * orders. It keeps its NATS connection, so nats-server cannot tell it from a busy node; its
+ * callers' probes go without a PONG and take it off the registry (platform/messaging/
+ * nats-transporter.ts), and the authorizations pending on it go to its twin. Heartbeats are
+ * missed only after 120 s here: nothing else can be what moves the traffic. After kill -CONT its
+ * next heartbeat brings it back.
+ */
+import { ServiceBroker } from "moleculer";
+import type { RunningNode } from "../../scripts/cluster-lib";
+import {
+	allRows,
+	api,
+	bearer,
+	createCluster,
+	loginAdmin,
+	newCustomer,
+	newProduct,
+	startEveryService,
+	stockOf,
+	TEST_CARD,
+	until,
+	type Cluster
+} from "../helpers/cluster";
+import { Gateways, runLoad, summary } from "../helpers/load";
+
+jest.setTimeout(150_000);
+
+let c: Cluster;
+let observer: ServiceBroker;
+const nodes: Record<string, RunningNode> = {};
+
+/** Payments instances the observer sees available, by node id. */
+const paymentNodes = () =>
+	observer.registry
+		.getActionEndpoints("payments.authorize")
+		?.endpoints.filter(ep => ep.isAvailable)
+		.map(ep => ep.id) ?? [];
+
+/** Authorizations a payments node has handled, from its own request metrics. */
+async function authorizationsOn(nodeID: string): Promise<number> {
+	const metrics = await observer.call<any[], any>(
+		"$node.metrics",
+		{ includes: ["moleculer.request.total"] },
+		{ nodeID, timeout: 2000 }
+	);
+	const total = metrics.find(m => m.name === "moleculer.request.total");
+	return (total?.values ?? [])
+		.filter((v: any) => v.labels?.action === "payments.authorize")
+		.reduce((sum: number, v: any) => sum + v.value, 0);
+}
+
+beforeAll(async () => {
+	c = await createCluster({
+		HEARTBEAT_INTERVAL: "1",
+		HEARTBEAT_TIMEOUT: "120",
+		RATE_LIMIT_MAX: "0",
+		PAYMENT_RECOVERY_INTERVAL_MS: "1000",
+		ORDER_RECOVERY_INTERVAL_MS: "1000"
+	});
+	Object.assign(nodes, await startEveryService(c, ["users", "inventory", "payments", "orders"]));
+	nodes["payments-2"] = c.start({ services: "payments", nodeID: "payments-2" });
+	observer = new ServiceBroker({
+		namespace: c.namespace,
+		nodeID: `observer-${process.pid}`,
+		transporter: { type: "NATS", options: { url: c.nats.url } },
+		heartbeatTimeout: 120,
+		logger: false
+	});
+	await observer.start();
+	await until(c, "two payments instances", async () => paymentNodes().length === 2, 60_000);
+	// Every node has heard of payments-2 by now (INFO on connect, heartbeats each second).
+	await new Promise(r => setTimeout(r, 2000));
+}, 150_000);
+
+afterAll(async () => {
+	if (nodes["payments-2"]?.proc.exitCode === null) nodes["payments-2"].proc.kill("SIGCONT");
+	await observer?.stop();
+	await c?.stopAll();
+});
+
+it("takes a frozen payments instance out of the traffic within 5 s, loses no order, and takes it back after kill -CONT", async () => {
+	const admin = await loginAdmin(c);
+	const productId = await newProduct(c, admin, 100_000);
+	const customers = await Promise.all(Array.from({ length: 4 }, () => newCustomer(c)));
+	const gateways = new Gateways([c.base]);
+	const order = (i: number) => ({
+		what: "order",
+		send: (b: string) =>
+			api(
+				b,
+				"POST",
+				"/orders",
+				{ items: [{ productId, quantity: 1 }], payment: TEST_CARD },
+				bearer(customers[i % customers.length].token)
+			)
+	});
+	// Both instances take authorizations before the freeze.
+	for (let i = 0; i < 8; i++) expect((await order(i).send(c.base)).status).toBe(201);
+	expect(await authorizationsOn("payments-2")).toBeGreaterThan(0);
+
+	const { answers, faultAt } = await runLoad({
+		gateways,
+		concurrency: 8,
+		durationMs: 10_000,
+		request: order,
+		fault: { atMs: 2000, run: async () => nodes["payments-2"].proc.kill("SIGSTOP") }
+	});
+	const report = `frozen at ${faultAt} ms\n${summary(answers)}`;
+	const failed = answers.filter(a => a.status !== 201);
+	// In flight on it at the freeze: each waits for the probe (3 s without a PONG), then its twin.
+	const slowest = Math.max(...answers.map(a => a.ms));
+	// Started 5 s after the freeze or later: the frozen instance is out of the traffic.
+	const late = answers.filter(a => a.startedAt > faultAt! + 5000);
+	expect({ failed, report }).toEqual({ failed: [], report });
+	expect(slowest).toBeLessThan(5000);
+	expect(late.length).toBeGreaterThan(20);
+	expect(late.filter(a => a.ms >= 1000)).toEqual([]);
+
+	// Rejoins: its next heartbeat brings it back to orders, and authorizations reach it again.
+	nodes["payments-2"].proc.kill("SIGCONT");
+	const before = await authorizationsOn("payments-2");
+	let after = 0;
+	await until(
+		c,
+		"authorizations on payments-2 again",
+		async () => {
+			after++;
+			expect((await order(after).send(c.base)).status).toBe(201);
+			return (await authorizationsOn("payments-2")) > before;
+		},
+		15_000
+	);
+
+	// Nothing lost: every order confirmed, paid once and captured, its unit taken once.
+	const placed = 8 + answers.length + after;
+	await until(c, "stock of every confirmed order", async () => {
+		return (await stockOf(c, productId)) === 100_000 - placed;
+	});
+	const payments = await allRows(c, admin, "/payments");
+	const orders = await allRows(c, admin, "/orders");
+	const mine = orders.filter(o => o.items.some((i: any) => i.productId === productId));
+	expect(mine.length).toBe(placed);
+	expect(mine.every(o => o.status === "confirmed")).toBe(true);
+	const forMine = payments.filter(p => mine.some(o => o.id === p.orderId));
+	expect(forMine.length).toBe(placed);
+	expect(forMine.filter(p => p.status !== "captured")).toEqual([]);
+});
