@@ -89,6 +89,8 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 	private readonly sentAt = new Map<string, number>();
 	/** Probes unanswered: token -> the node probed and when (one per node at a time). */
 	private readonly probes = new Map<string, { nodeID: string; at: number }>();
+	/** Asked-for probes waiting for their answer: token -> how to settle them. */
+	private readonly asked = new Map<string, (gone: boolean | undefined) => void>();
 	/** Nodes found gone, until they are off the registry. */
 	private readonly leaving = new Set<string>();
 	private probeTimer?: NodeJS.Timeout;
@@ -157,9 +159,10 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			callback: (_err: unknown, msg: Msg) => this.onStatus(msg, inbox)
 		});
 		// A PONG to a probe (its id is the probe's token): the node is alive, merely slow.
-		this.broker.localBus.on("$node.pong", (pong: { id?: unknown }) =>
-			this.probes.delete(String(pong.id))
-		);
+		this.broker.localBus.on("$node.pong", (pong: { id?: unknown }) => {
+			this.probes.delete(String(pong.id));
+			this.asked.get(String(pong.id))?.(false);
+		});
 		// Each half of the delay: a call's node is probed within 1.5 times it.
 		this.probeTimer = setInterval(() => this.probeSlowTargets(), this.probeAfterMs / 2);
 		this.probeTimer.unref();
@@ -172,6 +175,10 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			const nodeID = this.probes.get(token)?.nodeID;
 			this.probes.delete(token);
 			if (nodeID) this.gone(nodeID);
+			return;
+		}
+		if (kind === "q") {
+			this.asked.get(token)?.(true);
 			return;
 		}
 		const nodeID = this.refuse(token);
@@ -210,6 +217,33 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 				}
 			})
 			.finally(() => this.leaving.delete(nodeID));
+	}
+
+	/**
+	 * Whether `nodeID` is gone, asked of nats-server: true when it knows no subscriber for the
+	 * node (answered at once), false on the node's PONG, undefined when neither came within `ms`
+	 * (frozen, or too busy) or this transporter cannot tell (failover off, not connected).
+	 */
+	probeNode(nodeID: string, ms = 1000): Promise<boolean | undefined> {
+		if (!this.client || !this.inbox) return Promise.resolve(undefined);
+		const token = `q${++this.probeSeq}`;
+		return new Promise(resolve => {
+			const timer = setTimeout(() => settle(undefined), ms);
+			const settle = (gone: boolean | undefined) => {
+				clearTimeout(timer);
+				this.asked.delete(token);
+				if (gone) this.gone(nodeID);
+				resolve(gone);
+			};
+			this.asked.set(token, settle);
+			const ping = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };
+			this.sendLater(
+				`${this.prefix}.PING.${nodeID}`,
+				this.serialize(ping),
+				`${this.inbox}.q.${token}`,
+				{ resolve: () => undefined, reject: () => settle(undefined) }
+			);
+		});
 	}
 
 	/**

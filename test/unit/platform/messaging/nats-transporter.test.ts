@@ -12,6 +12,7 @@ import {
 	coalescingNats
 } from "../../../../platform/messaging/nats-transporter";
 import { Nats } from "../../../helpers/cluster";
+import { nodeIsGone } from "../../../../platform/messaging/liveness";
 
 describe("coalesce", () => {
 	it("writes what was queued during a turn after it, in order, in one go", async () => {
@@ -126,6 +127,19 @@ describe("CoalescingNatsTransporter", () => {
 				Array.from({ length: 200 }, (_, n) => brokers[0].call("echo.say", { n }))
 			);
 			expect(answers).toEqual(Array.from({ length: 200 }, (_, n) => ({ n })));
+		});
+
+		it("tells a node that is gone from one that is alive, through nats-server", async () => {
+			const [caller] = brokers;
+			const tx = caller.transit!.tx as unknown as CoalescingNatsTransporter;
+			expect(await tx.probeNode("callee")).toBe(false);
+			const started = Date.now();
+			expect(await tx.probeNode("nobody-here", 5000)).toBe(true);
+			// Answered by the server at once, not by the timeout.
+			expect(Date.now() - started).toBeLessThan(1000);
+			expect(await nodeIsGone(caller, "callee")).toBe(false);
+			expect(await nodeIsGone(caller, "nobody-here")).toBe(true);
+			expect(await nodeIsGone(caller, caller.nodeID)).toBe(false);
 		});
 	});
 });
