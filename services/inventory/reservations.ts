@@ -87,6 +87,55 @@ export const ReservationMethods = {
 		});
 	},
 
+	/** Give an order's held stock back (saga compensation); a committed one is a 409. */
+	async releaseReservation(this: InventoryThis, orderId: string) {
+		const res = await this.findReservation(orderId);
+		if (!res) return { orderId, status: "none" };
+		if (res.status === "committed")
+			throw conflict(
+				"The reservation is committed; restock it instead",
+				ErrorTypes.INVALID_TRANSITION,
+				{ orderId: res.orderId, status: res.status }
+			);
+		return this.settleReservation(res, "released");
+	},
+
+	/** The order is paid: its held units leave the stock for good. */
+	async commitReservation(this: InventoryThis, orderId: string) {
+		let res = await this.findReservation(orderId);
+		if (res?.status === "reserved") res = await this.transitionReservation(res, "committed");
+		if (res?.status !== "committed")
+			throw conflict(
+				res
+					? `The reservation of this order is ${res.status}`
+					: "No reservation for this order",
+				ErrorTypes.RESERVATION_NOT_FOUND,
+				{ orderId, status: res?.status ?? "none" }
+			);
+		await this.applyReservation(res);
+		return toReservation(res);
+	},
+
+	/** A committed order was cancelled: its units return to stock, once (others are released). */
+	async restockReservation(this: InventoryThis, orderId: string) {
+		const res = await this.findReservation(orderId);
+		if (!res) return { orderId, status: "none" };
+		return this.settleReservation(res, res.status === "committed" ? "restocked" : "released");
+	},
+
+	/**
+	 * Move the reservation to `to` where that is allowed (or find where a racing call moved it),
+	 * then bring the products in line with whatever status it has.
+	 */
+	async settleReservation(this: InventoryThis, res: ReservationDoc, to: ReservationStatus) {
+		const done = canReservationTransition(res.status, to)
+			? ((await this.transitionReservation(res, to)) ??
+				(await this.findReservation(res.orderId))!)
+			: res;
+		await this.applyReservation(done);
+		return toReservation(done);
+	},
+
 	/** Take every item's units for the order, stopping at the first shortage. */
 	async takeHolds(this: InventoryThis, orderId: string, items: ReservationItem[]) {
 		const hold = holdPath(orderId);

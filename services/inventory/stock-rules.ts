@@ -1,5 +1,5 @@
 /**
- * Inventory's domain rules: reservations, shipments and the public shapes. Plain functions, no
+ * Inventory's domain rules: reservations, shipments, the catalog and the public shapes. Plain functions, no
  * broker and no I/O, so unit tests hit them directly.
  *
  * How stock stays right without read-then-write: a product document carries the units held for
@@ -189,6 +189,34 @@ export function toShipment(doc: ShipmentDoc) {
 /** A regular expression matching `text` literally, case-insensitive (search box input). */
 export function literalPattern(text: string): RegExp {
 	return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i");
+}
+
+/** The catalog's listing query: active products only unless `withInactive`; `q` searches name, SKU and description. */
+export function catalogQuery(q: string | undefined, withInactive: boolean) {
+	const query: Record<string, unknown> = {};
+	if (!withInactive) query.active = true;
+	if (q) {
+		const pattern = literalPattern(q);
+		query.$or = [
+			{ name: { $regex: pattern } },
+			{ sku: { $regex: pattern } },
+			{ description: { $regex: pattern } }
+		];
+	}
+	return query;
+}
+
+export type NewProduct = Omit<ProductDoc, "_id" | "createdAt" | "updatedAt" | "holds" | "returned">;
+
+/** A product document as first stored: no holds yet, the description never missing. */
+export function newProductDoc(fields: NewProduct, at: string) {
+	return {
+		...fields,
+		description: fields.description ?? "",
+		holds: {},
+		createdAt: at,
+		updatedAt: at
+	};
 }
 
 export interface ReservationDoc {
