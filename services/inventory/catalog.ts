@@ -9,7 +9,7 @@ import { nowIso } from "../../platform/runtime/clock";
 import { settings as appSettings } from "../../platform/runtime/settings";
 import type { AuthUser } from "../../types/moleculer";
 import { SEED_CATALOG } from "./inventory.seed";
-import type { InventoryThis } from "./inventory.service";
+import type { InventoryThis } from "./inventory.types";
 import { newProductDoc, toProduct, type NewProduct, type ProductDoc } from "./stock-rules";
 
 const productNotFound = () => notFound("Product not found", ErrorTypes.PRODUCT_NOT_FOUND);

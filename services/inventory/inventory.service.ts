@@ -7,38 +7,30 @@
  * Owns the `inventory` database: `products` (primary), `reservations` (one per order) and
  * `shipments` (one per order). Stock changes are conditional atomic updates on the product
  * document (see stock-rules.ts), never read-then-write, so racing orders cannot oversell and every
- * operation is idempotent per order.
+ * operation is idempotent per order. The handlers call the methods of catalog.ts,
+ * reservations.ts, inventory.recovery.ts and shipments.ts (`this` as inventory.types.ts has it).
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { SHIPMENT_STATUSES, type ShipmentStatus } from "../../contracts/statuses";
 import type { DomainEvent } from "../../contracts/events";
 import { CurrencyParam, IdParam, PageParams, textParam } from "../../contracts/params";
-import { DbMixin, ownedBy, type DbMethods, type Store } from "../../platform/persistence/db.mixin";
-import {
-	DurableEvents,
-	INBOX_INDEXES,
-	type DurableEventsMethods,
-	type OutboxEntry
-} from "../../platform/messaging/durable-events.mixin";
+import { DbMixin, ownedBy } from "../../platform/persistence/db.mixin";
+import { DurableEvents, INBOX_INDEXES } from "../../platform/messaging/durable-events.mixin";
 import { settings as appSettings } from "../../platform/runtime/settings";
 import { startSweep } from "../../platform/runtime/sweep";
-import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import type { AuthMeta } from "../../types/moleculer";
 import { CatalogMethods } from "./catalog";
+import { RecoveryMethods } from "./inventory.recovery";
+import type { InventorySettings, InventoryThis } from "./inventory.types";
 import { ReservationMethods } from "./reservations";
-import { ShipmentMethods, type ShipmentEventName } from "./shipments";
+import { ShipmentMethods } from "./shipments";
 import {
 	catalogQuery,
 	reservationLines,
 	toProduct,
-	toReservation,
 	toShipment,
 	type NewProduct,
-	type ProductDoc,
-	type ReservationDoc,
-	type ReservationItem,
-	type ReservationStatus,
-	type Shortage,
-	type ShipmentDoc
+	type ReservationItem
 } from "./stock-rules";
 
 const SkuParam = {
@@ -69,61 +61,6 @@ const ReservationItemsParam = {
 		}
 	}
 } as const;
-
-interface InventorySettings {
-	reservationTtlMs: number;
-	sweepIntervalMs: number;
-	lowStockThreshold: number;
-}
-
-type Reservation = ReturnType<typeof toReservation>;
-type Shipment = ReturnType<typeof toShipment>;
-type Product = ReturnType<typeof toProduct>;
-
-export type InventoryThis = Service<InventorySettings> &
-	DbMethods &
-	DurableEventsMethods &
-	InventoryVars;
-/** The methods of catalog.ts, reservations.ts and shipments.ts, as the handlers and each other call them. */
-interface InventoryVars {
-	adapter: Store;
-	sweepTimer?: NodeJS.Timeout;
-	clearCache(): Promise<void>;
-	// catalog.ts
-	findProduct(id: string, user?: AuthUser): Promise<ProductDoc>;
-	createProduct(fields: NewProduct): Promise<Product>;
-	updateProduct(id: string, changes: Partial<NewProduct>, user?: AuthUser): Promise<Product>;
-	productsByIds(ids: string[]): Promise<Product[]>;
-	changeStock(id: string, delta: number): Promise<ProductDoc>;
-	// reservations.ts
-	findReservation(orderId: string): Promise<ReservationDoc | null>;
-	reserveStock(orderId: string, items: ReservationItem[]): Promise<Reservation>;
-	releaseReservation(orderId: string): Promise<Reservation | { orderId: string; status: "none" }>;
-	commitReservation(orderId: string): Promise<Reservation>;
-	restockReservation(orderId: string): Promise<Reservation | { orderId: string; status: "none" }>;
-	settleReservation(res: ReservationDoc, to: ReservationStatus): Promise<Reservation>;
-	takeHolds(orderId: string, items: ReservationItem[]): Promise<Shortage[]>;
-	applyReservation(res: ReservationDoc): Promise<void>;
-	transitionReservation(
-		res: ReservationDoc,
-		to: ReservationStatus,
-		set?: Record<string, unknown>
-	): Promise<ReservationDoc | null>;
-	expireReservations(): Promise<number>;
-	takeStock(
-		query: Record<string, unknown>,
-		quantity: number,
-		update: Record<string, any>
-	): Promise<ProductDoc | null>;
-	// shipments.ts
-	findOwnedShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
-	shipmentOfOrder(orderId: string): Promise<Shipment | null>;
-	prepareShipment(orderId: string, userId: string): Promise<void>;
-	cancelPreparingShipment(orderId: string): Promise<void>;
-	holdBackShipment(orderId: string, userId: string): Promise<Shipment>;
-	transitionShipment(id: string, to: ShipmentStatus, user?: AuthUser): Promise<Shipment>;
-	shipmentEntry(name: ShipmentEventName, doc: ShipmentDoc): OutboxEntry;
-}
 
 const InventoryService = {
 	name: "inventory",
@@ -413,6 +350,7 @@ const InventoryService = {
 	methods: {
 		...CatalogMethods,
 		...ReservationMethods,
+		...RecoveryMethods,
 		...ShipmentMethods
 	},
 

@@ -1,13 +1,13 @@
 /**
  * Inventory's reservations: an order's units are taken as holds on each product (all or nothing,
  * a hold per order and product, so a retried take never takes twice), settled by the saga's
- * outcome (committed, released, restocked), and expired by the sweep when the saga never came
- * back. Methods of the inventory service.
+ * outcome (committed, released, restocked), and expired by the sweep (inventory.recovery.ts) when
+ * the saga never came back. Methods of the inventory service.
  */
 import { nowIso } from "../../platform/runtime/clock";
 import { ErrorTypes, conflict } from "../../contracts/errors";
 import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
-import type { InventoryThis } from "./inventory.service";
+import type { InventoryThis } from "./inventory.types";
 import {
 	canReservationTransition,
 	crossedLowStock,
@@ -236,39 +236,6 @@ export const ReservationMethods = {
 			{ $set: { status: to, settled, sweepAt, ...set, updatedAt: at } }
 		);
 		return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
-	},
-
-	/** Return the units of reservations past their time, and apply those not yet applied. */
-	async expireReservations(this: InventoryThis) {
-		const store = this.stores.reservations;
-		const due = await store.find({
-			query: {
-				sweepAt: { $lte: nowIso() },
-				status: { $in: ["pending", "reserved"] },
-				expiresAt: { $lte: nowIso() }
-			},
-			limit: 500
-		});
-		let expired = 0;
-		for (const raw of due) {
-			const res = this.toJSON<ReservationDoc>(store, raw);
-			const moved = await this.transitionReservation(res, "expired");
-			if (!moved) continue; // committed or released meanwhile
-			await this.applyReservation(moved);
-			expired++;
-			this.logger.info(`Reservation of order ${res.orderId} expired; stock returned.`);
-		}
-		// Repair what a crash left between a status change and its stock change.
-		const unsettled = await store.find({
-			query: {
-				sweepAt: { $lte: nowIso() },
-				settled: false,
-				status: { $in: ["committed", "released", "expired", "restocked"] }
-			},
-			limit: 500
-		});
-		for (const raw of unsettled) await this.applyReservation(this.toJSON(store, raw));
-		return expired;
 	},
 
 	/**

@@ -10,7 +10,7 @@ import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
 import { newId } from "../../platform/persistence/ids";
 import { nowIso } from "../../platform/runtime/clock";
 import type { AuthUser } from "../../types/moleculer";
-import type { InventoryThis } from "./inventory.service";
+import type { InventoryThis } from "./inventory.types";
 import {
 	canShipmentTransition,
 	carrierFor,

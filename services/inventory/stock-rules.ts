@@ -37,7 +37,6 @@ export function canReservationTransition(from: ReservationStatus, to: Reservatio
 	return RESERVATION_TRANSITIONS[from].includes(to);
 }
 
-/** What a settled reservation means for the products' holds and stock. */
 /**
  * When a reservation next needs the sweep: at its expiry while it holds stock, at once while a
  * final status is not yet reflected in the products (a crash in between), never once settled. The
@@ -53,6 +52,7 @@ export function reservationSweepAt(
 	return settled ? null : now;
 }
 
+/** What a settled reservation means for the products' holds and stock. */
 export function holdOutcome(status: ReservationStatus): "keep" | "consume" | "return" {
 	if (status === "committed") return "consume"; // the units left with the order
 	if (status === "released" || status === "expired") return "return";
