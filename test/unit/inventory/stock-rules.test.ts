@@ -153,7 +153,7 @@ describe("literalPattern", () => {
 
 describe("catalogQuery", () => {
 	const shirt = { name: "Mesh T-shirt", sku: "TEE-1", description: "Cotton", active: true };
-	const matches = (q: string | undefined, withInactive: boolean, doc: object) =>
+	const matches = (q: string | undefined, withInactive: boolean, doc: Record<string, unknown>) =>
 		new Query(catalogQuery(q, withInactive)).test(doc);
 
 	it("searches name, SKU and description for the text as typed", () => {
