@@ -7,48 +7,30 @@
  * Owns the `inventory` database: `products` (primary), `reservations` (one per order) and
  * `shipments` (one per order). Stock changes are conditional atomic updates on the product
  * document (see stock-rules.ts), never read-then-write, so racing orders cannot oversell and every
- * operation is idempotent per order.
+ * operation is idempotent per order. The handlers call the methods of catalog.ts,
+ * reservations.ts, inventory.recovery.ts and shipments.ts (`this` as inventory.types.ts has it).
  */
+import type { Context, ServiceSchema } from "moleculer";
 import { SHIPMENT_STATUSES, type ShipmentStatus } from "../../contracts/statuses";
-import type { Context, Service, ServiceSchema } from "moleculer";
-import {
-	DbMixin,
-	isDuplicateKeyError,
-	type DbMethods,
-	type Store
-} from "../../platform/persistence/db.mixin";
-import { nowIso } from "../../platform/runtime/clock";
-import { ErrorTypes, conflict, notFound } from "../../contracts/errors";
-import type { DomainEvent, ShipmentEvent } from "../../contracts/events";
-import {
-	DurableEvents,
-	INBOX_INDEXES,
-	type DurableEventsMethods,
-	type OutboxEntry
-} from "../../platform/messaging/durable-events.mixin";
-import { newId } from "../../platform/persistence/ids";
+import type { DomainEvent } from "../../contracts/events";
 import { CurrencyParam, IdParam, PageParams, textParam } from "../../contracts/params";
+import { DbMixin, ownedBy } from "../../platform/persistence/db.mixin";
+import { DurableEvents, INBOX_INDEXES } from "../../platform/messaging/durable-events.mixin";
 import { settings as appSettings } from "../../platform/runtime/settings";
 import { startSweep } from "../../platform/runtime/sweep";
-import type { AuthMeta, AuthUser } from "../../types/moleculer";
-import { SEED_CATALOG } from "./inventory.seed";
+import type { AuthMeta } from "../../types/moleculer";
+import { CatalogMethods } from "./catalog";
+import { RecoveryMethods } from "./inventory.recovery";
+import type { InventorySettings, InventoryThis } from "./inventory.types";
 import { ReservationMethods } from "./reservations";
+import { ShipmentMethods } from "./shipments";
 import {
-	canReservationTransition,
-	canShipmentTransition,
-	carrierFor,
-	literalPattern,
-	newTrackingNumber,
+	catalogQuery,
 	reservationLines,
 	toProduct,
-	toReservation,
 	toShipment,
-	type ProductDoc,
-	type ReservationDoc,
-	type ReservationItem,
-	type ReservationStatus,
-	type Shortage,
-	type ShipmentDoc
+	type NewProduct,
+	type ReservationItem
 } from "./stock-rules";
 
 const SkuParam = {
@@ -80,89 +62,6 @@ const ReservationItemsParam = {
 	}
 } as const;
 
-interface InventorySettings {
-	reservationTtlMs: number;
-	sweepIntervalMs: number;
-	lowStockThreshold: number;
-}
-
-export type InventoryThis = Service<InventorySettings> &
-	DbMethods &
-	DurableEventsMethods &
-	InventoryVars;
-interface InventoryVars {
-	adapter: Store;
-	sweepTimer?: NodeJS.Timeout;
-	clearCache(): Promise<void>;
-	findProduct(id: string, user?: AuthUser): Promise<ProductDoc>;
-	changeStock(id: string, delta: number): Promise<ProductDoc>;
-	reserveStock(
-		orderId: string,
-		items: ReservationItem[]
-	): Promise<ReturnType<typeof toReservation>>;
-	takeHolds(orderId: string, items: ReservationItem[]): Promise<Shortage[]>;
-	applyReservation(res: ReservationDoc): Promise<void>;
-	transitionReservation(
-		res: ReservationDoc,
-		to: ReservationStatus,
-		set?: Record<string, unknown>
-	): Promise<ReservationDoc | null>;
-	findReservation(orderId: string): Promise<ReservationDoc | null>;
-	expireReservations(): Promise<number>;
-	takeStock(
-		query: Record<string, unknown>,
-		quantity: number,
-		update: Record<string, any>
-	): Promise<ProductDoc | null>;
-	findOwnedShipment(id: string, user?: AuthUser): Promise<ShipmentDoc>;
-	holdBackShipment(orderId: string, userId: string): Promise<ReturnType<typeof toShipment>>;
-	transitionShipment(
-		id: string,
-		to: ShipmentStatus,
-		user?: AuthUser
-	): Promise<ReturnType<typeof toShipment>>;
-	shipmentEntry(name: ShipmentEventName, doc: ShipmentDoc): OutboxEntry;
-}
-
-type ShipmentEventName =
-	"shipment.created" | "shipment.shipped" | "shipment.delivered" | "shipment.cancelled";
-
-const SHIPMENT_EVENT: Record<ShipmentStatus, ShipmentEventName> = {
-	preparing: "shipment.created",
-	shipped: "shipment.shipped",
-	delivered: "shipment.delivered",
-	cancelled: "shipment.cancelled"
-};
-
-const productNotFound = () => notFound("Product not found", ErrorTypes.PRODUCT_NOT_FOUND);
-const shipmentNotFound = () => notFound("Shipment not found", ErrorTypes.SHIPMENT_NOT_FOUND);
-const isAdmin = (user?: AuthUser) => user?.role === "admin";
-/** The service acting on its own behalf (event handlers), with an admin's reach. */
-const SYSTEM: AuthUser = { id: "inventory", role: "admin" };
-/**
- * A new shipment of an order in its first status, with our own id (so an event can travel inside
- * the new document).
- */
-function newShipment(orderId: string, userId: string, status: ShipmentStatus): ShipmentDoc {
-	const carrier = carrierFor(orderId);
-	const at = nowIso();
-	return {
-		_id: newShipmentId(),
-		orderId,
-		userId,
-		carrier,
-		trackingNumber: newTrackingNumber(carrier),
-		status,
-		history: [{ status, at }],
-		createdAt: at,
-		updatedAt: at
-	};
-}
-
-/** Tries of a shipment change that lost a race, before giving up with 409. */
-const MAX_SHIPMENT_ATTEMPTS = 5;
-const newShipmentId = () => newId("shp_");
-
 const InventoryService = {
 	name: "inventory",
 	mixins: [
@@ -187,7 +86,7 @@ const InventoryService = {
 	settings: {} as InventorySettings,
 
 	actions: {
-		// ---- catalog (public) ----
+		// ---- catalog (public; catalog.ts) ----
 
 		/** The catalog, paged; `q` searches name, SKU and description. Admins may see inactive ones. */
 		listProducts: {
@@ -206,16 +105,8 @@ const InventoryService = {
 				>
 			) {
 				const { page, pageSize, q, includeInactive } = ctx.params;
-				const query: Record<string, unknown> = {};
-				if (!(includeInactive && isAdmin(ctx.meta.user))) query.active = true;
-				if (q) {
-					const pattern = literalPattern(q);
-					query.$or = [
-						{ name: { $regex: pattern } },
-						{ sku: { $regex: pattern } },
-						{ description: { $regex: pattern } }
-					];
-				}
+				const withInactive = includeInactive === true && ctx.meta.user?.role === "admin";
+				const query = catalogQuery(q, withInactive);
 				return this.findPage(
 					this.adapter,
 					query,
@@ -249,33 +140,11 @@ const InventoryService = {
 				stock: { ...StockParam, optional: true, default: 0 },
 				active: { type: "boolean", optional: true, default: true }
 			},
-			async handler(
-				this: InventoryThis,
-				ctx: Context<Omit<ProductDoc, "_id" | "createdAt" | "updatedAt">, AuthMeta>
-			) {
-				const at = nowIso();
-				try {
-					const doc = await this.adapter.insert({
-						...ctx.params,
-						description: ctx.params.description ?? "",
-						holds: {},
-						createdAt: at,
-						updatedAt: at
-					});
-					await this.clearCache();
-					const product = toProduct(this.toJSON(this.adapter, doc));
-					ctx.meta.$statusCode = 201;
-					ctx.meta.$location = `/api/products/${product.id}`;
-					return product;
-				} catch (err) {
-					if (isDuplicateKeyError(err))
-						throw conflict(
-							`A product with SKU '${ctx.params.sku}' exists`,
-							ErrorTypes.PRODUCT_EXISTS,
-							{ sku: ctx.params.sku }
-						);
-					throw err;
-				}
+			async handler(this: InventoryThis, ctx: Context<NewProduct, AuthMeta>) {
+				const product = await this.createProduct(ctx.params);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/products/${product.id}`;
+				return product;
 			}
 		},
 
@@ -295,28 +164,10 @@ const InventoryService = {
 			},
 			async handler(
 				this: InventoryThis,
-				ctx: Context<{ id: string } & Partial<ProductDoc>, AuthMeta>
+				ctx: Context<{ id: string } & Partial<NewProduct>, AuthMeta>
 			) {
 				const { id, ...changes } = ctx.params;
-				await this.findProduct(id, ctx.meta.user);
-				try {
-					const doc = await this.updateOne(
-						this.adapter,
-						{ _id: id },
-						{ $set: { ...changes, updatedAt: nowIso() } }
-					);
-					if (!doc) throw productNotFound();
-					await this.clearCache();
-					return toProduct(this.toJSON(this.adapter, doc));
-				} catch (err) {
-					if (isDuplicateKeyError(err))
-						throw conflict(
-							`A product with SKU '${changes.sku}' exists`,
-							ErrorTypes.PRODUCT_EXISTS,
-							{ sku: changes.sku }
-						);
-					throw err;
-				}
+				return this.updateProduct(id, changes, ctx.meta.user);
 			}
 		},
 
@@ -344,20 +195,18 @@ const InventoryService = {
 		getProducts: {
 			visibility: "public",
 			params: { ids: { type: "array", max: 100, items: IdParam } },
-			async handler(this: InventoryThis, ctx: Context<{ ids: string[] }>) {
-				if (ctx.params.ids.length === 0) return [];
-				const docs = await this.adapter.find({ query: { _id: { $in: ctx.params.ids } } });
-				return docs.map(d => toProduct(this.toJSON(this.adapter, d)));
+			handler(this: InventoryThis, ctx: Context<{ ids: string[] }>) {
+				return this.productsByIds(ctx.params.ids);
 			}
 		},
 
-		// ---- reservations (internal, for the orders saga) ----
+		// ---- reservations (internal, for the orders saga; reservations.ts) ----
 
 		/** Hold stock for an order: all items or none. Idempotent per order. */
 		reserve: {
 			visibility: "public",
 			params: { orderId: IdParam, items: ReservationItemsParam },
-			async handler(
+			handler(
 				this: InventoryThis,
 				ctx: Context<{ orderId: string; items: ReservationItem[] }>
 			) {
@@ -369,21 +218,8 @@ const InventoryService = {
 		release: {
 			visibility: "public",
 			params: { orderId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
-				const res = await this.findReservation(ctx.params.orderId);
-				if (!res) return { orderId: ctx.params.orderId, status: "none" };
-				if (res.status === "committed")
-					throw conflict(
-						"The reservation is committed; restock it instead",
-						ErrorTypes.INVALID_TRANSITION,
-						{ orderId: res.orderId, status: res.status }
-					);
-				const done = canReservationTransition(res.status, "released")
-					? ((await this.transitionReservation(res, "released")) ??
-						(await this.findReservation(res.orderId))!)
-					: res;
-				await this.applyReservation(done);
-				return toReservation(done);
+			handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				return this.releaseReservation(ctx.params.orderId);
 			}
 		},
 
@@ -391,20 +227,8 @@ const InventoryService = {
 		commit: {
 			visibility: "public",
 			params: { orderId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
-				let res = await this.findReservation(ctx.params.orderId);
-				if (res?.status === "reserved")
-					res = await this.transitionReservation(res, "committed");
-				if (res?.status !== "committed")
-					throw conflict(
-						res
-							? `The reservation of this order is ${res.status}`
-							: "No reservation for this order",
-						ErrorTypes.RESERVATION_NOT_FOUND,
-						{ orderId: ctx.params.orderId, status: res?.status ?? "none" }
-					);
-				await this.applyReservation(res);
-				return toReservation(res);
+			handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				return this.commitReservation(ctx.params.orderId);
 			}
 		},
 
@@ -412,16 +236,8 @@ const InventoryService = {
 		restock: {
 			visibility: "public",
 			params: { orderId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
-				const res = await this.findReservation(ctx.params.orderId);
-				if (!res) return { orderId: ctx.params.orderId, status: "none" };
-				const to: ReservationStatus = res.status === "committed" ? "restocked" : "released";
-				const done = canReservationTransition(res.status, to)
-					? ((await this.transitionReservation(res, to)) ??
-						(await this.findReservation(res.orderId))!)
-					: res;
-				await this.applyReservation(done);
-				return toReservation(done);
+			handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				return this.restockReservation(ctx.params.orderId);
 			}
 		},
 
@@ -433,7 +249,7 @@ const InventoryService = {
 			}
 		},
 
-		// ---- shipping ----
+		// ---- shipping (shipments.ts) ----
 
 		/** Shipments: a customer's own, or all (filtered) for an admin. */
 		listShipments: {
@@ -443,7 +259,7 @@ const InventoryService = {
 				status: { type: "enum", values: [...SHIPMENT_STATUSES], optional: true },
 				orderId: { ...IdParam, optional: true }
 			},
-			async handler(
+			handler(
 				this: InventoryThis,
 				ctx: Context<
 					{ page: number; pageSize: number; status?: ShipmentStatus; orderId?: string },
@@ -451,10 +267,10 @@ const InventoryService = {
 				>
 			) {
 				const { page, pageSize, status, orderId } = ctx.params;
-				const query: Record<string, unknown> = {};
-				if (!isAdmin(ctx.meta.user)) query.userId = ctx.meta.user!.id;
-				if (status) query.status = status;
-				if (orderId) query.orderId = orderId;
+				const query = ownedBy(ctx.meta.user!, {
+					...(status && { status }),
+					...(orderId && { orderId })
+				});
 				return this.findPage(this.stores.shipments, query, { page, pageSize }, toShipment);
 			}
 		},
@@ -473,7 +289,7 @@ const InventoryService = {
 			auth: "required",
 			roles: ["admin"],
 			params: { id: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
+			handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
 				return this.transitionShipment(ctx.params.id, "shipped", ctx.meta.user);
 			}
 		},
@@ -483,7 +299,7 @@ const InventoryService = {
 			auth: "required",
 			roles: ["admin"],
 			params: { id: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
+			handler(this: InventoryThis, ctx: Context<{ id: string }, AuthMeta>) {
 				return this.transitionShipment(ctx.params.id, "delivered", ctx.meta.user);
 			}
 		},
@@ -498,7 +314,7 @@ const InventoryService = {
 		cancelShipment: {
 			visibility: "public",
 			params: { orderId: IdParam, userId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ orderId: string; userId: string }>) {
+			handler(this: InventoryThis, ctx: Context<{ orderId: string; userId: string }>) {
 				return this.holdBackShipment(ctx.params.orderId, ctx.params.userId);
 			}
 		},
@@ -507,9 +323,8 @@ const InventoryService = {
 		shipmentForOrder: {
 			visibility: "public",
 			params: { orderId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
-				const doc = await this.stores.shipments.findOne({ orderId: ctx.params.orderId });
-				return doc ? toShipment(this.toJSON(this.stores.shipments, doc)) : null;
+			handler(this: InventoryThis, ctx: Context<{ orderId: string }>) {
+				return this.shipmentOfOrder(ctx.params.orderId);
 			}
 		}
 	},
@@ -518,160 +333,25 @@ const InventoryService = {
 		/** A paid order gets a shipment (once, however often the event arrives). */
 		"order.confirmed": {
 			params: { orderId: IdParam, userId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
-				const { orderId, userId } = ctx.params;
-				try {
-					await this.insertWithEvents("shipments", () => {
-						const shipment = newShipment(orderId, userId, "preparing");
-						return {
-							doc: shipment,
-							events: [this.shipmentEntry("shipment.created", shipment)]
-						};
-					});
-				} catch (err) {
-					if (isDuplicateKeyError(err)) return; // handled before
-					throw err;
-				}
+			handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
+				return this.prepareShipment(ctx.params.orderId, ctx.params.userId);
 			}
 		},
 
 		/** A cancelled order's shipment is not sent (orders only cancels before shipping). */
 		"order.cancelled": {
 			params: { orderId: IdParam },
-			async handler(this: InventoryThis, ctx: Context<DomainEvent<"order.cancelled">>) {
-				const store = this.stores.shipments;
-				const current = await store.findOne({
-					orderId: ctx.params.orderId,
-					status: "preparing"
-				});
-				if (!current) return;
-				await this.transitionShipment(String(current._id), "cancelled", SYSTEM);
+			handler(this: InventoryThis, ctx: Context<DomainEvent<"order.cancelled">>) {
+				return this.cancelPreparingShipment(ctx.params.orderId);
 			}
 		}
 	},
 
 	methods: {
-		async seedDB(this: InventoryThis) {
-			if (!appSettings().seedCatalog) return;
-			const at = nowIso();
-			// One write for the whole catalog: a racing instance's seed fails whole, on the SKUs.
-			await this.adapter.insertMany(
-				SEED_CATALOG.map(product => ({
-					...product,
-					active: true,
-					holds: {},
-					createdAt: at,
-					updatedAt: at
-				}))
-			);
-			this.logger.info(`Seeded ${SEED_CATALOG.length} products.`);
-		},
-
-		async findProduct(this: InventoryThis, id: string, user?: AuthUser) {
-			const doc: ProductDoc | null = await this.adapter.findOne({ _id: id });
-			if (!doc || (!doc.active && !isAdmin(user))) throw productNotFound();
-			return this.toJSON<ProductDoc>(this.adapter, doc);
-		},
-
-		async changeStock(this: InventoryThis, id: string, delta: number) {
-			// A write-off never takes the stock below zero (nor below what orders hold: held units
-			// are already out of `stock`).
-			const update = { $inc: { stock: delta }, $set: { updatedAt: nowIso() } };
-			const after: ProductDoc | null =
-				delta < 0
-					? await this.takeStock({ _id: id }, -delta, update)
-					: await this.updateOne(this.adapter, { _id: id }, update);
-			if (!after) {
-				const current = await this.findProduct(id, { id: "", role: "admin" });
-				throw conflict(`Only ${current.stock} units in stock`, ErrorTypes.OUT_OF_STOCK, {
-					products: [{ productId: id, requested: -delta, available: current.stock }]
-				});
-			}
-			await this.clearCache();
-			return this.toJSON<ProductDoc>(this.adapter, after);
-		},
-
+		...CatalogMethods,
 		...ReservationMethods,
-
-		async findOwnedShipment(this: InventoryThis, id: string, user?: AuthUser) {
-			const store = this.stores.shipments;
-			const doc: ShipmentDoc | null = await store.findOne({ _id: id });
-			if (!doc || (!isAdmin(user) && doc.userId !== user?.id)) throw shipmentNotFound();
-			return this.toJSON<ShipmentDoc>(store, doc);
-		},
-
-		async holdBackShipment(this: InventoryThis, orderId: string, userId: string) {
-			const store = this.stores.shipments;
-			for (let attempt = 0; attempt < MAX_SHIPMENT_ATTEMPTS; attempt++) {
-				const current: ShipmentDoc | null = await store.findOne({ orderId });
-				if (!current) {
-					const cancelled = newShipment(orderId, userId, "cancelled");
-					try {
-						return toShipment(this.toJSON(store, await store.insert({ ...cancelled })));
-					} catch (err) {
-						if (isDuplicateKeyError(err)) continue; // created meanwhile: decide again
-						throw err;
-					}
-				}
-				const shipment = this.toJSON<ShipmentDoc>(store, current);
-				if (shipment.status === "cancelled") return toShipment(shipment);
-				if (shipment.status !== "preparing")
-					throw conflict(
-						`The order's shipment is ${shipment.status}`,
-						ErrorTypes.INVALID_TRANSITION,
-						{ status: shipment.status }
-					);
-				try {
-					return await this.transitionShipment(String(shipment._id), "cancelled", SYSTEM);
-				} catch (err) {
-					if ((err as { type?: string }).type !== ErrorTypes.INVALID_TRANSITION)
-						throw err;
-					// changed meanwhile (shipped, or cancelled by the event): decide again
-				}
-			}
-			throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
-		},
-
-		async transitionShipment(
-			this: InventoryThis,
-			id: string,
-			to: ShipmentStatus,
-			user?: AuthUser
-		) {
-			const store = this.stores.shipments;
-			const current = await this.findOwnedShipment(id, user);
-			if (!canShipmentTransition(current.status, to))
-				throw conflict(
-					`A ${current.status} shipment cannot become ${to}`,
-					ErrorTypes.INVALID_TRANSITION,
-					{ status: current.status }
-				);
-			const at = nowIso();
-			// The change and its event in one atomic update.
-			const event = this.shipmentEntry(SHIPMENT_EVENT[to], { ...current, status: to });
-			const doc = await this.updateWithEvent(
-				"shipments",
-				{ _id: id, status: current.status },
-				{ $set: { status: to, updatedAt: at }, $push: { history: { status: to, at } } },
-				event
-			);
-			if (!doc)
-				throw conflict("The shipment changed meanwhile", ErrorTypes.INVALID_TRANSITION);
-			return toShipment(this.toJSON<ShipmentDoc>(store, doc));
-		},
-
-		shipmentEntry(this: InventoryThis, name: ShipmentEventName, doc: ShipmentDoc) {
-			const event: ShipmentEvent = {
-				shipmentId: String(doc._id),
-				orderId: doc.orderId,
-				userId: doc.userId,
-				carrier: doc.carrier,
-				trackingNumber: doc.trackingNumber,
-				status: doc.status
-			};
-			// A stable id per shipment and status: consumers recognise a repeated event.
-			return this.outboxEntry(name, event, `${event.shipmentId}:${doc.status}`);
-		}
+		...RecoveryMethods,
+		...ShipmentMethods
 	},
 
 	created(this: InventoryThis) {

@@ -1,13 +1,13 @@
 /**
  * Inventory's reservations: an order's units are taken as holds on each product (all or nothing,
  * a hold per order and product, so a retried take never takes twice), settled by the saga's
- * outcome (committed, released, restocked), and expired by the sweep when the saga never came
- * back. Methods of the inventory service.
+ * outcome (committed, released, restocked), and expired by the sweep (inventory.recovery.ts) when
+ * the saga never came back. Methods of the inventory service.
  */
 import { nowIso } from "../../platform/runtime/clock";
 import { ErrorTypes, conflict } from "../../contracts/errors";
 import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
-import type { InventoryThis } from "./inventory.service";
+import type { InventoryThis } from "./inventory.types";
 import {
 	canReservationTransition,
 	crossedLowStock,
@@ -85,6 +85,55 @@ export const ReservationMethods = {
 			orderId,
 			status: current?.status ?? "none"
 		});
+	},
+
+	/** Give an order's held stock back (saga compensation); a committed one is a 409. */
+	async releaseReservation(this: InventoryThis, orderId: string) {
+		const res = await this.findReservation(orderId);
+		if (!res) return { orderId, status: "none" };
+		if (res.status === "committed")
+			throw conflict(
+				"The reservation is committed; restock it instead",
+				ErrorTypes.INVALID_TRANSITION,
+				{ orderId: res.orderId, status: res.status }
+			);
+		return this.settleReservation(res, "released");
+	},
+
+	/** The order is paid: its held units leave the stock for good. */
+	async commitReservation(this: InventoryThis, orderId: string) {
+		let res = await this.findReservation(orderId);
+		if (res?.status === "reserved") res = await this.transitionReservation(res, "committed");
+		if (res?.status !== "committed")
+			throw conflict(
+				res
+					? `The reservation of this order is ${res.status}`
+					: "No reservation for this order",
+				ErrorTypes.RESERVATION_NOT_FOUND,
+				{ orderId, status: res?.status ?? "none" }
+			);
+		await this.applyReservation(res);
+		return toReservation(res);
+	},
+
+	/** A committed order was cancelled: its units return to stock, once (others are released). */
+	async restockReservation(this: InventoryThis, orderId: string) {
+		const res = await this.findReservation(orderId);
+		if (!res) return { orderId, status: "none" };
+		return this.settleReservation(res, res.status === "committed" ? "restocked" : "released");
+	},
+
+	/**
+	 * Move the reservation to `to` where that is allowed (or find where a racing call moved it),
+	 * then bring the products in line with whatever status it has.
+	 */
+	async settleReservation(this: InventoryThis, res: ReservationDoc, to: ReservationStatus) {
+		const done = canReservationTransition(res.status, to)
+			? ((await this.transitionReservation(res, to)) ??
+				(await this.findReservation(res.orderId))!)
+			: res;
+		await this.applyReservation(done);
+		return toReservation(done);
 	},
 
 	/** Take every item's units for the order, stopping at the first shortage. */
@@ -187,39 +236,6 @@ export const ReservationMethods = {
 			{ $set: { status: to, settled, sweepAt, ...set, updatedAt: at } }
 		);
 		return doc ? this.toJSON<ReservationDoc>(this.stores.reservations, doc) : null;
-	},
-
-	/** Return the units of reservations past their time, and apply those not yet applied. */
-	async expireReservations(this: InventoryThis) {
-		const store = this.stores.reservations;
-		const due = await store.find({
-			query: {
-				sweepAt: { $lte: nowIso() },
-				status: { $in: ["pending", "reserved"] },
-				expiresAt: { $lte: nowIso() }
-			},
-			limit: 500
-		});
-		let expired = 0;
-		for (const raw of due) {
-			const res = this.toJSON<ReservationDoc>(store, raw);
-			const moved = await this.transitionReservation(res, "expired");
-			if (!moved) continue; // committed or released meanwhile
-			await this.applyReservation(moved);
-			expired++;
-			this.logger.info(`Reservation of order ${res.orderId} expired; stock returned.`);
-		}
-		// Repair what a crash left between a status change and its stock change.
-		const unsettled = await store.find({
-			query: {
-				sweepAt: { $lte: nowIso() },
-				settled: false,
-				status: { $in: ["committed", "released", "expired", "restocked"] }
-			},
-			limit: 500
-		});
-		for (const raw of unsettled) await this.applyReservation(this.toJSON(store, raw));
-		return expired;
 	},
 
 	/**

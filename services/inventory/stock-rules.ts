@@ -1,5 +1,5 @@
 /**
- * Inventory's domain rules: reservations, shipments and the public shapes. Plain functions, no
+ * Inventory's domain rules: reservations, shipments, the catalog and the public shapes. Plain functions, no
  * broker and no I/O, so unit tests hit them directly.
  *
  * How stock stays right without read-then-write: a product document carries the units held for
@@ -37,7 +37,6 @@ export function canReservationTransition(from: ReservationStatus, to: Reservatio
 	return RESERVATION_TRANSITIONS[from].includes(to);
 }
 
-/** What a settled reservation means for the products' holds and stock. */
 /**
  * When a reservation next needs the sweep: at its expiry while it holds stock, at once while a
  * final status is not yet reflected in the products (a crash in between), never once settled. The
@@ -53,6 +52,7 @@ export function reservationSweepAt(
 	return settled ? null : now;
 }
 
+/** What a settled reservation means for the products' holds and stock. */
 export function holdOutcome(status: ReservationStatus): "keep" | "consume" | "return" {
 	if (status === "committed") return "consume"; // the units left with the order
 	if (status === "released" || status === "expired") return "return";
@@ -189,6 +189,34 @@ export function toShipment(doc: ShipmentDoc) {
 /** A regular expression matching `text` literally, case-insensitive (search box input). */
 export function literalPattern(text: string): RegExp {
 	return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i");
+}
+
+/** The catalog's listing query: active products only unless `withInactive`; `q` searches name, SKU and description. */
+export function catalogQuery(q: string | undefined, withInactive: boolean) {
+	const query: Record<string, unknown> = {};
+	if (!withInactive) query.active = true;
+	if (q) {
+		const pattern = literalPattern(q);
+		query.$or = [
+			{ name: { $regex: pattern } },
+			{ sku: { $regex: pattern } },
+			{ description: { $regex: pattern } }
+		];
+	}
+	return query;
+}
+
+export type NewProduct = Omit<ProductDoc, "_id" | "createdAt" | "updatedAt" | "holds" | "returned">;
+
+/** A product document as first stored: no holds yet, the description never missing. */
+export function newProductDoc(fields: NewProduct, at: string) {
+	return {
+		...fields,
+		description: fields.description ?? "",
+		holds: {},
+		createdAt: at,
+		updatedAt: at
+	};
 }
 
 export interface ReservationDoc {

@@ -1,6 +1,7 @@
 import { Query } from "mingo";
 import {
 	canReservationTransition,
+	catalogQuery,
 	canShipmentTransition,
 	carrierFor,
 	crossedLowStock,
@@ -8,6 +9,7 @@ import {
 	holdPath,
 	isExpired,
 	literalPattern,
+	newProductDoc,
 	newTrackingNumber,
 	reservationLines,
 	returnPath,
@@ -146,5 +148,45 @@ describe("literalPattern", () => {
 		expect(literalPattern("a.b").test("xA.Bx")).toBe(true);
 		expect(literalPattern("a.b").test("axb")).toBe(false);
 		expect(literalPattern("(.*)").test("anything")).toBe(false);
+	});
+});
+
+describe("catalogQuery", () => {
+	const shirt = { name: "Mesh T-shirt", sku: "TEE-1", description: "Cotton", active: true };
+	const matches = (q: string | undefined, withInactive: boolean, doc: Record<string, unknown>) =>
+		new Query(catalogQuery(q, withInactive)).test(doc);
+
+	it("searches name, SKU and description for the text as typed", () => {
+		expect(matches("t-shirt", false, shirt)).toBe(true);
+		expect(matches("tee-", false, shirt)).toBe(true);
+		expect(matches("COTTON", false, shirt)).toBe(true);
+		expect(matches("T.shirt", false, shirt)).toBe(false);
+	});
+
+	it("lists inactive products only when asked to", () => {
+		const retired = { ...shirt, active: false };
+		expect(matches(undefined, false, retired)).toBe(false);
+		expect(matches(undefined, true, retired)).toBe(true);
+		expect(matches("cotton", true, retired)).toBe(true);
+	});
+});
+
+describe("newProductDoc", () => {
+	it("starts without holds and with a description, even an empty one", () => {
+		const fields = {
+			sku: "S",
+			name: "N",
+			priceCents: 1,
+			currency: "EUR",
+			stock: 2,
+			active: true
+		};
+		expect(newProductDoc(fields, "t")).toEqual({
+			...fields,
+			description: "",
+			holds: {},
+			createdAt: "t",
+			updatedAt: "t"
+		});
 	});
 });
