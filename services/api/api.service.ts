@@ -3,11 +3,9 @@
  * declares its own `rest` route), authenticates, authorizes, rate-limits and shapes every error.
  * No business rules live here.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { coalesce } from "../../platform/messaging/coalesce";
-import { forbidden, invalidField, notFound, unauthorized } from "../../contracts/errors";
 import {
 	forRequestsWithBody,
 	limitBodySize,
@@ -16,103 +14,23 @@ import {
 	requireJsonBody
 } from "../../platform/http/body-limits";
 import { FROM_IO } from "../../platform/messaging/fair-scheduling";
-import { verifyToken } from "../../platform/http/jwt";
 import { listen } from "../../platform/http/listen";
 import { closeRateLimitStores, redisStoreFactory } from "../../platform/http/rate-limit";
 import { logsAt } from "../../platform/runtime/logging";
 import { settings } from "../../platform/runtime/settings";
-import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import type { AuthMeta } from "../../types/moleculer";
+import { AnswerMethods, refuseWhileDraining, securityHeaders } from "./answers";
+import { AuthMethods } from "./authentication";
 import { DOCS_ALIASES, OpenApiMixin } from "./docs";
-import { toErrorBody } from "./http-errors";
 import { OPS_ALIASES, OpsConsoleMixin } from "./ops-console";
 import { readiness } from "./readiness";
-import { ROUTES, allowedMethods } from "./routes";
-
-type Req = IncomingMessage & {
-	$action?: any;
-	$route?: any;
-	$endpoint?: { id: string };
-	$ctx?: Context<unknown, AuthMeta>;
-};
-type Res = ServerResponse;
+import { clientKey, idempotencyKey, safeRequestId, type Req, type Res } from "./request-headers";
+import { ROUTES } from "./routes";
 
 const cfg = settings();
 type GatewayMethod = (this: unknown, ...args: unknown[]) => void;
 const ApiGatewayMethods = (ApiGateway as unknown as { methods: Record<string, GatewayMethod> })
 	.methods;
-
-/** Headers every response carries. */
-function securityHeaders(_req: Req, res: Res, next: () => void) {
-	res.setHeader("X-Content-Type-Options", "nosniff");
-	res.setHeader("X-Frame-Options", "DENY");
-	res.setHeader("Referrer-Policy", "no-referrer");
-	res.setHeader("Cache-Control", "no-store");
-	res.setHeader("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-	next();
-}
-
-/** A stopping node answers new requests on open connections with 503 and closes them. */
-function refuseWhileDraining(this: { draining?: boolean }, _req: Req, res: Res, next: () => void) {
-	if (!this.draining) return next();
-	res.statusCode = 503;
-	res.setHeader("Connection", "close");
-	res.setHeader("Retry-After", "1");
-	res.setHeader("Content-Type", "application/json; charset=utf-8");
-	res.end(
-		JSON.stringify({
-			name: "ServiceUnavailableError",
-			message: "This node is shutting down. Try again.",
-			code: 503,
-			type: "SERVICE_UNAVAILABLE"
-		})
-	);
-}
-
-/**
- * The client's address, the key of rate limits and the login throttle. Behind TRUST_PROXY
- * proxies it is the address the outermost trusted proxy saw (X-Forwarded-For, counted from the
- * right, as each proxy appends its peer); entries further left are client-supplied and ignored.
- */
-function clientKey(req: Pick<Req, "socket" | "headers">, trustProxy = cfg.trustProxy) {
-	const remote = req.socket.remoteAddress ?? "unknown";
-	if (trustProxy <= 0) return remote;
-	const forwarded = String(req.headers["x-forwarded-for"] ?? "")
-		.split(",")
-		.map(s => s.trim())
-		.filter(Boolean);
-	const chain = [...forwarded, remote];
-	return chain[Math.max(0, chain.length - 1 - trustProxy)];
-}
-
-/** Longest Idempotency-Key accepted; a longer one is refused, never cut (two would collide). */
-export const IDEMPOTENCY_KEY_MAX = 200;
-
-/** The Idempotency-Key header: undefined when absent or empty; 422 when too long or not a token. */
-function idempotencyKey(header: string | string[] | undefined): string | undefined {
-	if (header === undefined || header === "") return undefined;
-	const key = Array.isArray(header) ? header.join(",") : header;
-	if (key.length > IDEMPOTENCY_KEY_MAX || !/^[\x21-\x7e]+$/.test(key))
-		throw invalidField(
-			"Idempotency-Key",
-			`The Idempotency-Key header must be 1 to ${IDEMPOTENCY_KEY_MAX} printable ASCII characters without spaces.`,
-			"idempotencyKey"
-		);
-	return key;
-}
-
-/** Longest X-Request-ID (or X-Correlation-ID) taken from a client. */
-export const REQUEST_ID_MAX = 64;
-
-/**
- * A client's X-Request-ID goes into every log line and back in the answer: it is kept only when it
- * is a short token of letters, digits and `._:-`; anything else is dropped, and the request gets
- * an id of its own, as one without the header does.
- */
-export function safeRequestId(value: string | string[] | undefined): string | undefined {
-	if (typeof value !== "string" || value.length === 0 || value.length > REQUEST_ID_MAX)
-		return undefined;
-	return /^[A-Za-z0-9._:-]+$/.test(value) ? value : undefined;
-}
 
 /**
  * Requests per client and window on the API routes (RATE_LIMIT_MAX=0 turns it off): in Redis
@@ -303,41 +221,6 @@ const ApiService = {
 		},
 
 		/**
-		 * `OPTIONS`: 204 with `Allow` (the path's methods), or 404 for a path the API does not
-		 * have; with CORS on, an allowed origin's preflight gets its CORS answer and any other
-		 * origin 403, as on every route. No action runs.
-		 */
-		answerOptions(this: any, req: Req, res: Res) {
-			const url = String(req.url ?? "/").split("?")[0];
-			const base = this.settings.path as string;
-			const inner =
-				url === base ? "/" : url.startsWith(`${base}/`) ? url.slice(base.length) : null;
-			const methods = inner === null ? [] : allowedMethods(inner);
-			if (methods.length === 0) return this.sendErrorBody(req, res, notFound("Not found"));
-			const allow = [...methods, "OPTIONS"].join(", ");
-			const origin = req.headers.origin;
-			if (cfg.corsOrigins.length > 0 && origin !== undefined) {
-				if (!cfg.corsOrigins.includes(String(origin)))
-					return this.sendErrorBody(req, res, forbidden("Origin not allowed"));
-				res.setHeader("Access-Control-Allow-Origin", String(origin));
-				res.setHeader("Vary", "Origin");
-				if (req.headers["access-control-request-method"] !== undefined) {
-					res.setHeader("Access-Control-Allow-Methods", allow);
-					res.setHeader(
-						"Access-Control-Allow-Headers",
-						"Content-Type, Authorization, Idempotency-Key"
-					);
-					res.setHeader("Access-Control-Max-Age", "3600");
-				}
-			}
-			securityHeaders(req, res, () => undefined);
-			res.statusCode = 204;
-			res.setHeader("Allow", allow);
-			res.setHeader("Content-Length", "0");
-			res.end();
-		},
-
-		/**
 		 * Answers of the routed actions are written after the poll phase, together with the
 		 * others of the same event-loop turn (platform/messaging/coalesce.ts): one wake-up of the client side per
 		 * batch instead of one per answer.
@@ -374,88 +257,9 @@ const ApiService = {
 			this.server?.closeIdleConnections?.();
 		},
 
-		/** Bearer token -> ctx.meta.user. A token that is sent must be valid, whatever the route. */
-		async authenticate(
-			this: any,
-			ctx: Context,
-			_route: unknown,
-			req: Req
-		): Promise<AuthUser | null> {
-			const header = req.headers.authorization;
-			if (!header) return null;
-			const match = /^Bearer\s+(\S+)$/i.exec(header);
-			if (!match) throw unauthorized("Malformed Authorization header");
-			const claims = verifyToken(match[1]);
-			if (!claims) throw unauthorized("Invalid or expired token");
-
-			try {
-				const session = await ctx.call<AuthUser | null, { id: string; pwv: number }>(
-					"users.resolveSession",
-					{
-						id: claims.sub,
-						pwv: claims.pwv
-					}
-				);
-				if (!session) throw unauthorized("Invalid or expired token");
-				return session;
-			} catch (err) {
-				// Degrade when users is down: a verified, unexpired token still identifies its user
-				// (tokens are short-lived; revocation checks resume when users is back).
-				const type = (err as { type?: string }).type;
-				if (
-					type === "SERVICE_NOT_AVAILABLE" ||
-					type === "SERVICE_NOT_FOUND" ||
-					type === "REQUEST_TIMEOUT"
-				) {
-					this.logger.warn(
-						"users is unavailable: accepting a verified token without the session check"
-					);
-					return { id: claims.sub, role: claims.role };
-				}
-				throw err;
-			}
-		},
-
-		/** Per-action declaration: `auth: "required"` and `roles: [...]`. */
-		authorize(this: any, ctx: Context<unknown, AuthMeta>, _route: unknown, req: Req) {
-			const action = req.$action;
-			if (!action) return;
-			const user = ctx.meta.user;
-			if ((action.auth === "required" || action.roles) && !user) throw unauthorized();
-			if (action.roles && user && !action.roles.includes(user.role)) throw forbidden();
-		},
-
-		sendJSON(res: Res, status: number, data: unknown) {
-			// Error answers are written at once, not through writeLater.
-			res.statusCode = status;
-			res.setHeader("Content-Type", "application/json; charset=utf-8");
-			res.end(JSON.stringify(data));
-		},
-
-		sendErrorBody(this: any, req: Req, res: Res, err: Error) {
-			const body = toErrorBody(err);
-			if (body.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
-			if (res.headersSent) return res.end();
-			// Also for requests outside every route (404s), which skip the route middlewares.
-			securityHeaders(req, res, () => undefined);
-			if (body.code === 429) {
-				// The login throttle says when; the gateway's rate limit resets with its window.
-				const retryAfterSec = (err as { data?: { retryAfterSec?: unknown } }).data
-					?.retryAfterSec;
-				const store = req.$route?.rateLimit?.store;
-				const resetAt: number | undefined =
-					store?.resetFor?.(clientKey(req)) ?? store?.resetTime;
-				const resetIn =
-					typeof retryAfterSec === "number"
-						? retryAfterSec
-						: resetAt
-							? Math.ceil((resetAt - Date.now()) / 1000)
-							: 60;
-				res.setHeader("Retry-After", String(Math.max(1, resetIn)));
-			}
-			if (body.code === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="shopmesh"');
-			this.sendJSON(res, body.code, body);
-		}
+		// The gateway's own answers (answers.ts) and who may call (authentication.ts).
+		...AnswerMethods,
+		...AuthMethods
 	},
 
 	created(this: any) {

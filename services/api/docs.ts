@@ -6,13 +6,12 @@
  * OpenApiMixin builds the document when the gateway starts and again whenever the services change
  * (`$services.changed`), from the route table and the action definitions in the registry.
  */
-import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import type { ServiceSchema } from "moleculer";
-import { notFound } from "../../contracts/errors";
 import pkg from "../../package.json";
 import { OPS_OPERATIONS } from "./ops-console";
+import { sendListedFile, sendPage, type ListedFile } from "./static-files";
 import {
 	actionsFromRegistry,
 	buildOpenApi,
@@ -32,6 +31,10 @@ export const UI_FILES: Record<string, string> = {
 	"favicon-32x32.png": "image/png",
 	"favicon-16x16.png": "image/png"
 };
+/** The same files, where each is. */
+const UI_LISTED: Record<string, ListedFile> = Object.fromEntries(
+	Object.entries(UI_FILES).map(([name, type]) => [name, { file: path.join(UI_DIR, name), type }])
+);
 /** Our own start-up script for the page (inline scripts are forbidden by the page's CSP). */
 export const INIT_FILE = "init.js";
 export const DOCS_ASSETS = [...Object.keys(UI_FILES), INIT_FILE];
@@ -173,10 +176,7 @@ export const DOCS_ALIASES = {
 		this.sendJSON(res, 200, this.openapiDocument());
 	},
 	"GET /docs"(this: any, _req: Req, res: Res) {
-		res.statusCode = 200;
-		res.setHeader("Content-Type", "text/html; charset=utf-8");
-		res.setHeader("Content-Security-Policy", DOCS_CSP);
-		res.end(docsPage(this.settings.path ?? "/"));
+		sendPage(res, DOCS_CSP, docsPage(this.settings.path ?? "/"));
 	},
 	"GET /docs/:asset"(this: any, req: Req, res: Res) {
 		const asset = String(req.$params?.asset ?? "");
@@ -186,17 +186,10 @@ export const DOCS_ALIASES = {
 			res.end(docsInitScript(this.settings.path ?? "/"));
 			return;
 		}
-		// Only the listed files: the name never reaches the file system otherwise.
-		const type = Object.prototype.hasOwnProperty.call(UI_FILES, asset)
-			? UI_FILES[asset]
-			: undefined;
-		if (!type) return this.sendErrorBody(req, res, notFound("No such documentation file"));
-		res.statusCode = 200;
-		res.setHeader("Content-Type", type);
-		res.setHeader("Cache-Control", "public, max-age=3600");
-		fs.createReadStream(path.join(UI_DIR, asset))
-			.on("error", (err: Error) => this.sendErrorBody(req, res, err))
-			.pipe(res);
+		sendListedFile(this, req, res, UI_LISTED, asset, {
+			cacheControl: "public, max-age=3600",
+			missing: "No such documentation file"
+		});
 	}
 };
 

@@ -4,19 +4,19 @@
  * JSON snapshot and as a Server-Sent-Events stream. The page sends its token in the
  * Authorization header (fetch-based SSE): it never travels in a URL, so never into a log.
  */
-import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import type { ServiceSchema } from "moleculer";
-import { forbidden, notFound, unauthorized } from "../../contracts/errors";
+import { forbidden, unauthorized } from "../../contracts/errors";
 import type { AuthMeta } from "../../types/moleculer";
 import type { GatewayOperation } from "./openapi";
+import { sendListedFile, sendPage, type ListedFile } from "./static-files";
 
 const UPLOT_DIR = path.join(path.dirname(require.resolve("uplot/package.json")), "dist");
 const PAGE_DIR = path.join(__dirname, "ops-page");
 
 /** The only files served, by name: where each is and its content type. */
-export const OPS_ASSETS: Record<string, { file: string; type: string }> = {
+export const OPS_ASSETS: Record<string, ListedFile> = {
 	"uPlot.min.css": {
 		file: path.join(UPLOT_DIR, "uPlot.min.css"),
 		type: "text/css; charset=utf-8"
@@ -97,30 +97,19 @@ function guarded(handler: (this: any, req: Req, res: Res) => void | Promise<void
 	};
 }
 
-/** The console's aliases, for a route at the gateway's root with authentication on. */
 /** The action the console's routes answer with, to admins only (a published action). */
 export const OPS_ACTION = "ops.snapshot";
 
+/** The console's aliases, for a route at the gateway's root with authentication on. */
 export const OPS_ALIASES = {
 	"GET /ops"(this: any, _req: Req, res: Res) {
-		res.statusCode = 200;
-		res.setHeader("Content-Type", "text/html; charset=utf-8");
-		res.setHeader("Content-Security-Policy", OPS_CSP);
-		res.end(opsPage(this.settings.path ?? "/"));
+		sendPage(res, OPS_CSP, opsPage(this.settings.path ?? "/"));
 	},
 	"GET /ops/assets/:asset"(this: any, req: Req, res: Res) {
-		const name = String(req.$params?.asset ?? "");
-		// Only the listed files: the name never reaches the file system otherwise.
-		const asset = Object.prototype.hasOwnProperty.call(OPS_ASSETS, name)
-			? OPS_ASSETS[name]
-			: undefined;
-		if (!asset) return this.sendErrorBody(req, res, notFound("No such console file"));
-		res.statusCode = 200;
-		res.setHeader("Content-Type", asset.type);
-		res.setHeader("Cache-Control", "no-cache");
-		fs.createReadStream(asset.file)
-			.on("error", (err: Error) => this.sendErrorBody(req, res, err))
-			.pipe(res);
+		sendListedFile(this, req, res, OPS_ASSETS, String(req.$params?.asset ?? ""), {
+			cacheControl: "no-cache",
+			missing: "No such console file"
+		});
 	},
 	"GET /ops/snapshot": guarded(async function (this: any, req: Req, res: Res) {
 		requireAdmin(req);

@@ -111,21 +111,14 @@ export class EmailChannel implements Channel {
 				code: "ENORECIPIENT"
 			});
 		const text = emailText(to.name, n);
-		if (!this.transporter) {
-			const { message } = composeTextEmail({
-				from: this.config.from,
-				to: { name: to.name, address: to.email },
-				subject: n.title,
-				text
-			});
-			return this.mbox!.append(message);
-		}
-		const info = await this.transporter.sendMail({
+		const mail = {
 			from: this.config.from,
 			to: { name: to.name, address: to.email },
 			subject: n.title,
 			text
-		});
+		};
+		if (!this.transporter) return this.mbox!.append(composeTextEmail(mail).message);
+		const info = await this.transporter.sendMail(mail);
 		if (this.kind === "memory") {
 			this.outbox.push({
 				from: this.config.from,

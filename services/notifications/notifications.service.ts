@@ -20,7 +20,7 @@ import { nowIso } from "../../platform/runtime/clock";
 import { notFound, unauthorized } from "../../contracts/errors";
 import type { DomainEvent } from "../../contracts/events";
 import { CurrencyParam, IdParam, PageParams } from "../../contracts/params";
-import type { AuthMeta, AuthUser } from "../../types/moleculer";
+import type { AuthMeta } from "../../types/moleculer";
 import {
 	EmailChannel,
 	type Channel,
@@ -32,25 +32,6 @@ import { deliver, safeErrorMessage } from "./delivery";
 import { render, type NotificationKind } from "./templates";
 
 export type EmailStatus = "pending" | "sent" | "failed" | "skipped";
-
-export interface NotificationDoc {
-	_id: string;
-	userId: string;
-	kind: NotificationKind;
-	title: string;
-	body: string;
-	orderId?: string;
-	eventId: string;
-	dedupeKey: string;
-	read: boolean;
-	readAt?: string;
-	channels: { email: EmailStatus; inbox: "stored" };
-	deliveredVia: ChannelName | null;
-	/** Why no email went out (error code or short message); internal, not in the API. */
-	emailError?: string;
-	createdAt: string;
-	updatedAt: string;
-}
 
 /** What the owner sees of a notification: no dedupe key, no internal error. */
 export interface Notification {
@@ -66,6 +47,15 @@ export interface Notification {
 	channels: { email: EmailStatus; inbox: "stored" };
 	deliveredVia: ChannelName | null;
 	createdAt: string;
+}
+
+/** The stored document: the owner's view, and the dedupe key and error kept inside. */
+export interface NotificationDoc extends Omit<Notification, "id"> {
+	_id: string;
+	dedupeKey: string;
+	/** Why no email went out (error code or short message); internal, not in the API. */
+	emailError?: string;
+	updatedAt: string;
 }
 
 export function toNotification(doc: NotificationDoc): Notification {
@@ -130,8 +120,9 @@ interface NotificationsVars {
 		ctx: Context,
 		userId: string
 	): Promise<{ recipient: Recipient } | { recipient?: undefined; reason: string }>;
-	findOwned(id: string, user: AuthUser): Promise<NotificationDoc>;
 }
+
+const notificationNotFound = () => notFound("Notification not found");
 
 /** An event handler: validated payload in, detached notification out. */
 function notifyOn(kind: NotificationKind, params: ActionParams) {
@@ -164,6 +155,7 @@ const NotificationsService = {
 				const user = ctx.meta.user;
 				if (!user) throw unauthorized();
 				const { page, pageSize, unread } = ctx.params;
+				// Always the caller's own, admins included (not ownedBy): no one reads another's mail.
 				const query: Record<string, unknown> = { userId: user.id };
 				if (unread != null) query.read = !unread;
 				return this.findPage(
@@ -185,7 +177,15 @@ const NotificationsService = {
 			): Promise<Notification> {
 				const user = ctx.meta.user;
 				if (!user) throw unauthorized();
-				const doc = await this.findOwned(ctx.params.id, user);
+				const mine = () =>
+					this.findOwned<NotificationDoc>(
+						this.adapter,
+						ctx.params.id,
+						user,
+						notificationNotFound,
+						{ adminReads: false }
+					);
+				const doc = await mine();
 				if (doc.read) return toNotification(doc);
 				const at = nowIso();
 				const updated = await this.updateOne(
@@ -195,7 +195,7 @@ const NotificationsService = {
 				);
 				if (updated) return toNotification(this.toJSON(this.adapter, updated));
 				// Marked read meanwhile by another request.
-				return toNotification(await this.findOwned(ctx.params.id, user));
+				return toNotification(await mine());
 			}
 		}
 	},
@@ -319,14 +319,6 @@ const NotificationsService = {
 			} catch (err) {
 				return { reason: `users.contact: ${safeErrorMessage(err)}` };
 			}
-		},
-
-		/** The user's own notification; not found otherwise (no one reads another's mail). */
-		async findOwned(this: NotificationsThis, id: string, user: AuthUser) {
-			const doc = await this.adapter.findById(id).catch(() => null);
-			const json = doc && this.toJSON<NotificationDoc>(this.adapter, doc);
-			if (!json || json.userId !== user.id) throw notFound("Notification not found");
-			return json;
 		}
 	},
 

@@ -3,19 +3,6 @@
  */
 import type { Role } from "../../types/moleculer";
 
-export interface UserDoc {
-	_id: string;
-	email: string;
-	name: string;
-	role: Role;
-	passwordHash: string;
-	passwordVersion: number;
-	phone?: string;
-	address?: Address;
-	createdAt: string;
-	updatedAt: string;
-}
-
 export interface Address {
 	line1: string;
 	line2?: string;
@@ -34,6 +21,13 @@ export interface PublicUser {
 	address?: Address;
 	createdAt: string;
 	updatedAt: string;
+}
+
+/** The stored account: the public view, and the password hash and version kept inside. */
+export interface UserDoc extends Omit<PublicUser, "id"> {
+	_id: string;
+	passwordHash: string;
+	passwordVersion: number;
 }
 
 /**

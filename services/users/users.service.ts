@@ -5,42 +5,25 @@
  * through toPublicUser().
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
+import { DbMixin, type DbMethods } from "../../platform/persistence/db.mixin";
 import {
 	DurableEvents,
 	type DurableEventsMethods
 } from "../../platform/messaging/durable-events.mixin";
-import { nowIso } from "../../platform/runtime/clock";
-import {
-	ErrorTypes,
-	clientError,
-	conflict,
-	invalidField,
-	notFound,
-	unauthorized
-} from "../../contracts/errors";
-import { signToken } from "../../platform/http/jwt";
+import { ErrorTypes, invalidField, notFound } from "../../contracts/errors";
 import { IdParam, PageParams, secretParam, textParam } from "../../contracts/params";
 import { settings } from "../../platform/runtime/settings";
-import type { AuthMeta, Role } from "../../types/moleculer";
+import type { AuthMeta } from "../../types/moleculer";
 import {
 	createLoginThrottle,
-	loginBlockedFor,
-	loginFailed,
 	LOGIN_FAILURES_INDEXES,
 	LOGIN_FAILURES_STORE,
 	type LoginThrottle
 } from "./login-throttle";
 import { startSweep } from "../../platform/runtime/sweep";
-import { hashPassword, needsRehash, verifyPassword } from "./passwords";
-import {
-	normalizeEmail,
-	passwordProblem,
-	pickProfileUpdate,
-	toPublicUser,
-	type PublicUser,
-	type UserDoc
-} from "./user-rules";
+import { CredentialMethods, hashAtCost } from "./credentials";
+import { UserMethods } from "./user-repository";
+import { passwordProblem, pickProfileUpdate, toPublicUser, type PublicUser } from "./user-rules";
 
 const EmailParam = { type: "email", max: 254, normalize: true } as const;
 // Passwords are checked without the value ever being copied into the validation error (the
@@ -76,23 +59,21 @@ const AddressParam = {
 /** The gateway adds the caller's IP address (the login throttle's per-client key). */
 type ClientMeta = AuthMeta & { clientIp?: string };
 
-type UsersThis = Service & DbMethods & DurableEventsMethods & UsersVars;
-interface UsersVars {
+/** A methods object as the service has it: `this` bound. */
+type Bound<M> = { [K in keyof M]: OmitThisParameter<M[K]> };
+
+/** The service's `this`: its mixins', its own methods (beside it, typed from them) and state. */
+export interface UsersThis
+	extends
+		Service,
+		DbMethods,
+		DurableEventsMethods,
+		Bound<typeof UserMethods & typeof CredentialMethods> {
 	adapter: any;
 	clearCache(): Promise<void>;
 	dummyHash: string;
 	throttle: LoginThrottle;
 	throttleTimer?: NodeJS.Timeout;
-	refuseIfThrottled(email: string, client: string | undefined): Promise<void>;
-	findByEmail(email: string): Promise<UserDoc | null>;
-	findUser(id: string): Promise<UserDoc | null>;
-	requireUser(ctx: Context<unknown, AuthMeta>): Promise<UserDoc>;
-	createUser(
-		input: { email: string; password: string; name: string; role: Role },
-		announce?: boolean
-	): Promise<UserDoc>;
-	issueToken(user: UserDoc): { token: string; expiresIn: number };
-	ensureAdmin(): Promise<void>;
 }
 
 const UsersService = {
@@ -131,31 +112,9 @@ const UsersService = {
 				this: UsersThis,
 				ctx: Context<{ email: string; password: string }, ClientMeta>
 			) {
-				// Throttled per account and per client before any hashing (same for unknown emails).
-				const email = normalizeEmail(ctx.params.email);
-				const client = ctx.meta.clientIp;
-				await this.refuseIfThrottled(email, client);
-				const user = await this.findByEmail(email);
-				// Hash even when there is no such user, so the answer takes the same time either way.
-				const ok = await verifyPassword(
-					ctx.params.password,
-					user?.passwordHash ?? this.dummyHash
-				);
-				if (!user || !ok) {
-					await loginFailed(this.throttle, email, client);
-					throw clientError(
-						"Invalid email or password",
-						401,
-						ErrorTypes.INVALID_CREDENTIALS
-					);
-				}
-				await this.throttle.account.clear(email);
-
-				const cost = settings().passwordHashCost;
-				if (needsRehash(user.passwordHash, cost)) {
-					const passwordHash = await hashPassword(ctx.params.password, cost);
-					await this.adapter.updateMany({ _id: user._id }, { $set: { passwordHash } });
-				}
+				const { email, password } = ctx.params;
+				const user = await this.checkLogin(email, password, ctx.meta.clientIp);
+				await this.rehashIfOutdated(user, password);
 				return { ...this.issueToken(user), tokenType: "Bearer", user: toPublicUser(user) };
 			}
 		},
@@ -187,14 +146,7 @@ const UsersService = {
 				ctx: Context<Record<string, unknown>, AuthMeta>
 			): Promise<PublicUser> {
 				const user = await this.requireUser(ctx);
-				const update = pickProfileUpdate(ctx.params);
-				const updatedAt = nowIso();
-				const doc = await this.updateOne(
-					this.adapter,
-					{ _id: user._id },
-					{ $set: { ...update, updatedAt } }
-				);
-				return toPublicUser(this.toJSON(this.adapter, doc));
+				return toPublicUser(await this.updateProfile(user, pickProfileUpdate(ctx.params)));
 			}
 		},
 
@@ -210,32 +162,15 @@ const UsersService = {
 				ctx: Context<{ currentPassword: string; newPassword: string }, ClientMeta>
 			) {
 				const user = await this.requireUser(ctx);
-				// The current password is guessed here as at login: the same throttle applies.
-				await this.refuseIfThrottled(user.email, ctx.meta.clientIp);
-				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash))) {
-					await loginFailed(this.throttle, user.email, ctx.meta.clientIp);
-					throw clientError(
-						"Current password is wrong",
-						401,
-						ErrorTypes.INVALID_CREDENTIALS
-					);
-				}
+				await this.checkCurrentPassword(
+					user,
+					ctx.params.currentPassword,
+					ctx.meta.clientIp
+				);
 				const problem = passwordProblem(ctx.params.newPassword);
 				if (problem) throw invalidField("newPassword", problem, "passwordWeak");
-				const passwordHash = await hashPassword(
-					ctx.params.newPassword,
-					settings().passwordHashCost
-				);
-				const doc = await this.updateOne(
-					this.adapter,
-					{ _id: user._id },
-					{
-						$set: { passwordHash, updatedAt: nowIso() },
-						$inc: { passwordVersion: 1 }
-					}
-				);
-				await this.clearCache(); // cached sessions of the old password version, on every node
-				return this.issueToken(this.toJSON(this.adapter, doc));
+				const passwordHash = await hashAtCost(ctx.params.newPassword);
+				return this.issueToken(await this.revokeSessions(user, { passwordHash }));
 			}
 		},
 
@@ -284,122 +219,7 @@ const UsersService = {
 		}
 	},
 
-	methods: {
-		/** 429 RATE_LIMITED while this account or this client has too many failed logins. */
-		async refuseIfThrottled(this: UsersThis, email: string, client: string | undefined) {
-			const waitMs = await loginBlockedFor(this.throttle, email, client);
-			if (waitMs > 0)
-				throw clientError(
-					"Too many failed login attempts. Try again later.",
-					429,
-					ErrorTypes.RATE_LIMITED,
-					{ retryAfterSec: Math.ceil(waitMs / 1000) }
-				);
-		},
-
-		async findByEmail(this: UsersThis, email: string) {
-			const doc = await this.adapter.findOne({ email: normalizeEmail(email) });
-			return doc ? this.toJSON(this.adapter, doc) : null;
-		},
-
-		async findUser(this: UsersThis, id: string) {
-			const doc = await this.adapter.findById(id).catch(() => null);
-			return doc ? this.toJSON(this.adapter, doc) : null;
-		},
-
-		async requireUser(this: UsersThis, ctx: Context<unknown, AuthMeta>) {
-			const id = ctx.meta.user?.id;
-			if (!id) throw unauthorized();
-			const user = await this.findUser(id);
-			if (!user) throw unauthorized("Your account no longer exists");
-			return user;
-		},
-
-		/** A new account; with `announce`, user.registered is written with it and relayed. */
-		async createUser(
-			this: UsersThis,
-			input: { email: string; password: string; name: string; role: Role },
-			announce = false
-		) {
-			const now = nowIso();
-			const doc = {
-				email: normalizeEmail(input.email),
-				name: input.name,
-				role: input.role,
-				passwordHash: await hashPassword(input.password, settings().passwordHashCost),
-				passwordVersion: 0,
-				createdAt: now,
-				updatedAt: now
-			};
-			let user: UserDoc;
-			try {
-				user = this.toJSON(
-					this.adapter,
-					await this.insertWithEvents("adapter", _id => ({
-						doc,
-						events: announce
-							? [this.outboxEntry("user.registered", { userId: _id })]
-							: []
-					}))
-				);
-			} catch (err) {
-				if (isDuplicateKeyError(err))
-					throw conflict(
-						"An account with this email already exists",
-						ErrorTypes.USER_EXISTS
-					);
-				throw err;
-			}
-			return user;
-		},
-
-		issueToken(this: UsersThis, user: UserDoc) {
-			return signToken({
-				sub: String(user._id),
-				role: user.role,
-				pwv: user.passwordVersion ?? 0
-			});
-		},
-
-		/** ADMIN_EMAIL/ADMIN_PASSWORD: make sure that admin exists with that password. Idempotent. */
-		async ensureAdmin(this: UsersThis) {
-			const admin = settings().admin;
-			if (!admin) return;
-			const existing = await this.findByEmail(admin.email);
-			if (!existing) {
-				try {
-					await this.createUser({
-						email: admin.email,
-						password: admin.password,
-						name: "Administrator",
-						role: "admin"
-					});
-				} catch (err) {
-					// Another instance created it at the same moment.
-					if ((err as { type?: string }).type !== ErrorTypes.USER_EXISTS) throw err;
-				}
-				this.logger.info(`Admin account ${normalizeEmail(admin.email)} created.`);
-				return;
-			}
-			const set: Record<string, unknown> = {};
-			if (existing.role !== "admin") set.role = "admin";
-			if (!(await verifyPassword(admin.password, existing.passwordHash)))
-				set.passwordHash = await hashPassword(admin.password, settings().passwordHashCost);
-			if (Object.keys(set).length > 0) {
-				await this.adapter.updateMany(
-					{ _id: existing._id },
-					{
-						$set: { ...set, updatedAt: nowIso() },
-						$inc: { passwordVersion: 1 }
-					}
-				);
-				await this.clearCache();
-				this.logger.info(
-					`Admin account ${existing.email} updated from ADMIN_EMAIL/ADMIN_PASSWORD.`
-				);
-			}
-		}
-	},
+	methods: { ...UserMethods, ...CredentialMethods },
 
 	created(this: UsersThis) {
 		this.throttle = createLoginThrottle(
@@ -417,7 +237,7 @@ const UsersService = {
 			Math.max(1000, Math.min(settings().loginThrottle.windowMs, 60_000)),
 			() => this.throttle.sweep()
 		);
-		this.dummyHash = await hashPassword("not-a-real-password", settings().passwordHashCost);
+		this.dummyHash = await hashAtCost("not-a-real-password");
 		await this.ensureAdmin();
 	},
 
