@@ -1,7 +1,7 @@
 /**
  * The embedded database under growth and scale-out: orders at c64 with one and with two orders
- * processes on one SQLite file (cluster), and the embedded node's RSS and start-up time after a
- * bounded number of orders (100 000 in a full run).
+ * processes on one SQLite file (cluster), the embedded node's RSS and start-up time and each
+ * cluster node's RSS after a bounded number of orders (100 000 in a full run).
  */
 import { performance } from "node:perf_hooks";
 import type { BenchContext } from "../lib/context";
@@ -70,60 +70,78 @@ async function scaleOrders(ctx: BenchContext): Promise<void> {
 	}
 }
 
-/** RSS and start-up of the embedded node before and after many orders. */
+/** Orders at c64 until `count` are placed; the RSS of every node after the first tenth. */
+async function placeOrders(ctx: BenchContext, stack: Stack, shop: Shop, count: number) {
+	let placed = 0;
+	let early: { placed: number; rss: (number | undefined)[] } | undefined;
+	while (placed < count) {
+		const res = await httpLoad({ ...orderLoad(stack, shop), durationS: 10 });
+		placed += res.total - res.non2xx - res.errors;
+		const rss = stack.nodes.map(n => rssMB(n.proc.pid));
+		ctx.log(`  ${placed} of ${count} orders placed, RSS ${rss.join(" / ")} MB`);
+		if (res.total === 0) throw new Error("no orders placed");
+		if (!early && placed >= count / 10) early = { placed, rss };
+	}
+	return { placed, early: early! };
+}
+
+/**
+ * RSS of every node of `stack` idle, then after `count` orders. Under load the heap's young
+ * generation and the caches grow once; what grows with the data is what keeps growing after
+ * the first tenth of the orders.
+ */
+async function rssGrowth(ctx: BenchContext, stack: Stack, count: number) {
+	const shop = await seed(stack);
+	await sleep(1000);
+	const names = stack.nodes.map(n => (stack.kind === "embedded" ? "embedded" : n.spec.nodeID));
+	const idle = stack.nodes.map(n => rssMB(n.proc.pid)!);
+	const { placed, early } = await placeOrders(ctx, stack, shop, count);
+	await sleep(2000);
+	stack.nodes.forEach((node, i) => {
+		const id = `storage.rss.${stack.kind === "embedded" ? "" : `${names[i]}.`}`;
+		const after = rssMB(node.proc.pid)!;
+		const firstTenth = early.rss[i]!;
+		ctx.results.add({
+			id: `${id}idle`,
+			group: GROUPS.memory,
+			name: `RSS ${names[i]}, idle (seeded shop)`,
+			unit: "MB",
+			value: idle[i]
+		});
+		ctx.results.add({
+			id: `${id}early`,
+			group: GROUPS.memory,
+			name: `RSS ${names[i]}, under load after the first ${early.placed} orders`,
+			unit: "MB",
+			value: firstTenth,
+			baselineId: `${id}idle`
+		});
+		ctx.results.add({
+			id: `${id}after`,
+			group: GROUPS.memory,
+			name: `RSS ${names[i]}, after ${placed} orders`,
+			unit: "MB",
+			value: after,
+			baselineId: `${id}idle`,
+			targets: [
+				{ text: "≤ 1.5x idle", holds: after <= idle[i] * 1.5 },
+				{
+					text: `≤ 1.2x the RSS after the first tenth (${firstTenth} MB)`,
+					holds: after <= firstTenth * 1.2
+				}
+			]
+		});
+	});
+	return placed;
+}
+
+/** RSS and start-up of the embedded node, and RSS of each cluster node, after many orders. */
 async function growth(ctx: BenchContext): Promise<void> {
 	const count = ctx.quick ? ORDERS_QUICK : ORDERS_FULL;
 	ctx.log(`storage: embedded, ${count} orders, then a restart`);
 	const stack = await startEmbedded({ cacher: "Memory", profileDir: ctx.profileDir });
 	try {
-		const shop = await seed(stack);
-		await sleep(1000);
-		const idle = rssMB(stack.nodes[0].proc.pid)!;
-		ctx.results.add({
-			id: "storage.rss.idle",
-			group: GROUPS.memory,
-			name: "RSS embedded, idle (seeded shop)",
-			unit: "MB",
-			value: idle
-		});
-		// Bounded by count: orders at c64 until `count` have been placed.
-		let placed = 0;
-		let early: { placed: number; rss: number } | undefined;
-		while (placed < count) {
-			const res = await httpLoad({ ...orderLoad(stack, shop), durationS: 10 });
-			placed += res.total - res.non2xx - res.errors;
-			const rss = rssMB(stack.nodes[0].proc.pid)!;
-			ctx.log(`  ${placed} of ${count} orders placed, RSS ${rss} MB`);
-			if (res.total === 0) throw new Error("no orders placed");
-			if (!early && placed >= count / 10) early = { placed, rss };
-		}
-		await sleep(2000);
-		const after = rssMB(stack.nodes[0].proc.pid)!;
-		// Under load the heap's young generation and the caches grow once; what grows with the
-		// data is what keeps growing after the first tenth of the orders.
-		ctx.results.add({
-			id: "storage.rss.early",
-			group: GROUPS.memory,
-			name: `RSS embedded, under load after the first ${early!.placed} orders`,
-			unit: "MB",
-			value: early!.rss,
-			baselineId: "storage.rss.idle"
-		});
-		ctx.results.add({
-			id: "storage.rss.after",
-			group: GROUPS.memory,
-			name: `RSS embedded, after ${placed} orders`,
-			unit: "MB",
-			value: after,
-			baselineId: "storage.rss.idle",
-			targets: [
-				{ text: "≤ 1.5x idle", holds: after <= idle * 1.5 },
-				{
-					text: `≤ 1.2x the RSS after the first tenth (${early!.rss} MB)`,
-					holds: after <= early!.rss * 1.2
-				}
-			]
-		});
+		const placed = await rssGrowth(ctx, stack, count);
 		const t0 = performance.now();
 		await stack.restart("embedded", {});
 		const startMs = performance.now() - t0;
@@ -134,5 +152,12 @@ async function growth(ctx: BenchContext): Promise<void> {
 		);
 	} finally {
 		await stack.stop();
+	}
+	ctx.log(`storage: cluster, ${count} orders, RSS of each node`);
+	const cluster = await startCluster({ cacher: "Memory", profileDir: ctx.profileDir });
+	try {
+		await rssGrowth(ctx, cluster, count);
+	} finally {
+		await cluster.stop();
 	}
 }

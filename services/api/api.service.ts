@@ -48,7 +48,7 @@ const rateLimit =
 					? {
 							StoreFactory: redisStoreFactory(
 								cfg.rateLimit.redisUrl,
-								`shopmesh:${process.env.NAMESPACE || "shopmesh"}:rate`
+								`shopmesh:${settings().broker.namespace}:rate`
 							)
 						}
 					: {})

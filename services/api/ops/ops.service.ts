@@ -4,6 +4,7 @@
  * broker's own request metrics (traffic.ts) and a fault log fed by the broker's events.
  * Read by the gateway only (`snapshot`); who may see it is the gateway's check (admins).
  */
+import { settings } from "../../../platform/runtime/settings";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DEAD_LETTERED_EVENT } from "../../../platform/messaging/durable-events.mixin";
 import { FaultLog, nodeChanges, serviceInstances, type FaultKind } from "./cluster-view";
@@ -34,8 +35,7 @@ const OpsService = {
 	name: "ops",
 
 	settings: {
-		intervalMs: Number(process.env.OPS_INTERVAL_MS) || 1000,
-		historySize: Number(process.env.OPS_HISTORY_SIZE) || 300
+		...settings().ops
 	},
 
 	actions: {
