@@ -5,12 +5,17 @@
  */
 import { PAYMENT_STATUSES, type PaymentStatus } from "../../contracts/statuses";
 import type { OutboxEntry } from "../../platform/messaging/durable-events.mixin";
+import { ownedBy, type Page } from "../../platform/persistence/db.mixin";
+import type { AuthUser } from "../../types/moleculer";
+import { paymentNotFound } from "./payment-errors";
 import { nowIso } from "../../platform/runtime/clock";
 import {
 	operationOutcome,
 	paymentEvent,
 	type PaymentDoc,
 	type PendingOperation,
+	toPayment,
+	type Payment,
 	type RefundEntry
 } from "./payment-state";
 import type { PaymentsThis } from "./payments.service";
@@ -27,6 +32,26 @@ export const PaymentRepository = {
 	async findPaymentById(this: PaymentsThis, id: string): Promise<PaymentDoc | null> {
 		const doc = await this.adapter.findById(id).catch(() => null);
 		return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
+	},
+
+	/** The payment `id` if `user` owns it or is an admin; another's is not found, as a missing one. */
+	ownPayment(this: PaymentsThis, id: string, user: AuthUser): Promise<PaymentDoc> {
+		return this.findOwned<PaymentDoc>(this.adapter, id, user, paymentNotFound);
+	},
+
+	/** The caller's payments (an admin's: everyone's), newest first, optionally of one order. */
+	paymentPage(
+		this: PaymentsThis,
+		user: AuthUser,
+		{ page, pageSize, orderId }: { page: number; pageSize: number; orderId?: string }
+	): Promise<Page<Payment>> {
+		const query = ownedBy(user, orderId ? { orderId } : {});
+		return this.findPage(
+			this.adapter,
+			query,
+			{ page, pageSize, sort: ["-createdAt"] },
+			toPayment
+		);
 	},
 
 	/** Rejects with a duplicate-key error when the order has a payment already (unique orderId). */

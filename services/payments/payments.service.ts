@@ -17,7 +17,7 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../contracts/params";
 import { forbidden, unauthorized } from "../../contracts/errors";
-import { DbMixin, ownedBy, type DbMethods, type Store } from "../../platform/persistence/db.mixin";
+import { DbMixin, type DbMethods, type Store } from "../../platform/persistence/db.mixin";
 import {
 	DurableEvents,
 	type DurableEventsMethods
@@ -31,13 +31,7 @@ import { paymentNotFound } from "./payment-errors";
 import { ChangeMethods, type RefundInput } from "./payment-changes";
 import { PaymentRepository } from "./payment-repository";
 import { RecoveryMethods } from "./payments.recovery";
-import {
-	clientRefundId,
-	defaultRefundId,
-	toPayment,
-	type Payment,
-	type PaymentDoc
-} from "./payment-state";
+import { clientRefundId, defaultRefundId, toPayment, type Payment } from "./payment-state";
 import { createProcessor, type CardProcessor } from "./processor";
 
 const CentsParam = {
@@ -229,16 +223,8 @@ const PaymentsService = {
 				this: PaymentsThis,
 				ctx: Context<{ page: number; pageSize: number; orderId?: string }, AuthMeta>
 			) {
-				const { page, pageSize, orderId } = ctx.params;
-				const user = ctx.meta.user;
-				if (!user) throw unauthorized();
-				const query = ownedBy(user, orderId ? { orderId } : {});
-				return this.findPage(
-					this.adapter,
-					query,
-					{ page, pageSize, sort: ["-createdAt"] },
-					toPayment
-				);
+				if (!ctx.meta.user) throw unauthorized();
+				return this.paymentPage(ctx.meta.user, ctx.params);
 			}
 		},
 
@@ -247,15 +233,8 @@ const PaymentsService = {
 			auth: "required",
 			params: { id: IdParam },
 			async handler(this: PaymentsThis, ctx: Context<{ id: string }, AuthMeta>) {
-				const user = ctx.meta.user;
-				if (!user) throw unauthorized();
-				const doc = await this.findOwned<PaymentDoc>(
-					this.adapter,
-					ctx.params.id,
-					user,
-					paymentNotFound
-				);
-				return toPayment(doc);
+				if (!ctx.meta.user) throw unauthorized();
+				return toPayment(await this.ownPayment(ctx.params.id, ctx.meta.user));
 			}
 		},
 
