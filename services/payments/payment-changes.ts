@@ -37,7 +37,7 @@ export interface RefundInput {
 async function decided<T>(orderId: string, attempt: (n: number) => Promise<T | null>): Promise<T> {
 	for (let n = 0; n < MAX_ATTEMPTS; n++) {
 		const result = await attempt(n);
-		if (result !== null) return result;
+		if (result != null) return result;
 	}
 	throw contention(orderId);
 }

@@ -6,16 +6,16 @@
 import { PAYMENT_STATUSES, type PaymentStatus } from "../../contracts/statuses";
 import type { OutboxEntry } from "../../platform/messaging/durable-events.mixin";
 import { ownedBy, type Page } from "../../platform/persistence/db.mixin";
+import { nowIso } from "../../platform/runtime/clock";
 import type { AuthUser } from "../../types/moleculer";
 import { paymentNotFound } from "./payment-errors";
-import { nowIso } from "../../platform/runtime/clock";
 import {
 	operationOutcome,
 	paymentEvent,
-	type PaymentDoc,
-	type PendingOperation,
 	toPayment,
 	type Payment,
+	type PaymentDoc,
+	type PendingOperation,
 	type RefundEntry
 } from "./payment-state";
 import type { PaymentsThis } from "./payments.service";
@@ -23,15 +23,17 @@ import type { PaymentsThis } from "./payments.service";
 /** The statuses a change to which is recorded by transition() (the others by an operation). */
 type TransitionStatus = "authorized" | "declined" | "voided";
 
+/** A document as the adapter returned it (or nothing), as a PaymentDoc (or null). */
+const stored = (svc: PaymentsThis, raw: unknown): PaymentDoc | null =>
+	raw ? svc.toJSON<PaymentDoc>(svc.adapter, raw) : null;
+
 export const PaymentRepository = {
 	async findByOrder(this: PaymentsThis, orderId: string): Promise<PaymentDoc | null> {
-		const doc = await this.adapter.findOne({ orderId });
-		return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
+		return stored(this, await this.adapter.findOne({ orderId }));
 	},
 
 	async findPaymentById(this: PaymentsThis, id: string): Promise<PaymentDoc | null> {
-		const doc = await this.adapter.findById(id).catch(() => null);
-		return doc ? this.toJSON<PaymentDoc>(this.adapter, doc) : null;
+		return stored(this, await this.adapter.findById(id).catch(() => null));
 	},
 
 	/** The payment `id` if `user` owns it or is an admin; another's is not found, as a missing one. */
@@ -70,7 +72,7 @@ export const PaymentRepository = {
 			{ orderId, status: "pending", lockedUntil },
 			{ $set: { lockedUntil: Date.now() + this.settings.pendingLeaseMs } }
 		);
-		return taken ? this.toJSON<PaymentDoc>(this.adapter, taken) : null;
+		return stored(this, taken);
 	},
 
 	/** Release a pending payment's lease at once, so a retry may ask the processor again. */
@@ -118,7 +120,7 @@ export const PaymentRepository = {
 			},
 			this.statusEvent(doc, to, reason)
 		);
-		return updated ? this.toJSON<PaymentDoc>(this.adapter, updated) : null;
+		return stored(this, updated);
 	},
 
 	/** Write `op` on the payment that matches `query`; the payment as written, or null. */
@@ -128,7 +130,7 @@ export const PaymentRepository = {
 		op: PendingOperation
 	): Promise<PaymentDoc | null> {
 		const claimed = await this.updateOne(this.adapter, query, { $set: { operation: op } });
-		return claimed ? this.toJSON<PaymentDoc>(this.adapter, claimed) : null;
+		return stored(this, claimed);
 	},
 
 	/** Release an operation's lease at once: the next call or the sweep asks again. */
@@ -168,7 +170,7 @@ export const PaymentRepository = {
 			{ $set: { ...outcome, updatedAt: at }, $unset: { operation: true }, $push: push },
 			event
 		);
-		return settled ? this.toJSON<PaymentDoc>(this.adapter, settled) : null;
+		return stored(this, settled);
 	},
 
 	/** Operations whose lease ran out (crash, processor failure), through the sparse index. */

@@ -12,7 +12,11 @@
  * the payment's pending operation first, then asked of the processor under an idempotency key,
  * then recorded with its event in one update: a crash or a processor failure in between leaves
  * the operation, and the next call for the payment or the recovery sweep finishes it under the
- * same key (operations.ts; PendingOperation in payment-state.ts).
+ * same key.
+ *
+ * Beside this file: authorization.ts and payment-changes.ts (the flows), operations.ts (the
+ * operation protocol), payments.recovery.ts (the sweep), payment-repository.ts (every query and
+ * update), payment-state.ts and card-rules.ts (pure rules), payment-errors.ts, processor.ts.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { CurrencyParam, IdParam, PageParams, secretParam } from "../../contracts/params";
