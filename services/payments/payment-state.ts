@@ -3,8 +3,9 @@
  * Plain functions, no broker, no I/O.
  */
 import type { PaymentEvent } from "../../contracts/events";
+import { randomUUID } from "node:crypto";
 import type { PaymentStatus } from "../../contracts/statuses";
-import type { CardBrand } from "./card-rules";
+import { cardBrand, last4, type CardBrand } from "./card-rules";
 
 /**
  *   pending ──> authorized ──> captured ──> partially_refunded ──> refunded
@@ -70,6 +71,10 @@ export const clientRefundId = (id: string) => `${CLIENT_REFUND_PREFIX}${id}`;
 /** The id as its caller named it (a client's without the prefix). */
 export const shownRefundId = (id: string) =>
 	id.startsWith(CLIENT_REFUND_PREFIX) ? id.slice(CLIENT_REFUND_PREFIX.length) : id;
+
+/** A refund's id when its caller gives none: "full" for all that is left (a repeat changes nothing). */
+export const defaultRefundId = (refundId: string | undefined, amountCents: number | undefined) =>
+	refundId ?? (amountCents == null ? "full" : randomUUID());
 
 /** Whether a recorded refund is the one asked again (same amount, or both "all that is left"). */
 export function sameRefund(
@@ -153,6 +158,32 @@ export interface PaymentDoc {
 	operation?: PendingOperation;
 	createdAt: string;
 	updatedAt: string;
+}
+
+/** A new payment, pending while the processor is asked; `number` is normalized and checked. */
+export function newPayment(
+	input: Pick<PaymentDoc, "orderId" | "userId" | "amountCents" | "currency">,
+	number: string,
+	lockedUntil: number,
+	at: string
+): Omit<PaymentDoc, "_id"> {
+	const { orderId, userId, amountCents, currency } = input;
+	return {
+		orderId,
+		userId,
+		status: "pending",
+		amountCents,
+		currency,
+		capturedCents: 0,
+		refundedCents: 0,
+		brand: cardBrand(number),
+		last4: last4(number),
+		refunds: [],
+		history: [{ status: "pending", at }],
+		lockedUntil,
+		createdAt: at,
+		updatedAt: at
+	};
 }
 
 /** What callers see of a payment: no processor reference, no internal lock or operation. */

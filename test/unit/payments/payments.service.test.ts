@@ -698,6 +698,39 @@ describe("forOrder", () => {
 	});
 });
 
+describe("get and list, called without the gateway", () => {
+	const alice = { meta: { user: { id: "user-1", role: "customer" } } };
+	const bob = { meta: { user: { id: "user-2", role: "customer" } } };
+	const admin = { meta: { user: { id: "admin-1", role: "admin" } } };
+
+	it("refuse a call without a user as UNAUTHORIZED, not as a missing payment", async () => {
+		const payment = await authorize(newOrderId());
+		for (const call of [
+			broker.call("payments.get", { id: payment.id }),
+			broker.call("payments.list", {})
+		])
+			await expect(call).rejects.toMatchObject({ code: 401, type: "UNAUTHORIZED" });
+	});
+
+	it("give the owner and admins the payment, anyone else PAYMENT_NOT_FOUND", async () => {
+		const orderId = newOrderId();
+		const payment = await authorize(orderId);
+		for (const opts of [alice, admin])
+			expect(await broker.call<any, any>("payments.get", { id: payment.id }, opts)).toEqual(
+				payment
+			);
+		await expect(broker.call("payments.get", { id: payment.id }, bob)).rejects.toMatchObject({
+			code: 404,
+			type: "PAYMENT_NOT_FOUND"
+		});
+		const listed = (opts: object) =>
+			broker.call<any, any>("payments.list", { orderId }, opts).then(p => p.rows);
+		expect(await listed(alice)).toEqual([payment]);
+		expect(await listed(admin)).toEqual([payment]);
+		expect(await listed(bob)).toEqual([]);
+	});
+});
+
 describe("card data", () => {
 	it("is never stored nor emitted: only brand and last4", async () => {
 		emitted.length = 0;
