@@ -6,14 +6,13 @@
  * the ones before it. The lifecycle lives in order-state.ts.
  */
 import { ORDER_STATUSES, type OrderStatus } from "../../contracts/statuses";
-import type { OrderLine } from "../../contracts/items";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import { DbMixin, isDuplicateKeyError, type DbMethods } from "../../platform/persistence/db.mixin";
 import { nowIso } from "../../platform/runtime/clock";
 import { ErrorTypes, clientError, conflict, notFound } from "../../contracts/errors";
 import { IdParam, PageParams, secretParam, textParam } from "../../contracts/params";
-import type { DomainEvent, DomainEventName, OrderEvent } from "../../contracts/events";
+import type { DomainEvent, DomainEventName } from "../../contracts/events";
 import { settings } from "../../platform/runtime/settings";
 import { startSweep } from "../../platform/runtime/sweep";
 import {
@@ -24,11 +23,16 @@ import {
 import type { AuthMeta, AuthUser } from "../../types/moleculer";
 import {
 	canTransition,
+	isKeyExpired,
+	orderEvent,
 	owing,
 	priceOrder,
 	requestFingerprint,
+	toOrder,
 	type CatalogProduct,
 	type HistoryEntry,
+	type OrderDoc,
+	type PendingAction,
 	type RequestedItem
 } from "./order-state";
 import {
@@ -36,7 +40,6 @@ import {
 	recoveryPlan,
 	runPlacementSaga,
 	type Compensation,
-	type SagaStep,
 	type SagaSteps
 } from "./order-saga";
 
@@ -70,30 +73,6 @@ const PaymentParams = {
 		)
 	}
 } as const;
-
-/** Compensations the order still owes: retried by the recovery sweep until they succeed. */
-type PendingAction = Compensation | "refund" | "restock";
-
-export interface OrderDoc {
-	_id: string;
-	userId: string;
-	status: OrderStatus;
-	items: OrderLine[];
-	totalCents: number;
-	currency: string;
-	payment?: { brand?: string; last4?: string };
-	reason?: string;
-	idempotencyKey?: string;
-	fingerprint: string;
-	/** `updatedAt` only while the saga runs: the stuck-saga sweep reads through its index. */
-	saga: { step: SagaStep | "done"; updatedAt?: string };
-	pendingActions: PendingAction[];
-	/** Set exactly while compensations are owed: the sweep reads through its sparse index. */
-	owedSince?: string | null;
-	history: HistoryEntry[];
-	createdAt: string;
-	updatedAt: string;
-}
 
 interface PaymentInput {
 	cardNumber: string;
@@ -137,37 +116,6 @@ interface OrdersVars {
 interface OrderEventSpec {
 	name: DomainEventName;
 	extra?: Record<string, unknown>;
-}
-
-/** The payload of an order event, from the order as it is after the change. */
-export function orderEvent(order: OrderDoc, extra: Record<string, unknown> = {}): OrderEvent {
-	return {
-		orderId: String(order._id),
-		userId: order.userId,
-		status: order.status,
-		totalCents: order.totalCents,
-		currency: order.currency,
-		items: order.items,
-		...(order.reason ? { reason: order.reason } : {}),
-		...extra
-	};
-}
-
-/** What callers see of an order. */
-export function toOrder(doc: OrderDoc) {
-	return {
-		id: String(doc._id),
-		userId: doc.userId,
-		status: doc.status,
-		items: doc.items,
-		totalCents: doc.totalCents,
-		currency: doc.currency,
-		payment: doc.payment,
-		reason: doc.reason,
-		history: doc.history,
-		createdAt: doc.createdAt,
-		updatedAt: doc.updatedAt
-	};
 }
 
 const REJECTION_STATUS: Record<string, number> = {
@@ -407,7 +355,8 @@ const OrdersService = {
 					const order: OrderDoc = this.toJSON(this.adapter, existing);
 					// A key is remembered for IDEMPOTENCY_KEY_TTL_MS, to the millisecond: an older
 					// one is let go here (the sweep lets go of the others) and the request is new.
-					if (!isKeyExpired(order, Date.now())) return this.replay(order, fingerprint);
+					if (!isKeyExpired(order, Date.now(), settings().idempotencyKeyTtlMs))
+						return this.replay(order, fingerprint);
 					await this.updateOne(
 						this.adapter,
 						{ _id: existing._id, idempotencyKey },
@@ -804,11 +753,6 @@ const OrdersService = {
 		clearInterval(this.idempotencyTimer);
 	}
 } satisfies ServiceSchema<any, any, any, OrdersThis>;
-
-/** Whether an order's Idempotency-Key is older than the window it is remembered for. */
-function isKeyExpired(order: Pick<OrderDoc, "createdAt">, now: number): boolean {
-	return Date.parse(order.createdAt) < now - settings().idempotencyKeyTtlMs;
-}
 
 /** The client's view of a rejected order: the step's own error type and status, plus the order id. */
 function rejectionError(
