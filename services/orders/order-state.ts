@@ -1,9 +1,70 @@
 /**
- * Orders' domain rules: the lifecycle state machine and the money arithmetic of pricing.
- * Plain functions, no broker, no I/O.
+ * Orders' domain rules: the order document and its views, the lifecycle state machine and the
+ * money arithmetic of pricing. Plain functions, no broker, no I/O.
  */
+import type { OrderEvent } from "../../contracts/events";
 import { mergeItems, type ItemQuantity, type OrderLine } from "../../contracts/items";
 import type { OrderStatus } from "../../contracts/statuses";
+import type { Compensation, SagaStep } from "./order-saga";
+
+/** Compensations the order still owes: retried by the recovery sweep until they succeed. */
+export type PendingAction = Compensation | "refund" | "restock";
+
+export interface OrderDoc {
+	_id: string;
+	userId: string;
+	status: OrderStatus;
+	items: OrderLine[];
+	totalCents: number;
+	currency: string;
+	payment?: { brand?: string; last4?: string };
+	reason?: string;
+	idempotencyKey?: string;
+	fingerprint: string;
+	/** `updatedAt` only while the saga runs: the stuck-saga sweep reads through its index. */
+	saga: { step: SagaStep | "done"; updatedAt?: string };
+	pendingActions: PendingAction[];
+	/** Set exactly while compensations are owed: the sweep reads through its sparse index. */
+	owedSince?: string | null;
+	history: HistoryEntry[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** The payload of an order event, from the order as it is after the change. */
+export function orderEvent(order: OrderDoc, extra: Record<string, unknown> = {}): OrderEvent {
+	return {
+		orderId: String(order._id),
+		userId: order.userId,
+		status: order.status,
+		totalCents: order.totalCents,
+		currency: order.currency,
+		items: order.items,
+		...(order.reason ? { reason: order.reason } : {}),
+		...extra
+	};
+}
+
+/** What callers see of an order. */
+export function toOrder(doc: OrderDoc) {
+	return {
+		id: String(doc._id),
+		userId: doc.userId,
+		status: doc.status,
+		items: doc.items,
+		totalCents: doc.totalCents,
+		currency: doc.currency,
+		payment: doc.payment,
+		reason: doc.reason,
+		history: doc.history,
+		createdAt: doc.createdAt,
+		updatedAt: doc.updatedAt
+	};
+}
+
+export type OrderView = ReturnType<typeof toOrder>;
+
+// ---- Lifecycle ----------------------------------------------------------------------------
 
 /**
  *   pending ──> confirmed ──> shipped ──> delivered
@@ -107,6 +168,11 @@ export function priceOrder(requested: RequestedItem[], catalog: CatalogProduct[]
 		totalCents: sumCents(lines.map(l => l.lineTotalCents)),
 		currency: currencies[0]
 	};
+}
+
+/** Whether an order's Idempotency-Key is older than the window (`ttlMs`) it is remembered for. */
+export function isKeyExpired(order: Pick<OrderDoc, "createdAt">, now: number, ttlMs: number) {
+	return Date.parse(order.createdAt) < now - ttlMs;
 }
 
 /** A stable fingerprint of what was ordered, to tell a replay from a different request under one key. */
