@@ -57,6 +57,11 @@ export interface OrderRepository {
 	insertOrder(draft: OrderDraft, fingerprint: string, idempotencyKey?: string): Promise<OrderDoc>;
 	/** Record the step a running saga has reached. */
 	recordSagaStep(order: OrderDoc, step: SagaStep): Promise<unknown>;
+	/**
+	 * Make this node the one running the saga of `order`, while it is still pending at the step
+	 * and on the node it was read with: the order as claimed, or null when another got there.
+	 */
+	claimSaga(order: OrderDoc): Promise<OrderDoc | null>;
 	/** Record the compensations still owed (none: the order owes nothing any more). */
 	recordOwed(order: OrderDoc, owed: PendingAction[]): Promise<OrderDoc>;
 	/** Orders owing compensations, through the sparse index on `owedSince`. */
@@ -156,7 +161,7 @@ export const OrderRepositoryMethods = {
 						...draft,
 						fingerprint,
 						...(idempotencyKey ? { idempotencyKey } : {}),
-						saga: { step: "reserve", updatedAt: createdAt },
+						saga: { step: "reserve", updatedAt: createdAt, node: this.broker.nodeID },
 						pendingActions: [],
 						history: [{ status: "pending", at: createdAt }],
 						createdAt,
@@ -172,10 +177,23 @@ export const OrderRepositoryMethods = {
 	},
 
 	recordSagaStep(order, step) {
-		return this.adapter.updateMany(
-			{ _id: order._id },
-			{ $set: { saga: { step, updatedAt: nowIso() }, updatedAt: nowIso() } }
+		const saga = { step, updatedAt: nowIso(), node: this.broker.nodeID };
+		return this.adapter.updateMany({ _id: order._id }, { $set: { saga, updatedAt: nowIso() } });
+	},
+
+	async claimSaga(order) {
+		const saga = { step: order.saga.step, updatedAt: nowIso(), node: this.broker.nodeID };
+		const doc = await this.updateOne(
+			this.adapter,
+			{
+				_id: order._id,
+				status: "pending",
+				"saga.step": order.saga.step,
+				"saga.node": order.saga.node
+			},
+			{ $set: { saga, updatedAt: nowIso() } }
 		);
+		return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;
 	},
 
 	async recordOwed(order, owed) {

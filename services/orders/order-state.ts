@@ -21,8 +21,11 @@ export interface OrderDoc {
 	reason?: string;
 	idempotencyKey?: string;
 	fingerprint: string;
-	/** `updatedAt` only while the saga runs: the stuck-saga sweep reads through its index. */
-	saga: { step: SagaStep | "done"; updatedAt?: string };
+	/**
+	 * `updatedAt` only while the saga runs: the stuck-saga sweep reads through its index. `node`
+	 * runs it, so a twin asked for the same order can tell an orphan from a saga in progress.
+	 */
+	saga: { step: SagaStep | "done"; updatedAt?: string; node?: string };
 	pendingActions: PendingAction[];
 	/** Set exactly while compensations are owed: the sweep reads through its sparse index. */
 	owedSince?: string | null;

@@ -6,11 +6,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Errors, type Context } from "moleculer";
 import { ErrorTypes, clientError, conflict } from "../../contracts/errors";
+import { nodeIsGone } from "../../platform/messaging/liveness";
 import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
 import { settings } from "../../platform/runtime/settings";
 import type { AuthMeta } from "../../types/moleculer";
-import type { CreateParams, MethodsOf } from "./orders.service";
-import { runPlacementSaga } from "./order-saga";
+import type { CreateParams, MethodsOf, PaymentInput } from "./orders.service";
+import { runPlacementSaga, type SagaOutcome } from "./order-saga";
 import {
 	isKeyExpired,
 	priceOrder,
@@ -24,8 +25,24 @@ import {
 export interface Placement {
 	/** Price, record and run the saga; a rejection is the failing step's own error type. */
 	placeOrder(ctx: Context<CreateParams, AuthMeta>): Promise<OrderView>;
-	/** Answer a repeated Idempotency-Key with the first request's outcome. */
-	replay(existing: OrderDoc, fingerprint: string): Promise<OrderView>;
+	/**
+	 * Answer a repeated Idempotency-Key with the first request's outcome. With the request's
+	 * card, a saga whose node is gone is taken over and finished here instead of waited for.
+	 */
+	replay(
+		existing: OrderDoc,
+		fingerprint: string,
+		request?: { card: PaymentInput; ctx: Context<CreateParams, AuthMeta> }
+	): Promise<OrderView>;
+	/** Record what the saga came to: confirmed (201), or rejected with the step's error. */
+	settlePlacement(
+		order: OrderDoc,
+		outcome: SagaOutcome,
+		fingerprint: string,
+		ctx: Context<CreateParams, AuthMeta>
+	): Promise<OrderView>;
+	/** The saga of `order` runs on another node that is surely gone (not merely slow). */
+	sagaOrphaned(order: OrderDoc): Promise<boolean>;
 }
 
 export const PlacementMethods = {
@@ -35,13 +52,14 @@ export const PlacementMethods = {
 		const idempotencyKey = ctx.meta.idempotencyKey
 			? `${user.id}:${ctx.meta.idempotencyKey}`
 			: undefined;
+		const request = { card: ctx.params.payment, ctx };
 		if (idempotencyKey) {
 			const existing = await this.findByIdempotencyKey(idempotencyKey);
 			if (existing) {
 				// A key is remembered for IDEMPOTENCY_KEY_TTL_MS, to the millisecond: an older
 				// one is let go here (the sweep lets go of the others) and the request is new.
 				if (!isKeyExpired(existing, Date.now(), settings().idempotencyKeyTtlMs))
-					return this.replay(existing, fingerprint);
+					return this.replay(existing, fingerprint, request);
 				await this.forgetIdempotencyKey(existing, idempotencyKey);
 			}
 		}
@@ -84,12 +102,19 @@ export const PlacementMethods = {
 		} catch (err) {
 			// The same key arrived twice at once: answer like the first one.
 			if (idempotencyKey && isDuplicateKeyError(err))
-				return this.replay((await this.findByIdempotencyKey(idempotencyKey))!, fingerprint);
+				return this.replay(
+					(await this.findByIdempotencyKey(idempotencyKey))!,
+					fingerprint,
+					request
+				);
 			throw err;
 		}
 
 		const outcome = await runPlacementSaga(this.sagaSteps(order, ctx.params.payment, ctx));
+		return this.settlePlacement(order, outcome, fingerprint, ctx);
+	},
 
+	async settlePlacement(order, outcome, fingerprint, ctx) {
 		if (outcome.ok) {
 			const card = outcome.payment as { brand?: string; last4?: string } | undefined;
 			const confirmed = await this.confirm(order, card);
@@ -112,15 +137,27 @@ export const PlacementMethods = {
 		throw rejectionError(String(order._id), error);
 	},
 
-	async replay(existing, fingerprint) {
+	async replay(existing, fingerprint, request) {
 		if (existing.fingerprint !== fingerprint)
 			throw conflict(
 				"This Idempotency-Key was used for a different order",
 				ErrorTypes.IDEMPOTENCY_CONFLICT
 			);
 		let order = existing;
-		// The first request is still running: wait for its outcome (bounded).
+		// The first request is still running: wait for its outcome (bounded), or finish it here
+		// when its node is gone (every step is idempotent per order; the claim lets one in).
 		for (let i = 0; i < 100 && order.status === "pending"; i++) {
+			if (request && i % 10 === 0 && (await this.sagaOrphaned(order))) {
+				const claimed = await this.claimSaga(order);
+				if (claimed && claimed.saga.step !== "done") {
+					this.logger.warn(
+						`Order ${String(order._id)}: its node is gone, saga taken over`
+					);
+					const steps = this.sagaSteps(claimed, request.card, request.ctx);
+					const outcome = await runPlacementSaga(steps, claimed.saga.step);
+					return this.settlePlacement(claimed, outcome, fingerprint, request.ctx);
+				}
+			}
 			await sleep(100);
 			order = (await this.findById(String(existing._id))) ?? order;
 		}
@@ -137,6 +174,11 @@ export const PlacementMethods = {
 				type: order.reason ?? ErrorTypes.SERVICE_UNAVAILABLE
 			});
 		return toOrder(order);
+	},
+
+	async sagaOrphaned(order) {
+		const node = order.saga.node;
+		return node != null && node !== this.broker.nodeID && (await nodeIsGone(this.broker, node));
 	}
 } satisfies MethodsOf<Placement>;
 

@@ -163,3 +163,33 @@ it("kills one orders instance under c16 reads of orders: nothing fails", async (
 	);
 	expect([after.status, after.ms < 1000]).toEqual([201, true]);
 });
+
+it("kills one orders instance under c16 orders, each with its Idempotency-Key: its twin finishes the orders it left, nothing fails", async () => {
+	// orders-1 is gone: a new twin for orders-2, known to every node before the load.
+	const health = await freePort();
+	nodes["orders-3"] = c.start({
+		services: "orders",
+		nodeID: "orders-3",
+		env: { HEALTH_PORT: String(health), HEALTH_HOST: "127.0.0.1" }
+	});
+	await waitForHttp(`http://127.0.0.1:${health}/ready`, 60_000);
+	// Its INFO reaches every node on connect; a moment for the gateways to balance over it.
+	await new Promise(r => setTimeout(r, 2000));
+	const { answers, faultAt } = await runLoad({
+		gateways,
+		concurrency: 16,
+		durationMs: 5000,
+		request: i => {
+			const customer = customers[i % customers.length];
+			const headers = { ...bearer(customer.token), "Idempotency-Key": `f3-${i}` };
+			const body = { items: [{ productId, quantity: 1 }], payment: TEST_CARD };
+			return { what: "order", send: b => api(b, "POST", "/orders", body, headers) };
+		},
+		fault: { atMs: 2000, run: () => kill("orders-2") }
+	});
+	expectNoneFailedNorSlow(answers, faultAt!);
+	const late = answers.filter(a => a.startedAt > faultAt! + 500);
+	expect(late.filter(a => a.node === "orders-2")).toEqual([]);
+	// Those in flight on orders-2 were finished by orders-3, not left to the recovery sweep.
+	expect(nodes["orders-3"].output()).toMatch(/its node is gone, saga taken over/);
+});
