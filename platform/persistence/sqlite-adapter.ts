@@ -53,6 +53,7 @@ const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
 	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
 const ID_ONLY = " WHERE id = ?";
+const ONE_WRITE = { oneWrite: true };
 const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" };
 // A range compares within its operand's type, as in MongoDB (SQLite would order numbers before text).
 const SAME_TYPE = (col: string, value: string | number) =>
@@ -293,11 +294,14 @@ export class SqliteAdapter {
 	// ---- writes ----
 
 	insert(entity: Doc): Promise<Doc> {
-		return this.database.operation(() => this.insertSync(entity));
+		return this.database.operation(() => this.insertSync(entity), ONE_WRITE);
 	}
 
 	insertMany(entities: Doc[]): Promise<Doc[]> {
-		return this.database.operation(() => entities.map(entity => this.insertSync(entity)));
+		return this.database.operation(
+			() => this.atomically(entities.length, () => entities.map(e => this.insertSync(e))),
+			ONE_WRITE
+		);
 	}
 
 	/** Atomically update the first document matching `query`: the updated document, or null. */
@@ -305,15 +309,15 @@ export class SqliteAdapter {
 		return this.database.operation(() => {
 			const [doc] = this.findSync({ query, limit: 1 });
 			return doc ? this.modify(doc, update) : null;
-		});
+		}, ONE_WRITE);
 	}
 
 	updateMany(query: Doc, update: Doc): Promise<number> {
 		return this.database.operation(() => {
 			const docs = this.findSync({ query });
-			for (const doc of docs) this.modify(doc, update);
+			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
 			return docs.length;
-		});
+		}, ONE_WRITE);
 	}
 
 	updateById(id: unknown, update: Doc): Promise<Doc | null> {
@@ -324,12 +328,14 @@ export class SqliteAdapter {
 		return this.database.operation(() => {
 			const ids = [...this.stored(this.withSearch({ query }), [])].map(doc => doc._id);
 			const remove = this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`);
-			for (const id of ids) {
-				remove.run(id);
-				this.cache?.removed(id);
-			}
+			this.atomically(ids.length, () => {
+				for (const id of ids) {
+					remove.run(id);
+					this.cache?.removed(id);
+				}
+			});
 			return ids.length;
-		});
+		}, ONE_WRITE);
 	}
 
 	removeById(id: unknown): Promise<Doc | null> {
@@ -340,7 +346,7 @@ export class SqliteAdapter {
 			this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`).run(doc._id);
 			this.cache?.removed(doc._id);
 			return doc;
-		});
+		}, ONE_WRITE);
 	}
 
 	clear(): Promise<number> {
@@ -348,7 +354,7 @@ export class SqliteAdapter {
 			const { changes } = this.database.statement(`DELETE FROM ${this.tableSql}`).run();
 			this.cache?.removed();
 			return Number(changes);
-		});
+		}, ONE_WRITE);
 	}
 
 	// ---- moleculer-db's entity hooks ----
@@ -374,6 +380,11 @@ export class SqliteAdapter {
 	}
 
 	// ---- the engine ----
+
+	/** Run `writes` (`n` statements) undone whole should one fail: in a savepoint when n > 1. */
+	private atomically<T>(n: number, writes: () => T): T {
+		return n > 1 ? this.database.transaction(writes) : writes();
+	}
 
 	private findSync(filters: FindFilters): Doc[] {
 		const query = this.withSearch(filters);

@@ -162,9 +162,12 @@ export class SqliteDatabase {
 
 	/**
 	 * Run `fn` atomically under the write lock; its result (or error) is delivered once it is
-	 * committed. With group commit it joins this turn's transaction in a savepoint of its own.
+	 * committed. With group commit it joins this turn's transaction in a savepoint of its own;
+	 * `oneWrite` says `fn` changes the database with one statement at most (more only inside
+	 * `transaction`), its last step that can fail: SQLite undoes a failed statement alone, so no
+	 * savepoint is needed.
 	 */
-	operation<T>(fn: () => T): Promise<T> {
+	operation<T>(fn: () => T, { oneWrite = false } = {}): Promise<T> {
 		if (this.options.groupCommit === false) {
 			try {
 				return Promise.resolve(this.transaction(fn));
@@ -179,7 +182,7 @@ export class SqliteDatabase {
 		}
 		let result: T;
 		try {
-			result = this.inSavepoint(fn);
+			result = oneWrite ? fn() : this.inSavepoint(fn);
 		} catch (err) {
 			if (!this.db.isTransaction) {
 				// SQLite rolled the whole transaction back (an I/O error, a full disk): the
