@@ -134,7 +134,8 @@ export function openServiceDatabase(service: string): SqliteDatabase {
 		file: sqlite.inMemory ? ":memory:" : path.join(dataDir, `${service}.sqlite`),
 		synchronous: sqlite.synchronous,
 		busyTimeoutMs: sqlite.busyTimeoutMs,
-		groupCommit: sqlite.groupCommit
+		groupCommit: sqlite.groupCommit,
+		docCacheSize: sqlite.docCacheSize
 	});
 }
 

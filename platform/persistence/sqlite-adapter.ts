@@ -7,14 +7,15 @@
  * rewrites only those indexes. Conditions on `_id` and on indexed fields select rows in SQL; mingo
  * evaluates whatever SQL cannot decide exactly and applies the update operators. Every change that
  * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
- * transaction: atomic against every other process on the same file.
+ * transaction: atomic against every other process on the same file. Documents read or written are
+ * kept parsed (DocCache, sqlite.ts); every caller gets its own copy.
  */
 import { Context } from "mingo/core";
 import * as QueryOperators from "mingo/operators/query";
 import * as UpdateOperators from "mingo/operators/update";
 import { Query } from "mingo/query";
 import { newId } from "./ids";
-import { ident, type SqliteDatabase } from "./sqlite";
+import { ident, type DocCache, type SqliteDatabase } from "./sqlite";
 
 type Doc = Record<string, any>;
 type SQLValue = string | number | null;
@@ -51,6 +52,8 @@ const columnOf = (field: string) => `f_${field.replace(/\./g, "__")}`;
 const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
 	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+const ID_ONLY = " WHERE id = ?";
+const ONE_WRITE = { oneWrite: true };
 const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" };
 // A range compares within its operand's type, as in MongoDB (SQLite would order numbers before text).
 const SAME_TYPE = (col: string, value: string | number) =>
@@ -90,6 +93,74 @@ function columnValue(doc: Doc, field: string): SQLValue {
 	throw new Error(`SqliteAdapter: indexed field '${field}' must hold a string or a number`);
 }
 
+/**
+ * A deep copy of `value` equal to JSON.parse(JSON.stringify(value)) (toJSON called, undefined and
+ * functions left out, non-finite numbers null), without the text in between.
+ */
+export function jsonCopy(value: unknown, key: string | number = ""): any {
+	let v: any = value;
+	if (typeof v === "object" && v !== null && typeof v.toJSON === "function")
+		v = v.toJSON(String(key));
+	switch (typeof v) {
+		case "string":
+		case "boolean":
+			return v;
+		case "number":
+			return Number.isFinite(v) ? v + 0 : null; // -0 is written as 0
+		case "bigint":
+			throw new TypeError("Do not know how to serialize a BigInt");
+		case "object": {
+			if (v === null) return null;
+			if (Array.isArray(v)) {
+				const out = new Array(v.length);
+				for (let i = 0; i < v.length; i++) out[i] = jsonCopy(v[i], i) ?? null;
+				return out;
+			}
+			if (v instanceof Number || v instanceof String || v instanceof Boolean)
+				return jsonCopy(v.valueOf());
+			const out: Doc = {};
+			for (const k of Object.keys(v)) {
+				const x = jsonCopy(v[k], k);
+				if (x === undefined) continue;
+				// JSON.parse makes "__proto__" an own property; an assignment would set the prototype.
+				if (k === "__proto__")
+					Object.defineProperty(out, k, {
+						value: x,
+						enumerable: true,
+						writable: true,
+						configurable: true
+					});
+				else out[k] = x;
+			}
+			return out;
+		}
+		default:
+			return undefined;
+	}
+}
+
+/** A deep copy of a document as JSON.parse gives it (plain objects, arrays and primitives only). */
+function copyStored(v: any): any {
+	if (typeof v !== "object" || v === null) return v;
+	if (Array.isArray(v)) {
+		const out = new Array(v.length);
+		for (let i = 0; i < v.length; i++) out[i] = copyStored(v[i]);
+		return out;
+	}
+	const out: Doc = {};
+	for (const k in v) {
+		if (k === "__proto__")
+			Object.defineProperty(out, k, {
+				value: copyStored(v[k]),
+				enumerable: true,
+				writable: true,
+				configurable: true
+			});
+		else out[k] = copyStored(v[k]);
+	}
+	return out;
+}
+
 function escapeRegExp(text: string): string {
 	return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -111,6 +182,7 @@ export class SqliteAdapter {
 	/** Indexed fields by name, with their column. */
 	private readonly indexed = new Map<string, { column: string; unique: boolean }>();
 	private tableSql = "";
+	private cache: DocCache | undefined;
 
 	constructor(
 		readonly database: SqliteDatabase,
@@ -137,6 +209,7 @@ export class SqliteAdapter {
 			`CREATE TABLE IF NOT EXISTS ${t} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`
 		);
 		this.tableSql = t;
+		this.cache = this.database.documents(this.table);
 	}
 
 	async disconnect(): Promise<void> {
@@ -192,10 +265,9 @@ export class SqliteAdapter {
 	findById(id: unknown): Promise<Doc | null> {
 		return this.database.read(() => {
 			if (typeof id !== "string") return null;
-			const row = this.database
-				.statement(`SELECT doc FROM ${this.tableSql} WHERE id = ?`)
-				.get(id);
-			return row ? JSON.parse(row.doc as string) : null;
+			const doc = this.byId(id);
+			if (!doc) return null;
+			return this.cache ? copyStored(doc) : doc;
 		});
 	}
 
@@ -214,7 +286,7 @@ export class SqliteAdapter {
 				return Number(row!.n);
 			}
 			let n = 0;
-			for (const _ of this.scan(query, [])) n++;
+			for (const _ of this.stored(query, [])) n++;
 			return n;
 		});
 	}
@@ -222,11 +294,14 @@ export class SqliteAdapter {
 	// ---- writes ----
 
 	insert(entity: Doc): Promise<Doc> {
-		return this.database.operation(() => this.insertSync(entity));
+		return this.database.operation(() => this.insertSync(entity), ONE_WRITE);
 	}
 
 	insertMany(entities: Doc[]): Promise<Doc[]> {
-		return this.database.operation(() => entities.map(entity => this.insertSync(entity)));
+		return this.database.operation(
+			() => this.atomically(entities.length, () => entities.map(e => this.insertSync(e))),
+			ONE_WRITE
+		);
 	}
 
 	/** Atomically update the first document matching `query`: the updated document, or null. */
@@ -234,15 +309,15 @@ export class SqliteAdapter {
 		return this.database.operation(() => {
 			const [doc] = this.findSync({ query, limit: 1 });
 			return doc ? this.modify(doc, update) : null;
-		});
+		}, ONE_WRITE);
 	}
 
 	updateMany(query: Doc, update: Doc): Promise<number> {
 		return this.database.operation(() => {
 			const docs = this.findSync({ query });
-			for (const doc of docs) this.modify(doc, update);
+			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
 			return docs.length;
-		});
+		}, ONE_WRITE);
 	}
 
 	updateById(id: unknown, update: Doc): Promise<Doc | null> {
@@ -251,11 +326,16 @@ export class SqliteAdapter {
 
 	removeMany(query: Doc): Promise<number> {
 		return this.database.operation(() => {
-			const docs = this.findSync({ query });
+			const ids = [...this.stored(this.withSearch({ query }), [])].map(doc => doc._id);
 			const remove = this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`);
-			for (const doc of docs) remove.run(doc._id);
-			return docs.length;
-		});
+			this.atomically(ids.length, () => {
+				for (const id of ids) {
+					remove.run(id);
+					this.cache?.removed(id);
+				}
+			});
+			return ids.length;
+		}, ONE_WRITE);
 	}
 
 	removeById(id: unknown): Promise<Doc | null> {
@@ -264,14 +344,17 @@ export class SqliteAdapter {
 				typeof id === "string" ? this.findSync({ query: { _id: id } })[0] : undefined;
 			if (!doc) return null;
 			this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`).run(doc._id);
+			this.cache?.removed(doc._id);
 			return doc;
-		});
+		}, ONE_WRITE);
 	}
 
 	clear(): Promise<number> {
-		return this.database.operation(() =>
-			Number(this.database.statement(`DELETE FROM ${this.tableSql}`).run().changes)
-		);
+		return this.database.operation(() => {
+			const { changes } = this.database.statement(`DELETE FROM ${this.tableSql}`).run();
+			this.cache?.removed();
+			return Number(changes);
+		}, ONE_WRITE);
 	}
 
 	// ---- moleculer-db's entity hooks ----
@@ -298,6 +381,11 @@ export class SqliteAdapter {
 
 	// ---- the engine ----
 
+	/** Run `writes` (`n` statements) undone whole should one fail: in a savepoint when n > 1. */
+	private atomically<T>(n: number, writes: () => T): T {
+		return n > 1 ? this.database.transaction(writes) : writes();
+	}
+
 	private findSync(filters: FindFilters): Doc[] {
 		const query = this.withSearch(filters);
 		const offset = Math.max(0, filters.offset ?? 0);
@@ -305,31 +393,63 @@ export class SqliteAdapter {
 		const out: Doc[] = [];
 		if (limit === 0) return out;
 		let skipped = 0;
-		for (const doc of this.scan(query, sortKeys(filters.sort))) {
+		for (const doc of this.stored(query, sortKeys(filters.sort))) {
 			if (skipped < offset) {
 				skipped++;
 				continue;
 			}
-			out.push(doc);
+			out.push(this.cache ? copyStored(doc) : doc);
 			if (out.length >= limit) break;
 		}
 		return out;
 	}
 
-	/** The documents matching `query`, in `sort` order, read lazily. */
-	private *scan(query: Doc, sort: [string, 1 | -1][]): Generator<Doc> {
+	/**
+	 * The stored documents matching `query`, in `sort` order, read lazily. They may be the cache's
+	 * own objects: never to be changed or handed out.
+	 */
+	private *stored(query: Doc, sort: [string, 1 | -1][]): Generator<Doc> {
 		const plan = this.plan(query);
+		const test = plan.exact ? null : new Query(query, QUERY_OPTIONS);
+		if (plan.where === ID_ONLY && typeof plan.params[0] === "string") {
+			// One document at most, by id: SQL has nothing else to decide.
+			const doc = this.byId(plan.params[0]);
+			if (doc && (!test || test.test(doc))) yield doc;
+			return;
+		}
 		const order = sort.length
 			? ` ORDER BY ${sort.map(([field, dir]) => `${this.expression(field)} ${dir < 0 ? "DESC" : "ASC"}`).join(", ")}`
 			: "";
 		const stmt = this.database.statement(
-			`SELECT doc FROM ${this.tableSql}${plan.where}${order}`
+			`SELECT id, doc FROM ${this.tableSql}${plan.where}${order}`
 		);
-		const test = plan.exact ? null : new Query(query, QUERY_OPTIONS);
-		for (const row of stmt.iterate(...plan.params)) {
-			const doc = JSON.parse(row.doc as string);
+		// Equality on a unique column: one row at most (get() costs less than an iterator).
+		const rows = plan.single ? [stmt.get(...plan.params)] : stmt.iterate(...plan.params);
+		for (const row of rows) {
+			if (!row) break;
+			const doc = this.parsed(row.id as string, row.doc as string);
 			if (!test || test.test(doc)) yield doc;
 		}
+	}
+
+	/** The stored document with this id (the cache's own object), or undefined. */
+	private byId(id: string): Doc | undefined {
+		const cached = this.cache?.get(id);
+		if (cached) return cached;
+		const row = this.database
+			.statement(`SELECT doc FROM ${this.tableSql} WHERE id = ?`)
+			.get(id);
+		return row ? this.parsed(id, row.doc as string) : undefined;
+	}
+
+	/** A row's document: the cached one, or parsed and remembered. */
+	private parsed(id: string, json: string): Doc {
+		let doc = this.cache?.get(id);
+		if (!doc) {
+			doc = JSON.parse(json) as Doc;
+			this.cache?.remember(id, doc);
+		}
+		return doc;
 	}
 
 	/** The SQL for a field: the id column, an indexed field's column, or a JSON extraction. */
@@ -347,12 +467,19 @@ export class SqliteAdapter {
 	 * indexed column holds exactly the field's string or number (NULL when missing or null), so
 	 * equality, `null`, `$in` and same-type ranges on it mean in SQL what they mean in MongoDB.
 	 */
-	private plan(query: Doc): { where: string; params: SQLValue[]; exact: boolean } {
+	private plan(query: Doc): {
+		where: string;
+		params: SQLValue[];
+		exact: boolean;
+		single: boolean;
+	} {
 		const terms: string[] = [];
 		const params: SQLValue[] = [];
 		let exact = true;
+		let single = false;
 		for (const [key, cond] of Object.entries(query)) {
-			const column = key === "_id" ? "id" : this.indexed.get(key)?.column;
+			const index = key === "_id" ? { column: "id", unique: true } : this.indexed.get(key);
+			const column = index?.column;
 			if (!column) {
 				exact = false;
 				continue;
@@ -365,6 +492,7 @@ export class SqliteAdapter {
 				terms.push(`${col} = ?`);
 				params.push(cond);
 				if (!decides(cond)) exact = false;
+				if (index.unique) single = true;
 			} else if (cond === null) {
 				terms.push(`${col} IS NULL`);
 				if (isId) exact = false;
@@ -387,7 +515,12 @@ export class SqliteAdapter {
 				}
 			} else exact = false;
 		}
-		return { where: terms.length ? ` WHERE ${terms.join(" AND ")}` : "", params, exact };
+		return {
+			where: terms.length ? ` WHERE ${terms.join(" AND ")}` : "",
+			params,
+			exact,
+			single
+		};
 	}
 
 	/** moleculer-db's `search`/`searchFields`: a literal, case-insensitive substring match. */
@@ -403,8 +536,9 @@ export class SqliteAdapter {
 	/** Store a new document as plain JSON with a string `_id`, and return it as read back. */
 	private insertSync(entity: Doc): Doc {
 		const _id = entity._id == null ? newId() : String(entity._id);
-		const json = JSON.stringify({ ...entity, _id });
-		const doc = JSON.parse(json);
+		const fresh = { ...entity, _id };
+		const json = JSON.stringify(fresh);
+		const doc: Doc = jsonCopy(fresh);
 		const columns = ["id", "doc"];
 		const params: SQLValue[] = [_id, json];
 		for (const [field, { column }] of this.indexed) {
@@ -413,17 +547,23 @@ export class SqliteAdapter {
 		}
 		const sql = `INSERT INTO ${this.tableSql} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
 		this.run(sql, params, doc);
-		return doc;
+		if (!this.cache) return doc;
+		this.cache.wrote(_id, doc);
+		return copyStored(doc);
 	}
 
-	/** Apply a MongoDB update to a document read in this transaction and write it back. */
+	/**
+	 * Apply a MongoDB update to a document read in this transaction (the caller's copy) and write it
+	 * back; the cache keeps the document as stored.
+	 */
 	private modify(doc: Doc, update: Doc): Doc {
 		const id = doc._id;
 		const before = [...this.indexed].map(([field]) => columnValue(doc, field));
 		applyUpdate(doc, update);
 		if (doc._id !== id) throw new Error("SqliteAdapter: an update cannot change _id");
 		const sets = ["doc = ?"];
-		const params: SQLValue[] = [JSON.stringify(doc)];
+		const json = JSON.stringify(doc);
+		const params: SQLValue[] = [json];
 		let i = 0;
 		for (const [field, { column }] of this.indexed) {
 			const value = columnValue(doc, field);
@@ -434,6 +574,7 @@ export class SqliteAdapter {
 		}
 		params.push(id);
 		this.run(`UPDATE ${this.tableSql} SET ${sets.join(", ")} WHERE id = ?`, params, doc);
+		this.cache?.wrote(id, jsonCopy(doc));
 		return doc;
 	}
 

@@ -7,6 +7,10 @@
  * savepoint (a failed one is undone alone), committed when the turn ends. An operation's promise
  * settles only after that COMMIT, reads included, so nothing read or written leaves the process
  * before it is durable: callers need no barrier of their own.
+ *
+ * Parsed documents are kept per table (DocCache) for as long as no other connection has committed:
+ * `PRAGMA data_version` is compared after every BEGIN IMMEDIATE (no other writer can commit until
+ * our COMMIT) and, for reads outside a transaction, once per synchronous stretch of JavaScript.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -21,15 +25,77 @@ export interface SqliteOptions {
 	busyTimeoutMs: number;
 	/** Commit once per event-loop turn (default) instead of once per operation. */
 	groupCommit?: boolean;
+	/** Parsed documents kept per table (0: none). */
+	docCacheSize?: number;
 }
 
 type Settle = (err?: unknown) => void;
+type Doc = Record<string, any>;
+
+export const DEFAULT_DOC_CACHE_SIZE = 2000;
+
+/** COMMITs made by any connection of this process: one may be to our file, seen without I/O. */
+let commitsInProcess = 0;
+
+/**
+ * One table's documents by id, as JSON.parse gives them from the table: never handed out (callers
+ * get copies), bounded, least recently used first out. Writes go through `wrote`/`removed`, so a
+ * savepoint that is undone can drop exactly what it changed.
+ */
+export class DocCache {
+	private readonly docs = new Map<string, Doc>();
+
+	constructor(
+		private readonly owner: SqliteDatabase,
+		private readonly size: number
+	) {}
+
+	get(id: string): Doc | undefined {
+		const doc = this.docs.get(id);
+		if (doc !== undefined) {
+			this.docs.delete(id);
+			this.docs.set(id, doc);
+		}
+		return doc;
+	}
+
+	/** A document just read from the table. */
+	remember(id: string, doc: Doc): void {
+		this.docs.delete(id);
+		this.docs.set(id, doc);
+		if (this.docs.size > this.size) this.docs.delete(this.docs.keys().next().value!);
+	}
+
+	/** A document just written to the table in this transaction. */
+	wrote(id: string, doc: Doc): void {
+		this.owner.journal(this, id);
+		this.remember(id, doc);
+	}
+
+	/** A document just deleted from the table in this transaction; all of them without `id`. */
+	removed(id?: string): void {
+		this.owner.journal(this, id);
+		this.forget(id);
+	}
+
+	forget(id?: string): void {
+		if (id === undefined) this.docs.clear();
+		else this.docs.delete(id);
+	}
+}
 
 export class SqliteDatabase {
 	readonly db: DatabaseSync;
 	private readonly statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
 	/** The operations of the open group transaction, settled at its COMMIT. */
 	private group: Settle[] | undefined;
+	private readonly caches = new Map<string, DocCache>();
+	/** `PRAGMA data_version` when the caches were last known to hold what the file holds. */
+	private dataVersion: unknown;
+	/** commitsInProcess when data_version was checked in this synchronous stretch, else -1. */
+	private checkedAt = -1;
+	/** Per open savepoint, the cached documents it changed (undefined: a whole table). */
+	private readonly journals: [DocCache, string | undefined][][] = [];
 
 	constructor(readonly options: SqliteOptions) {
 		if (options.file !== ":memory:")
@@ -39,6 +105,28 @@ export class SqliteDatabase {
 		this.db = new DatabaseSync(options.file, { timeout: options.busyTimeoutMs });
 		if (options.file !== ":memory:") this.db.exec("PRAGMA journal_mode = WAL");
 		this.db.exec(`PRAGMA synchronous = ${options.synchronous}`);
+	}
+
+	/** The parsed-document cache of `table`, or undefined when caching is off. */
+	documents(table: string): DocCache | undefined {
+		const size = this.options.docCacheSize ?? DEFAULT_DOC_CACHE_SIZE;
+		if (size <= 0) return undefined;
+		let cache = this.caches.get(table);
+		if (!cache) {
+			cache = new DocCache(this, size);
+			this.caches.set(table, cache);
+		}
+		return cache;
+	}
+
+	/** Drop every cached document (after a change made with SQL of one's own, or a lost transaction). */
+	forgetDocuments(): void {
+		for (const cache of this.caches.values()) cache.forget();
+	}
+
+	/** Note a cached document changed inside the open savepoint, to drop should it be undone. */
+	journal(cache: DocCache, id: string | undefined): void {
+		this.journals.at(-1)?.push([cache, id]);
 	}
 
 	/** A prepared statement, kept for the next call with the same SQL. */
@@ -59,22 +147,27 @@ export class SqliteDatabase {
 	 */
 	transaction<T>(fn: () => T): T {
 		if (this.db.isTransaction) return this.inSavepoint(fn);
-		this.statement("BEGIN IMMEDIATE").run();
+		this.begin();
 		try {
 			const result = fn();
 			this.statement("COMMIT").run();
+			commitsInProcess++;
 			return result;
 		} catch (err) {
 			if (this.db.isTransaction) this.statement("ROLLBACK").run();
+			this.forgetDocuments();
 			throw err;
 		}
 	}
 
 	/**
 	 * Run `fn` atomically under the write lock; its result (or error) is delivered once it is
-	 * committed. With group commit it joins this turn's transaction in a savepoint of its own.
+	 * committed. With group commit it joins this turn's transaction in a savepoint of its own;
+	 * `oneWrite` says `fn` changes the database with one statement at most (more only inside
+	 * `transaction`), its last step that can fail: SQLite undoes a failed statement alone, so no
+	 * savepoint is needed.
 	 */
-	operation<T>(fn: () => T): Promise<T> {
+	operation<T>(fn: () => T, { oneWrite = false } = {}): Promise<T> {
 		if (this.options.groupCommit === false) {
 			try {
 				return Promise.resolve(this.transaction(fn));
@@ -89,7 +182,7 @@ export class SqliteDatabase {
 		}
 		let result: T;
 		try {
-			result = this.inSavepoint(fn);
+			result = oneWrite ? fn() : this.inSavepoint(fn);
 		} catch (err) {
 			if (!this.db.isTransaction) {
 				// SQLite rolled the whole transaction back (an I/O error, a full disk): the
@@ -106,6 +199,7 @@ export class SqliteDatabase {
 	read<T>(fn: () => T): Promise<T> {
 		let result: T;
 		try {
+			if (!this.db.isTransaction) this.checkVersionOnce();
 			result = fn();
 		} catch (err) {
 			return Promise.reject(err);
@@ -119,6 +213,7 @@ export class SqliteDatabase {
 		let failure: unknown;
 		try {
 			this.statement("COMMIT").run();
+			commitsInProcess++;
 		} catch (err) {
 			failure = err;
 			if (this.db.isTransaction) this.statement("ROLLBACK").run();
@@ -128,6 +223,7 @@ export class SqliteDatabase {
 
 	close(): void {
 		if (this.db.isOpen) this.flush();
+		this.forgetDocuments();
 		this.statements.clear();
 		if (this.db.isOpen) this.db.close();
 	}
@@ -135,29 +231,60 @@ export class SqliteDatabase {
 	/** Run `fn` inside the open transaction; if it throws, undo what it did, and only that. */
 	private inSavepoint<T>(fn: () => T): T {
 		this.statement("SAVEPOINT op").run();
+		this.journals.push([]);
 		try {
 			const result = fn();
 			this.statement("RELEASE op").run();
+			const changed = this.journals.pop()!;
+			this.journals.at(-1)?.push(...changed);
 			return result;
 		} catch (err) {
+			for (const [cache, id] of this.journals.pop()!) cache.forget(id);
 			if (this.db.isTransaction) {
 				this.statement("ROLLBACK TO op").run();
 				this.statement("RELEASE op").run();
-			}
+			} else this.forgetDocuments();
 			throw err;
 		}
+	}
+
+	/** Take the write lock; drop the cached documents if another connection committed meanwhile. */
+	private begin(): void {
+		this.statement("BEGIN IMMEDIATE").run();
+		if (this.caches.size) this.checkVersion();
+	}
+
+	private checkVersion(): void {
+		const version = this.statement("PRAGMA data_version").get()!.data_version;
+		if (version !== this.dataVersion) {
+			this.forgetDocuments();
+			this.dataVersion = version;
+		}
+	}
+
+	/**
+	 * Outside a transaction, once per synchronous stretch and commit in this process: nothing from
+	 * outside (a message saying another process wrote) reaches this process before the stretch
+	 * ends, so later reads in it may use what the check found.
+	 */
+	private checkVersionOnce(): void {
+		if (this.checkedAt === commitsInProcess || !this.caches.size) return;
+		this.checkVersion();
+		if (this.checkedAt < 0) queueMicrotask(() => (this.checkedAt = -1));
+		this.checkedAt = commitsInProcess;
 	}
 
 	/** Settle the group's operations: with `err` when it did not commit. */
 	private endGroup(err?: unknown): void {
 		const group = this.group ?? [];
 		this.group = undefined;
+		if (err) this.forgetDocuments();
 		for (const settle of group) settle(err);
 	}
 
 	private openGroup(): void {
 		if (this.group) return;
-		this.statement("BEGIN IMMEDIATE").run();
+		this.begin();
 		this.group = [];
 		setImmediate(() => this.flush());
 	}

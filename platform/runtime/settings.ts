@@ -65,6 +65,8 @@ export interface Settings {
 		busyTimeoutMs: number;
 		/** One COMMIT per event-loop turn for all of a database's operations (SQLITE_GROUP_COMMIT). */
 		groupCommit: boolean;
+		/** Parsed documents kept per table (SQLITE_DOC_CACHE; 0: none). */
+		docCacheSize: number;
 	};
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
 	/** scrypt N of new password hashes (r = 8, p = 1). */
@@ -351,7 +353,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			inMemory: nodeEnv === "test" && !env.DATA_DIR,
 			synchronous: oneOf(env, "SQLITE_SYNCHRONOUS", ["NORMAL", "FULL", "EXTRA", "OFF"]),
 			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
-			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true)
+			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true),
+			docCacheSize: int(env, "SQLITE_DOC_CACHE", 2000, 0, 1_000_000)
 		},
 		jwt: {
 			secret: secret || DEV_JWT_SECRET,

@@ -198,6 +198,25 @@ describe.each(targets)("db mixin on $name", ({ env }) => {
 		expect(found.map((d: { key: string }) => d.key).sort()).toEqual(["box-one", "box-two"]);
 	});
 
+	it("hands every caller its own copy: changing a returned document changes nothing stored", async () => {
+		const inserted = await svc.adapter.insert({ key: "copy", nested: { n: 1 }, list: [1] });
+		const id = svc.toJSON(svc.adapter, inserted)._id;
+		inserted.nested.n = 2;
+		inserted.list.push(2);
+		const found = await svc.adapter.findById(inserted._id);
+		expect([found.nested, found.list]).toEqual([{ n: 1 }, [1]]);
+		found.nested.n = 3;
+		const [listed] = await svc.adapter.find({ query: { _id: id } });
+		expect(listed.nested.n).toBe(1);
+		listed.list.push(9);
+		const updated = await svc.updateOne(svc.adapter, { _id: id }, { $inc: { "nested.n": 1 } });
+		expect(updated.list).toEqual([1]);
+		updated.nested.n = 42;
+		updated.list.push(42);
+		const again = await svc.adapter.findOne({ key: "copy" });
+		expect([again.nested.n, again.list]).toEqual([2, [1]]);
+	});
+
 	it("opens secondary collections with their own indexes", async () => {
 		await svc.stores.extra.insert({ ref: "r1" });
 		const err = await svc.stores.extra.insert({ ref: "r1" }).catch((e: unknown) => e);
@@ -294,6 +313,65 @@ describe("SQLite files", () => {
 			} finally {
 				await a.broker.stop();
 				await b.broker.stop();
+			}
+		});
+	});
+
+	it("are one database for two instances: what one has read, it reads anew once the other changed it", async () => {
+		await onSqliteFiles("shopmesh-seen-", async () => {
+			const a = await bootWithExtraStore("seen");
+			const b = await bootWithExtraStore("seen");
+			try {
+				const doc = await a.svc.adapter.insert({ key: "seen", n: 1, log: [] });
+				expect((await a.svc.adapter.findById(doc._id)).n).toBe(1);
+				await b.svc.updateOne(b.svc.adapter, { _id: doc._id }, { $inc: { n: 1 } });
+				expect((await a.svc.adapter.findById(doc._id)).n).toBe(2);
+				expect((await a.svc.adapter.findOne({ key: "seen" })).n).toBe(2);
+				// A conditional update decides on the other's change, not on what was read before it.
+				await b.svc.updateOne(b.svc.adapter, { _id: doc._id }, { $inc: { n: 1 } });
+				expect(
+					await a.svc.updateOne(a.svc.adapter, { _id: doc._id, n: 2 }, { $set: { n: 0 } })
+				).toBeNull();
+				const pushed = await a.svc.updateOne(
+					a.svc.adapter,
+					{ _id: doc._id, n: 3 },
+					{ $push: { log: "a" } }
+				);
+				expect([pushed.n, pushed.log]).toEqual([3, ["a"]]);
+				expect((await b.svc.adapter.findById(doc._id)).log).toEqual(["a"]);
+				await b.svc.adapter.removeMany({ _id: doc._id });
+				expect(await a.svc.adapter.findById(doc._id)).toBeNull();
+				expect(await a.svc.adapter.count({ query: { key: "seen" } })).toBe(0);
+			} finally {
+				await a.broker.stop();
+				await b.broker.stop();
+			}
+		});
+	});
+
+	it("serve nothing of a change that failed: an insertMany or updateMany undone whole", async () => {
+		await onSqliteFiles("shopmesh-undone-", async () => {
+			const { broker, svc } = await bootWithExtraStore("undone");
+			try {
+				await svc.adapter.insert({ key: "taken" });
+				const err = await svc.adapter
+					.insertMany([{ _id: "new-one", key: "new-one" }, { key: "taken" }])
+					.catch((e: unknown) => e);
+				expect(isDuplicateKeyError(err)).toBe(true);
+				expect(await svc.adapter.findById("new-one")).toBeNull();
+				expect(await svc.adapter.findOne({ key: "new-one" })).toBeNull();
+
+				const first = await svc.adapter.insert({ key: "first", tag: "t" });
+				await svc.adapter.insert({ key: "second", tag: "t" });
+				const clash = await svc.adapter
+					.updateMany({ tag: "t" }, { $set: { key: "same" } })
+					.catch((e: unknown) => e);
+				expect(isDuplicateKeyError(clash)).toBe(true);
+				expect((await svc.adapter.findById(first._id)).key).toBe("first");
+				expect((await svc.adapter.findOne({ _id: first._id, tag: "t" })).key).toBe("first");
+				expect(await svc.adapter.count({ query: { key: "same" } })).toBe(0);
+			} finally {
+				await broker.stop();
 			}
 		});
 	});

@@ -1,6 +1,6 @@
 import { Query } from "mingo";
 import { SqliteDatabase } from "../../../../platform/persistence/sqlite";
-import { SqliteAdapter } from "../../../../platform/persistence/sqlite-adapter";
+import { SqliteAdapter, jsonCopy } from "../../../../platform/persistence/sqlite-adapter";
 
 let database: SqliteDatabase;
 let store: SqliteAdapter;
@@ -192,5 +192,49 @@ describe("the SQLite adapter", () => {
 		expect(
 			(await store.find({ sort: "n", search: "s", searchFields: "status" })).map(d => d.n)
 		).toEqual([1, 2, 3]);
+	});
+
+	it("copies a value exactly as JSON.stringify then JSON.parse would", () => {
+		const odd = JSON.parse('{"__proto__": {"polluted": true}, "k": 1}');
+		const values: unknown[] = [
+			{ at: new Date("2026-01-02T03:04:05.000Z"), skip: undefined, fn: () => 1, n: NaN },
+			[
+				undefined,
+				() => 1,
+				Infinity,
+				-0,
+				"s",
+				null,
+				true,
+				{ toJSON: (k: string) => `key ${k}` }
+			],
+			{
+				nested: { toJSON: () => ({ deep: [new Date(0)] }) },
+				boxed: [new Number(1), new String("x")]
+			},
+			odd,
+			"plain",
+			null
+		];
+		for (const value of values)
+			expect(jsonCopy(value)).toEqual(JSON.parse(JSON.stringify(value)));
+		const copy = jsonCopy(odd);
+		expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+		expect(Object.keys(copy)).toEqual(["__proto__", "k"]);
+		expect(() => jsonCopy({ big: 1n })).toThrow(TypeError);
+	});
+
+	it("serves a document from its cache as stored, never the object a caller got", async () => {
+		const doc = await store.insert({ status: "a", due: { at: "2030" }, list: [{ x: 1 }] });
+		doc.list[0].x = 2;
+		const found = (await store.findById(doc._id))!;
+		expect(found.list).toEqual([{ x: 1 }]);
+		found.due.at = "changed";
+		const updated = (await store.updateOne({ _id: doc._id }, { $set: { when: new Date(0) } }))!;
+		expect(updated.due.at).toBe("2030");
+		// What is served equals what the table holds: the Date as its JSON string.
+		const row = database.db.prepare(`SELECT doc FROM things WHERE id = ?`).get(doc._id)!;
+		expect(await store.findById(doc._id)).toEqual(JSON.parse(row.doc as string));
+		expect((await store.findOne({ status: "a" }))!.when).toBe(new Date(0).toJSON());
 	});
 });

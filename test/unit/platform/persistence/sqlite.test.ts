@@ -77,6 +77,23 @@ describe("group commit", () => {
 		expect(await store.findById("x")).toBeNull();
 	});
 
+	it("serves nothing of a group SQLite rolled back whole", async () => {
+		await open();
+		const kept = await store.insert({ sku: "kept" });
+		const lost = store.insert({ _id: "lost", sku: "lost" });
+		const changed = store.updateOne({ _id: kept._id }, { $set: { n: 1 } });
+		const failing = database.operation(() => {
+			database.db.exec("ROLLBACK"); // what an I/O error or a full disk does
+			throw new Error("disk gone");
+		});
+		await expect(failing).rejects.toThrow("disk gone");
+		await expect(lost).rejects.toThrow("disk gone");
+		await expect(changed).rejects.toThrow("disk gone");
+		expect(await store.findById("lost")).toBeNull();
+		expect((await store.findById(kept._id))!.n).toBeUndefined();
+		expect(committed()).toBe(1);
+	});
+
 	it("a read outside any group is answered at once", async () => {
 		await open();
 		await store.insert({ sku: "a" });

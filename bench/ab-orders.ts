@@ -1,0 +1,85 @@
+/**
+ * Orders at c64 on two embedded stacks at once, this checkout (B) against another (A), the load
+ * alternating between them in 1-s slices: on a machine others share, both meet the same load.
+ * Prints orders/s and the embedded node's CPU per order for each.
+ *
+ *   git archive <rev> | tar -x -C /tmp/shopmesh-A && ln -s "$PWD/node_modules" /tmp/shopmesh-A/
+ *   npx tsx bench/ab-orders.ts /tmp/shopmesh-A [slices]
+ */
+import os from "node:os";
+import path from "node:path";
+import { httpLoad, type HttpLoad } from "./lib/load";
+import { cpuMs, installCleanup, stopAll } from "./lib/procs";
+import { orderBody, seedShop, startEmbedded, type Stack } from "./lib/stack";
+
+interface Side {
+	name: string;
+	stack: Stack;
+	load?: (durationS: number) => HttpLoad;
+	cpuMs: number;
+	orders: number;
+	seconds: number;
+}
+
+async function main() {
+	const [other, slicesArg] = process.argv.slice(2);
+	if (!other) {
+		console.error("usage: npx tsx bench/ab-orders.ts <other checkout> [slices]");
+		process.exit(2);
+	}
+	const slices = Number(slicesArg ?? 16);
+	installCleanup(120_000 + slices * 10_000);
+	const theirs = (await import(path.resolve(other, "bench/lib/stack.ts"))) as {
+		startEmbedded: typeof startEmbedded;
+	};
+	const sides: Side[] = [
+		{ name: `A (${other})`, stack: await theirs.startEmbedded({ cacher: "Memory" }) },
+		{ name: "B (this checkout)", stack: await startEmbedded({ cacher: "Memory" }) }
+	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0 }));
+	try {
+		for (const side of sides) {
+			const shop = await seedShop(side.stack.base, {
+				customers: 128,
+				products: 8,
+				stock: 10_000_000
+			});
+			side.load = durationS => ({
+				url: `${side.stack.base}/orders`,
+				connections: 64,
+				durationS,
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				perConnection: i => ({
+					headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
+					body: orderBody(shop.productIds[i % shop.productIds.length])
+				})
+			});
+			await httpLoad(side.load(2)); // warm-up
+		}
+		const loadAtStart = os.loadavg()[0];
+		for (let i = 0; i < slices; i++)
+			for (const side of i % 2 ? [...sides].reverse() : sides) {
+				const pid = side.stack.nodes[0].proc.pid;
+				const before = cpuMs(pid)!;
+				const res = await httpLoad(side.load!(1));
+				side.cpuMs += cpuMs(pid)! - before;
+				side.orders += res.total;
+				side.seconds += res.durationS;
+			}
+		for (const side of sides)
+			console.log(
+				`${side.name}: ${(side.orders / side.seconds).toFixed(0)} orders/s, ` +
+					`${(side.cpuMs / side.orders).toFixed(2)} ms CPU per order`
+			);
+		console.log(`load average ${loadAtStart.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`);
+	} finally {
+		for (const side of sides) await side.stack.stop();
+		await stopAll();
+	}
+}
+
+main().catch(async err => {
+	console.error(err);
+	await stopAll(3000);
+	process.exit(1);
+});
