@@ -68,3 +68,18 @@ export function textParam(opts: { min?: number; max: number; multiline?: boolean
 		max: opts.max
 	} as const;
 }
+
+/**
+ * A card's expiry and CVC, as the gateway takes them for an order and payments for an
+ * authorization (the card number's own rule differs: each side checks it its own way).
+ */
+export const CardExpiryAndCvcParams = {
+	expMonth: { type: "number", integer: true, min: 1, max: 12 },
+	expYear: { type: "number", integer: true, min: 2000, max: 2100 },
+	cvc: secretParam(
+		"cvc",
+		4,
+		v => /^[0-9]{3,4}$/.test(v),
+		"The '{field}' field must be 3 or 4 digits."
+	)
+} as const;

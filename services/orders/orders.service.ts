@@ -9,7 +9,13 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { DomainEvent } from "../../contracts/events";
-import { IdParam, PageParams, secretParam, textParam } from "../../contracts/params";
+import {
+	CardExpiryAndCvcParams,
+	IdParam,
+	PageParams,
+	secretParam,
+	textParam
+} from "../../contracts/params";
 import { ORDER_STATUSES, type OrderStatus } from "../../contracts/statuses";
 import {
 	DurableEvents,
@@ -47,14 +53,7 @@ const PaymentParams = {
 			v => /^[0-9 -]{12,23}$/.test(v),
 			"The '{field}' field must be a card number."
 		),
-		expMonth: { type: "number", integer: true, min: 1, max: 12 },
-		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
-		cvc: secretParam(
-			"cvc",
-			4,
-			v => /^[0-9]{3,4}$/.test(v),
-			"The '{field}' field must be 3 or 4 digits."
-		)
+		...CardExpiryAndCvcParams
 	}
 } as const;
 

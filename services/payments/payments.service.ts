@@ -19,7 +19,13 @@
  * update), payment-state.ts and card-rules.ts (pure rules), payment-errors.ts, processor.ts.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { CurrencyParam, IdParam, PageParams, secretParam } from "../../contracts/params";
+import {
+	CardExpiryAndCvcParams,
+	CurrencyParam,
+	IdParam,
+	PageParams,
+	secretParam
+} from "../../contracts/params";
 import { forbidden, unauthorized } from "../../contracts/errors";
 import { DbMixin, type DbMethods, type Store } from "../../platform/persistence/db.mixin";
 import {
@@ -72,14 +78,7 @@ const CardParams = {
 			v => v.length >= 1 && v.length <= 64,
 			"The '{field}' field must be a card number."
 		),
-		expMonth: { type: "number", integer: true, min: 1, max: 12 },
-		expYear: { type: "number", integer: true, min: 2000, max: 2100 },
-		cvc: secretParam(
-			"cvc",
-			4,
-			v => /^[0-9]{3,4}$/.test(v),
-			"The '{field}' field must be 3 or 4 digits."
-		)
+		...CardExpiryAndCvcParams
 	}
 } as const;
 
