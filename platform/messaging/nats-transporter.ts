@@ -87,8 +87,10 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 	private inbox?: string;
 	/** Requests sent with a reply subject and not yet seen answered: id -> sent at (ms). */
 	private readonly sentAt = new Map<string, number>();
-	/** Probes unanswered: token -> the node probed and when (one per node at a time). */
+	/** Probes sent: token -> the node probed and when. */
 	private readonly probes = new Map<string, { nodeID: string; at: number }>();
+	/** Nodes probed and silent since: neither a 503 nor a PONG from them since then. */
+	private readonly silentSince = new Map<string, number>();
 	/** Asked-for probes waiting for their answer: token -> how to settle them. */
 	private readonly asked = new Map<string, (gone: boolean | undefined) => void>();
 	/** Nodes found gone, until they are off the registry. */
@@ -159,7 +161,8 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			callback: (_err: unknown, msg: Msg) => this.onStatus(msg, inbox)
 		});
 		// A PONG to a probe (its id is the probe's token): the node is alive, merely slow.
-		this.broker.localBus.on("$node.pong", (pong: { id?: unknown }) => {
+		this.broker.localBus.on("$node.pong", (pong: { id?: unknown; nodeID?: string }) => {
+			if (pong.nodeID) this.silentSince.delete(pong.nodeID);
 			this.probes.delete(String(pong.id));
 			this.asked.get(String(pong.id))?.(false);
 		});
@@ -278,17 +281,18 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			if (!req) this.sentAt.delete(id);
 			else if (at < now - this.probeAfterMs) targets.add(req.nodeID);
 		}
-		const probed = new Set<string>();
-		for (const [token, probe] of this.probes) {
-			if (probe.at >= now - this.unresponsiveAfterMs) probed.add(probe.nodeID);
-			else {
+		// A probe unanswered for a second found its node subscribed.
+		for (const [token, probe] of this.probes)
+			if (probe.at < now - 1000) this.probes.delete(token);
+		for (const [nodeID, since] of this.silentSince)
+			if (!targets.has(nodeID)) this.silentSince.delete(nodeID);
+			else if (since < now - this.unresponsiveAfterMs) {
 				// Subscribed (no 503) yet silent: frozen, or too busy to answer a ping.
-				this.probes.delete(token);
-				if (targets.has(probe.nodeID)) this.unresponsive(probe.nodeID);
+				this.silentSince.delete(nodeID);
+				this.unresponsive(nodeID);
 			}
-		}
 		for (const nodeID of targets) {
-			if (probed.has(nodeID)) continue;
+			if (!this.silentSince.has(nodeID)) this.silentSince.set(nodeID, now);
 			const token = String(++this.probeSeq);
 			this.probes.set(token, { nodeID, at: Date.now() });
 			const ping = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };

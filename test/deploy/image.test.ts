@@ -182,9 +182,7 @@ describe("the compiled tree (what the image runs)", () => {
 					}
 			}
 		};
-		walk(path.join(outDir, "services"));
-		walk(path.join(outDir, "lib"));
-		walk(path.join(outDir, "mixins"));
+		for (const dir of ["services", "contracts", "platform"]) walk(path.join(outDir, dir));
 		expect(fs.existsSync(path.join(outDir, "moleculer.config.js"))).toBe(true);
 		expect(used.size).toBeGreaterThan(2);
 		for (const dep of used)
