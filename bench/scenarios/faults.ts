@@ -197,7 +197,7 @@ async function loadWithFault(
 		request,
 		fault: { atMs: FAULT_AT_MS, run: opts.fault }
 	});
-	ctx.log(`  fault at ${faultAt} ms, done at ${faultDoneAt} ms; answers:`);
+	ctx.log(`  ${answers.length} requests, fault at ${faultAt} ms, done at ${faultDoneAt} ms:`);
 	for (const line of summary(answers).split("\n")) ctx.log(`    ${line}`);
 	return { answers, faultAt: faultAt!, faultDoneAt: faultDoneAt! };
 }
@@ -226,7 +226,7 @@ function requestFigures(
 	return [
 		{
 			key: "failed",
-			what: `requests failed (of ${answers.length})`,
+			what: "requests failed",
 			unit: "requests",
 			value: answers.filter(a => !ok(a)).length,
 			target: t.failed
@@ -253,7 +253,13 @@ function requestFigures(
  * second more for a late duplicate: how many are missing, how many came twice, and when the last
  * came of those of the orders confirmed before `before`.
  */
-async function deliveries(s: Stack, confirmed: Confirmed, deadline: number, before = Infinity) {
+async function deliveries(
+	ctx: BenchContext,
+	s: Stack,
+	confirmed: Confirmed,
+	deadline: number,
+	before = Infinity
+) {
 	const tokens = s.shop.tokens;
 	const told = async () => {
 		const byOrder = new Map<string, number[]>();
@@ -274,6 +280,7 @@ async function deliveries(s: Stack, confirmed: Confirmed, deadline: number, befo
 	}
 	await sleep(1000);
 	byOrder = await told();
+	ctx.log(`  ${ids.length} orders confirmed, ${byOrder.size} told`);
 	const times = ids.map(id => byOrder.get(id) ?? []);
 	const earlier = ids.filter(id => confirmed.get(id)! < before);
 	return {
@@ -283,11 +290,11 @@ async function deliveries(s: Stack, confirmed: Confirmed, deadline: number, befo
 	};
 }
 
-function eventFigures(d: { lost: number; duplicated: number }, of: number): Figure[] {
+function eventFigures(d: { lost: number; duplicated: number }): Figure[] {
 	return [
 		{
 			key: "lost",
-			what: `confirmed orders never told (of ${of})`,
+			what: "confirmed orders never told",
 			unit: "events",
 			value: d.lost,
 			target: none("lost")
@@ -352,7 +359,7 @@ const FAULTS: Fault[] = [
 	},
 	{
 		id: "faults.frozen",
-		name: "kill -STOP one of two inventory instances, kill -CONT as long after, c16 GET /api/products/:id",
+		name: "kill -STOP one of two inventory instances, then kill -CONT, c16 GET /api/products/:id",
 		variants: FAILOVER_OFF_ON,
 		run: (ctx, env) =>
 			withStack(
@@ -402,7 +409,7 @@ const FAULTS: Fault[] = [
 						}),
 						{
 							key: "frozenRate",
-							what: `reads answered per second while it was frozen (${answeredPerS(0, faultAt)}/s before)`,
+							what: `reads answered per second while it was frozen (${(faultDoneAt - faultAt) / 1000} s; ${answeredPerS(0, faultAt)}/s before)`,
 							unit: "req/s",
 							value: answeredPerS(faultAt, faultDoneAt),
 							// Traffic off it: the survivor answers about as many as the two did.
@@ -458,7 +465,7 @@ const FAULTS: Fault[] = [
 				});
 				// Well past the baseline's 30 s ack wait; the orders confirmed once it was ready
 				// reach it as they would without the fault.
-				const d = await deliveries(s, confirmed, readyAt + 45_000, readyAt);
+				const d = await deliveries(ctx, s, confirmed, readyAt + 45_000, readyAt);
 				return [
 					...requestFigures(answers, faultAt, { fault: "kill" }),
 					{
@@ -468,7 +475,7 @@ const FAULTS: Fault[] = [
 						value: d.lost ? Number.NaN : Math.max(0, d.lastAt - readyAt),
 						target: under(5000)
 					},
-					...eventFigures(d, confirmed.size)
+					...eventFigures(d)
 				];
 			})
 	},
@@ -486,7 +493,7 @@ const FAULTS: Fault[] = [
 					fault: async () =>
 						killServer(s.servers[await streamLeader(s.servers, "_ORDER")])
 				});
-				const d = await deliveries(s, confirmed, Date.now() + 15_000);
+				const d = await deliveries(ctx, s, confirmed, Date.now() + 15_000);
 				return [
 					...requestFigures(answers, faultAt, {
 						fault: "kill",
@@ -495,7 +502,7 @@ const FAULTS: Fault[] = [
 							last: under(3000, "under 3 s (the reconnect)")
 						}
 					}),
-					...eventFigures(d, confirmed.size)
+					...eventFigures(d)
 				];
 			})
 	}
