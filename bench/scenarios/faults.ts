@@ -10,7 +10,9 @@
  * Heartbeats and breaker as in `npm start`'s defaults (a node is missed after 15 s).
  */
 import brokerConfig from "../../moleculer.config";
+import { connect } from "nats";
 import { BUDGET_MS } from "../../platform/messaging/budgets";
+import { durableName, streamName } from "../../platform/messaging/jetstream";
 import { freePort, waitForHttp, type RunningNode } from "../../scripts/cluster-lib";
 import { allRows, api, createCluster, type Cluster, type Nats } from "../../test/helpers/cluster";
 import { Gateways, runLoad, summary, type Answer } from "../../test/helpers/load";
@@ -309,6 +311,26 @@ function eventFigures(d: { lost: number; duplicated: number }): Figure[] {
 	];
 }
 
+/**
+ * Wait (up to `ms`) until `service`'s consumer of `event` holds a delivered, unacknowledged
+ * message: what a kill -9 then leaves for JetStream to deliver again. How many it held.
+ */
+async function whenHeld(s: Stack, service: string, event: string, ms: number) {
+	const nc = await connect({ servers: s.cluster.nats.url });
+	try {
+		const jsm = await nc.jetstreamManager();
+		const stream = streamName(s.cluster.namespace, event.split(".")[0]);
+		const until = Date.now() + ms;
+		for (;;) {
+			const info = await jsm.consumers.info(stream, durableName(service, event));
+			if (info.num_ack_pending > 0 || Date.now() > until) return info.num_ack_pending;
+			await sleep(5);
+		}
+	} finally {
+		await nc.close();
+	}
+}
+
 /** kill -9 `victim` under the load. */
 const killUnder =
 	(opts: {
@@ -434,7 +456,7 @@ const FAULTS: Fault[] = [
 	},
 	{
 		id: "faults.consumer",
-		name: "kill -9 notifications, restarted at once, c8 POST /api/orders",
+		name: "kill -9 notifications while it holds events, restarted at once, c8 POST /api/orders",
 		variants: [
 			{
 				key: "ack30s",
@@ -452,6 +474,8 @@ const FAULTS: Fault[] = [
 					request: order(s.shop, confirmed),
 					durationMs: afterMs(ctx),
 					fault: async () => {
+						const held = await whenHeld(s, "notifications", "order.confirmed", 5000);
+						ctx.log(`  killed holding ${held} unacknowledged order.confirmed events`);
 						await s.cluster.stop(s.node("notifications-1"), "SIGKILL");
 						const port = await freePort();
 						s.cluster.start({
