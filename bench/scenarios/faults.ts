@@ -456,7 +456,7 @@ const FAULTS: Fault[] = [
 	},
 	{
 		id: "faults.consumer",
-		name: "kill -9 notifications while it holds events, restarted at once, c8 POST /api/orders",
+		name: "kill -9 notifications holding unhandled events, restarted at once, c8 POST /api/orders",
 		variants: [
 			{
 				key: "ack30s",
@@ -474,9 +474,13 @@ const FAULTS: Fault[] = [
 					request: order(s.shop, confirmed),
 					durationMs: afterMs(ctx),
 					fault: async () => {
+						// Frozen first, so what it is then handed surely stays unhandled: the
+						// events the ack wait is for (a handled, unacked one is only a duplicate).
+						const victim = s.node("notifications-1");
+						victim.proc.kill("SIGSTOP");
 						const held = await whenHeld(s, "notifications", "order.confirmed", 5000);
 						ctx.log(`  killed holding ${held} unacknowledged order.confirmed events`);
-						await s.cluster.stop(s.node("notifications-1"), "SIGKILL");
+						await s.cluster.stop(victim, "SIGKILL");
 						const port = await freePort();
 						s.cluster.start({
 							services: "notifications",
