@@ -26,7 +26,7 @@ import {
 import type { BenchContext } from "../lib/context";
 import { sleep, track } from "../lib/procs";
 import { GROUPS, type Target, type Unit } from "../lib/report";
-import { nodeEnv, orderBody, seedShop, type Shop } from "../lib/stack";
+import { ADMIN, nodeEnv, orderBody, seedShop, type Shop } from "../lib/stack";
 
 type Env = Record<string, string | undefined>;
 
@@ -132,6 +132,7 @@ async function withStack<T>(
 			cluster,
 			SERVICES.filter(s => s !== "api")
 		);
+		await adminCanLogIn(cluster);
 		const shop = await seedShop(cluster.base, { customers: 8, products: 1, stock: 1_000_000 });
 		const node = (id: string) => {
 			const n = cluster.nodes.findLast(x => x.spec.nodeID === id);
@@ -158,6 +159,18 @@ async function waitReady(cluster: Cluster, services: string[]) {
 		if (services.every(s => res?.body?.services?.[s])) return;
 		if (Date.now() > until) throw new Error(`faults: cluster not ready\n${cluster.logs()}`);
 		await sleep(200);
+	}
+}
+
+/** Users bootstraps the admin in its started hook; once, a login came before it (30 s bound). */
+async function adminCanLogIn(cluster: Cluster) {
+	const until = Date.now() + 30_000;
+	for (;;) {
+		const res = await api(cluster.base, "POST", "/users/login", ADMIN).catch(() => undefined);
+		if (res?.status === 200) return;
+		if (Date.now() > until)
+			throw new Error(`faults: admin login ${res?.status}: ${JSON.stringify(res?.body)}`);
+		await sleep(500);
 	}
 }
 
