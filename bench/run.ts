@@ -29,6 +29,8 @@ import { storage } from "./scenarios/storage";
 interface Scenario {
 	name: string;
 	covers: string;
+	/** Seconds of fixed-length work besides the measured runs (fault loads, waits). */
+	fixedS?: number;
 	run(ctx: BenchContext): Promise<void>;
 }
 
@@ -61,7 +63,8 @@ const SCENARIOS: Scenario[] = [
 	{ name: "logins", covers: "logins/s and latency at scrypt N=2^17 beside 2^14", run: logins },
 	{
 		name: "faults",
-		covers: "kill -9 under load with and without FAILOVER: failed requests, slowest, time to the last bad one",
+		covers: "kill -9, kill -STOP, a consumer or a nats-server lost under load, beside before: failed, slowest, time to the last bad one",
+		fixedS: 600,
 		run: faults
 	}
 ];
@@ -133,7 +136,8 @@ async function main() {
 		: undefined;
 
 	// About 30 measured runs plus process starts; anything far beyond is a hang.
-	installCleanup(240_000 + 40 * (durationS + warmupS) * 1000);
+	const fixedS = selected.reduce((t, s) => t + (s.fixedS ?? 0), 0);
+	installCleanup((240 + fixedS + 40 * (durationS + warmupS)) * 1000);
 
 	const results = new Results();
 	const t0 = Date.now();

@@ -8,7 +8,8 @@ import path from "node:path";
 import type { LoadResult } from "./load";
 import { ratio } from "./stats";
 
-export type Unit = "req/s" | "calls/s" | "orders/s" | "hashes/s" | "MB" | "ms" | "requests";
+export type Unit =
+	"req/s" | "calls/s" | "orders/s" | "hashes/s" | "MB" | "ms" | "requests" | "events";
 
 /** Sections of the table, in this order. */
 export const GROUPS = {
@@ -18,7 +19,7 @@ export const GROUPS = {
 	write: "Write path: POST /api/orders",
 	scale: "Scale-out: CPU-bound action",
 	memory: "Memory: RSS per node",
-	faults: "Faults: kill -9 under load"
+	faults: "Faults under load: kill -9, kill -STOP, a consumer and a nats-server lost"
 } as const;
 
 export interface Target {

@@ -24,6 +24,11 @@ import {
 } from "moleculer";
 import { budgetOf, isIdempotent } from "./budgets";
 
+/** What `broker.call` is given instead of a name when the caller chose the endpoint. */
+interface Endpoint {
+	action?: { name?: string };
+}
+
 /**
  * Re-sends of one call at most. A node found gone stays in the registry for a flush's round trip
  * (platform/messaging/nats-transporter.ts); a re-send balanced to it then is refused unsent, in microseconds.
@@ -53,7 +58,10 @@ export function FailoverMiddleware(): Middleware {
 
 		call(next: ServiceBroker["call"]) {
 			return function budgeted(action: unknown, params?: unknown, opts: CallingOptions = {}) {
-				const budget = typeof action === "string" ? budgetOf(action) : undefined;
+				// By name, or by the endpoint already chosen (the gateway's calls: moleculer-web).
+				const name =
+					typeof action === "string" ? action : (action as Endpoint | null)?.action?.name;
+				const budget = name ? budgetOf(name) : undefined;
 				if (budget == null || opts.ctx) return next(action as string, params, opts);
 				const timeout = opts.timeout ? Math.min(opts.timeout, budget) : budget;
 				return next(action as string, params, { ...opts, timeout });

@@ -5,9 +5,7 @@
  * another, requests fail only around that reconnect, and every confirmed order's event reaches
  * notifications once (no loss, no second effect).
  */
-import { connect } from "nats";
 import type { RunningNode } from "../../scripts/cluster-lib";
-import { freePort } from "../../scripts/cluster-lib";
 import {
 	allRows,
 	api,
@@ -23,6 +21,13 @@ import {
 	startEveryService
 } from "../helpers/cluster";
 import { Gateways, runLoad, summary } from "../helpers/load";
+import {
+	jetStreamState,
+	killServer,
+	natsCluster,
+	startNatsCluster,
+	streamLeader
+} from "../helpers/nats-cluster";
 
 jest.setTimeout(120_000);
 
@@ -30,45 +35,9 @@ let c: Cluster;
 let servers: Nats[] = [];
 const nodes: Record<string, RunningNode> = {};
 
-/** Three nats-servers with JetStream, each routed to the other two. */
-async function startNatsCluster(): Promise<Nats[]> {
-	const ports = await Promise.all([0, 1, 2].map(() => freePort()));
-	const routePorts = await Promise.all([0, 1, 2].map(() => freePort()));
-	const routes = routePorts.map(p => `nats://127.0.0.1:${p}`).join(",");
-	const all = ports.map(
-		(port, i) =>
-			new Nats(port, [
-				"--server_name",
-				`n${i}`,
-				"--cluster_name",
-				"shopmesh-test",
-				"--cluster",
-				`nats://127.0.0.1:${routePorts[i]}`,
-				"--routes",
-				routes
-			])
-	);
-	await Promise.all(all.map(n => n.restart()));
-	// JetStream answers once the three have elected a meta leader.
-	const nc = await connect({ servers: all.map(n => n.url) });
-	try {
-		const until = Date.now() + 30_000;
-		for (;;) {
-			try {
-				await (await nc.jetstreamManager()).getAccountInfo();
-				return all;
-			} catch (err) {
-				if (Date.now() > until) throw err;
-				await new Promise(r => setTimeout(r, 250));
-			}
-		}
-	} finally {
-		await nc.close();
-	}
-}
-
 beforeAll(async () => {
-	servers = await startNatsCluster();
+	servers = await natsCluster();
+	await startNatsCluster(servers);
 	c = await createCluster({
 		TRANSPORTER: servers.map(n => n.url).join(","),
 		EVENTS_STREAM_REPLICAS: "3",
@@ -107,7 +76,10 @@ it("loses no request beyond the reconnect and no event when one of three nats-se
 		durationMs: 8000,
 		request: () => ({ what: "order", send: () => order() }),
 		// The leader of the orders' stream: its events must survive a leader election.
-		fault: { atMs: 2000, run: async () => killServer(servers[await orderStreamLeader()]) }
+		fault: {
+			atMs: 2000,
+			run: async () => killServer(servers[await streamLeader(servers, "_ORDER")])
+		}
 	});
 	const failed = answers.filter(a => a.status !== 201);
 	const report = `${summary(answers)}\nkill at ${faultAt} ms\n${c.logs().slice(-4000)}`;
@@ -152,56 +124,12 @@ it("loses no request beyond the reconnect and no event when one of three nats-se
 				)
 			)
 		).join(",")})`;
-		throw new Error(`${untold} of ${confirmedIds.length} untold\n${await consumers()}\n${err}`);
+		throw new Error(
+			`${untold} of ${confirmedIds.length} untold\n${await jetStreamState(servers)}\n${err}`
+		);
 	});
 	await new Promise(r => setTimeout(r, 1000)); // a late duplicate would show by now
 	const told = await toldOf();
 	expect(new Set(told.map(n => n.orderId)).size).toBe(told.length);
 	console.log(`target 5: ${summary(answers)}; ${confirmedIds.length} confirmed, each told once`);
 });
-
-async function killServer(n: Nats) {
-	const proc = n.proc!;
-	const exited = new Promise(r => proc.once("exit", r));
-	proc.kill("SIGKILL");
-	await exited;
-}
-
-/** The index in `servers` of the leader of the orders' stream. */
-async function orderStreamLeader(): Promise<number> {
-	const nc = await connect({ servers: servers.map(n => n.url) });
-	try {
-		const jsm = await nc.jetstreamManager();
-		const stream = (await jsm.streams.list().next()).find(st =>
-			st.config.name.endsWith("_ORDER")
-		)!;
-		return Number(stream.cluster!.leader!.slice(1));
-	} finally {
-		await nc.close();
-	}
-}
-
-/** The state of every JetStream consumer, for a failing test's message. */
-async function consumers(): Promise<string> {
-	const nc = await connect({
-		servers: servers
-			.filter(n => n.proc?.exitCode === null && n.proc.signalCode === null)
-			.map(n => n.url)
-	});
-	try {
-		const jsm = await nc.jetstreamManager();
-		const lines: string[] = [];
-		for (const st of await jsm.streams.list().next()) {
-			lines.push(
-				`stream ${st.config.name}: ${st.state.messages} msgs, leader ${st.cluster?.leader}, replicas ${st.config.num_replicas}`
-			);
-			for (const ci of await jsm.consumers.list(st.config.name).next())
-				lines.push(
-					`  ${ci.name}: pending ${ci.num_pending}, ack pending ${ci.num_ack_pending}, redelivered ${ci.num_redelivered}, waiting ${ci.num_waiting}, leader ${ci.cluster?.leader}`
-				);
-		}
-		return lines.join("\n");
-	} finally {
-		await nc.close();
-	}
-}

@@ -206,6 +206,16 @@ describe("two twins over a real nats-server", () => {
 		expect(created.sort()).toEqual(["a", "b"]);
 	});
 
+	it("gives a call to an endpoint chosen beforehand (as the gateway's) its action's budget", async () => {
+		const hung = caller.findNextActionEndpoint("inventory.listProducts", { nodeID: "b" });
+		const started = Date.now();
+		await expect(caller.call(hung as unknown as string, { hang: true })).rejects.toMatchObject({
+			type: "REQUEST_TIMEOUT"
+		});
+		expect(Date.now() - started).toBeGreaterThanOrEqual(BUDGET_MS.read - 50);
+		expect(Date.now() - started).toBeLessThan(BUDGET_MS.read + 1000);
+	});
+
 	it("answers NO_RESPONDERS at once when no twin is left", async () => {
 		await Promise.all([dropConnection(twins.a), dropConnection(twins.b)]);
 		const started = Date.now();
