@@ -165,15 +165,6 @@ function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
 	throw new ConfigError(`${name} must be true or false (got "${raw}")`);
 }
 
-/** One of `values` (case-insensitive); the first when unset. */
-function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, values: readonly T[]): T {
-	const raw = env[name];
-	if (raw == null || raw === "") return values[0];
-	const found = values.find(v => v === raw.toUpperCase());
-	if (!found) throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
-	return found;
-}
-
 /** One of `values`, matched without regard to case and answered as listed; `def` when unset. */
 function choice<T extends string, D extends T | undefined>(
 	env: NodeJS.ProcessEnv,
@@ -181,24 +172,26 @@ function choice<T extends string, D extends T | undefined>(
 	values: readonly T[],
 	def: D
 ): T | D {
-	const raw = env[name]?.trim();
+	const raw = env[name];
 	if (raw == null || raw === "") return def;
 	const found = values.find(v => v.toLowerCase() === raw.toLowerCase());
 	if (!found) throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
 	return found;
 }
 
-/** A URL of one of `schemes` (e.g. "nats", "http"), or undefined when unset. */
+/** A URL of one of `schemes` (e.g. "nats", "http"), exactly as written; undefined when unset. */
 export function envUrl(
 	env: NodeJS.ProcessEnv,
 	name: string,
 	schemes: string[]
 ): string | undefined {
-	const raw = env[name]?.trim();
+	const raw = env[name];
 	if (raw == null || raw === "") return undefined;
-	const scheme = raw.match(/^([a-z][a-z0-9+.-]*):\/\//i)?.[1]?.toLowerCase();
+	const scheme = raw.match(/^([a-z][a-z0-9+.-]*):\/\//i)?.[1];
 	if (!scheme || !schemes.includes(scheme))
-		throw new ConfigError(`${name} must be a ${schemes.join(" or ")} URL (got "${raw}")`);
+		throw new ConfigError(
+			`${name} must start with ${schemes.map(s => `${s}://`).join(" or ")} (got "${raw}")`
+		);
 	return raw;
 }
 
@@ -296,15 +289,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 	if (nodeEnv === "production" && secret === DEV_JWT_SECRET)
 		throw new ConfigError("JWT_SECRET must not be the development default in production");
 
-	if (env.MONGO_URI && !/^mongodb(\+srv)?:\/\//.test(env.MONGO_URI))
-		throw new ConfigError(
-			`MONGO_URI must start with mongodb:// or mongodb+srv:// (got "${env.MONGO_URI}")`
-		);
-
-	if (env.RATE_LIMIT_REDIS_URL && !/^rediss?:\/\//.test(env.RATE_LIMIT_REDIS_URL))
-		throw new ConfigError(
-			`RATE_LIMIT_REDIS_URL must start with redis:// or rediss:// (got "${env.RATE_LIMIT_REDIS_URL}")`
-		);
+	const mongoUri = envUrl(env, "MONGO_URI", ["mongodb", "mongodb+srv"]);
+	const redisUrl = envUrl(env, "RATE_LIMIT_REDIS_URL", ["redis", "rediss"]);
 
 	const adminEmail = env.ADMIN_EMAIL?.trim();
 	const adminPassword = env.ADMIN_PASSWORD;
@@ -348,10 +334,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		host: env.HOST || "0.0.0.0",
 		acceptSockets: int(env, "HTTP_ACCEPT_SOCKETS", 8, 1, 64),
 		dataDir: path.resolve(env.DATA_DIR || "data"),
-		mongoUri: env.MONGO_URI || undefined,
+		mongoUri,
 		sqlite: {
 			inMemory: nodeEnv === "test" && !env.DATA_DIR,
-			synchronous: oneOf(env, "SQLITE_SYNCHRONOUS", ["NORMAL", "FULL", "EXTRA", "OFF"]),
+			synchronous: choice(
+				env,
+				"SQLITE_SYNCHRONOUS",
+				["NORMAL", "FULL", "EXTRA", "OFF"],
+				"NORMAL"
+			),
 			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
 			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true),
 			docCacheSize: int(env, "SQLITE_DOC_CACHE", 2000, 0, 1_000_000)
@@ -372,7 +363,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		rateLimit: {
 			window: int(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1000),
 			limit: int(env, "RATE_LIMIT_MAX", 1200, 0),
-			redisUrl: env.RATE_LIMIT_REDIS_URL || undefined
+			redisUrl
 		},
 		trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
 		loginThrottle: {

@@ -120,7 +120,7 @@ describe("settings", () => {
 					.tracing
 			).toEqual({ exporter: "zipkin", zipkinUrl: "https://z:9411" });
 			expect(() => loadBrokerSettings({ ZIPKIN_URL: "zipkin:9411" })).toThrow(
-				/ZIPKIN_URL must be a http or https URL/
+				/ZIPKIN_URL must start with http:\/\/ or https:\/\//
 			);
 		});
 
