@@ -239,14 +239,22 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 				resolve(gone);
 			};
 			this.asked.set(token, settle);
-			const ping = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };
-			this.sendLater(
-				`${this.prefix}.PING.${nodeID}`,
-				this.serialize(ping),
-				`${this.inbox}.q.${token}`,
-				{ resolve: () => undefined, reject: () => settle(undefined) }
-			);
+			this.ping(nodeID, "q", token, () => settle(undefined));
 		});
+	}
+
+	/**
+	 * A PING packet with a reply subject of kind `kind` ("p": the sweep's, "q": asked for): the
+	 * server answers it with a 503 there when the node has no subscription; the node with a PONG.
+	 */
+	private ping(nodeID: string, kind: "p" | "q", token: string, failed: () => void = () => {}) {
+		const packet = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };
+		this.sendLater(
+			`${this.prefix}.PING.${nodeID}`,
+			this.serialize(packet),
+			`${this.inbox}.${kind}.${token}`,
+			{ resolve: () => undefined, reject: failed }
+		);
 	}
 
 	/**
@@ -294,13 +302,8 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 		for (const nodeID of targets) {
 			if (!this.silentSince.has(nodeID)) this.silentSince.set(nodeID, now);
 			const token = String(++this.probeSeq);
-			this.probes.set(token, { nodeID, at: Date.now() });
-			const ping = { type: "PING", target: nodeID, payload: { time: Date.now(), id: token } };
-			const topic = `${this.prefix}.PING.${nodeID}`;
-			this.sendLater(topic, this.serialize(ping), `${this.inbox}.p.${token}`, {
-				resolve: () => undefined,
-				reject: () => undefined
-			});
+			this.probes.set(token, { nodeID, at: now });
+			this.ping(nodeID, "p", token);
 		}
 	}
 }
