@@ -54,16 +54,19 @@ beforeAll(async () => {
 	await runLoad({ gateways, concurrency: 16, durationMs: 1500, request: mixed("warm") });
 }, 150_000);
 
+/** The i-th order of a load, under its own Idempotency-Key: asked again safely after a death. */
+function keyedOrder(prefix: string, i: number) {
+	const customer = customers[i % customers.length];
+	const headers = { ...bearer(customer.token), "Idempotency-Key": `${prefix}-${i}` };
+	const body = { items: [{ productId, quantity: 1 }], payment: TEST_CARD };
+	return { what: "order", send: (b: string) => api(b, "POST", "/orders", body, headers) };
+}
+
 /** Orders (each with its own Idempotency-Key), product reads and `me` reads, in turn. */
 function mixed(prefix: string) {
 	return (i: number) => {
 		const customer = customers[i % customers.length];
-		if (i % 3 === 0) {
-			// An order with its key: a gateway that died under it is asked again safely.
-			const headers = { ...bearer(customer.token), "Idempotency-Key": `${prefix}-${i}` };
-			const body = { items: [{ productId, quantity: 1 }], payment: TEST_CARD };
-			return { what: "order", send: (b: string) => api(b, "POST", "/orders", body, headers) };
-		}
+		if (i % 3 === 0) return keyedOrder(prefix, i);
 		if (i % 3 === 1)
 			return {
 				what: "product",
@@ -179,12 +182,7 @@ it("kills one orders instance under c16 orders, each with its Idempotency-Key: i
 		gateways,
 		concurrency: 16,
 		durationMs: 5000,
-		request: i => {
-			const customer = customers[i % customers.length];
-			const headers = { ...bearer(customer.token), "Idempotency-Key": `f3-${i}` };
-			const body = { items: [{ productId, quantity: 1 }], payment: TEST_CARD };
-			return { what: "order", send: b => api(b, "POST", "/orders", body, headers) };
-		},
+		request: i => keyedOrder("f3", i),
 		fault: { atMs: 2000, run: () => kill("orders-2") }
 	});
 	expectNoneFailedNorSlow(answers, faultAt!);
