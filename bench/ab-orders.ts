@@ -1,13 +1,17 @@
 /**
  * Orders at c64 on two embedded stacks at once, this checkout (B) against another (A), the load
  * alternating between them in 1-s slices: on a machine others share, both meet the same load.
- * Prints orders/s and the embedded node's CPU per order for each.
+ * Prints orders/s and the embedded node's CPU per order for each. `--a NAME=value` and
+ * `--b NAME=value` set a variable for one side only, so `.` as the other checkout compares two
+ * settings of this one.
  *
  *   git archive <rev> | tar -x -C /tmp/shopmesh-A && ln -s "$PWD/node_modules" /tmp/shopmesh-A/
  *   npx tsx bench/ab-orders.ts /tmp/shopmesh-A [slices]
+ *   npx tsx bench/ab-orders.ts . 16 --a SQLITE_SYNCHRONOUS=FULL
  */
 import os from "node:os";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { httpLoad, type HttpLoad } from "./lib/load";
 import { cpuMs, installCleanup, stopAll } from "./lib/procs";
 import { orderBody, seedShop, startEmbedded, type Stack } from "./lib/stack";
@@ -22,9 +26,15 @@ interface Side {
 }
 
 async function main() {
-	const [other, slicesArg] = process.argv.slice(2);
+	const { positionals, values } = parseArgs({
+		allowPositionals: true,
+		options: { a: { type: "string", multiple: true }, b: { type: "string", multiple: true } }
+	});
+	const [other, slicesArg] = positionals;
 	if (!other) {
-		console.error("usage: npx tsx bench/ab-orders.ts <other checkout> [slices]");
+		console.error(
+			"usage: npx tsx bench/ab-orders.ts <other checkout> [slices] [--a NAME=value]... [--b NAME=value]..."
+		);
 		process.exit(2);
 	}
 	const slices = Number(slicesArg ?? 16);
@@ -33,8 +43,14 @@ async function main() {
 		startEmbedded: typeof startEmbedded;
 	};
 	const sides: Side[] = [
-		{ name: `A (${other})`, stack: await theirs.startEmbedded({ cacher: "Memory" }) },
-		{ name: "B (this checkout)", stack: await startEmbedded({ cacher: "Memory" }) }
+		{
+			name: `A (${[other, ...(values.a ?? [])].join(" ")})`,
+			stack: await withEnv(values.a, () => theirs.startEmbedded({ cacher: "Memory" }))
+		},
+		{
+			name: `B (${["this checkout", ...(values.b ?? [])].join(" ")})`,
+			stack: await withEnv(values.b, () => startEmbedded({ cacher: "Memory" }))
+		}
 	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0 }));
 	try {
 		for (const side of sides) {
@@ -75,6 +91,21 @@ async function main() {
 	} finally {
 		for (const side of sides) await side.stack.stop();
 		await stopAll();
+	}
+}
+
+/** Run `start` with NAME=value pairs set in the environment the node inherits, then restore it. */
+async function withEnv<T>(pairs: string[] | undefined, start: () => Promise<T>): Promise<T> {
+	const saved = { ...process.env };
+	for (const pair of pairs ?? []) {
+		const at = pair.indexOf("=");
+		if (at < 1) throw new Error(`not NAME=value: ${pair}`);
+		process.env[pair.slice(0, at)] = pair.slice(at + 1);
+	}
+	try {
+		return await start();
+	} finally {
+		process.env = saved;
 	}
 }
 
