@@ -40,7 +40,7 @@ export interface StackOptions {
 /**
  * What every node of the bench runs with: the defaults of `npm start`, except that the gateway's
  * per-IP rate limit and the login throttling are off (every request of the bench comes from
- * 127.0.0.1) and tokens live long enough for the whole run. No MongoDB: NeDB files in a temporary DATA_DIR, as in the default.
+ * 127.0.0.1) and tokens live long enough for the whole run. No MongoDB: SQLite files in a temporary DATA_DIR, as in the default.
  */
 export function nodeEnv(opts: StackOptions): Record<string, string | undefined> {
 	const nodeOptions = [process.env.NODE_OPTIONS ?? ""];
