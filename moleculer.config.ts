@@ -188,7 +188,7 @@ const brokerConfig: BrokerOptions = {
 		...(metrics.port != null ? [BusinessMetricsMiddleware()] : []),
 		// The crash-recovery tests' switches; nothing unless one is set, never in production.
 		...faultInjection(),
-		// Counts and times every local call for `$node.traffic`, around the middlewares above.
+		// Counts and times every local call for `$node.traffic`, around every other middleware.
 		TrafficMiddleware(traffic)
 	],
 	replOptions: { customCommands: replCommands as never },

@@ -3,7 +3,7 @@
  * quantiles of the last few seconds. The operator console reads it from every node as
  * `$node.traffic`; moleculer's own metrics stay for Prometheus (moleculer.config.ts).
  */
-import type { ActionSchema, Context, Middleware, ServiceSchema } from "moleculer";
+import type { ActionSchema, Context, Middleware, ServiceBroker, ServiceSchema } from "moleculer";
 
 /** One action's traffic; p50/p99 in milliseconds over the window, null without calls in it. */
 export interface ActionTraffic {
@@ -128,9 +128,13 @@ export class TrafficMeter {
 	}
 }
 
-/** Counts and times every local call into `meter`; an error is counted and re-thrown. */
+/**
+ * Counts and times every local call into `meter`; an error is counted and re-thrown. It adds
+ * itself once the broker has registered moleculer's own middlewares, so it wraps them: a call
+ * answered from the cache, or refused by validation, a bulkhead or a breaker, counts too.
+ */
 export function TrafficMiddleware(meter: TrafficMeter): Middleware {
-	return {
+	const outermost = {
 		name: "Traffic",
 		localAction(next: (ctx: Context) => Promise<unknown>, action: ActionSchema) {
 			const m = meter.action(action.name!);
@@ -147,6 +151,12 @@ export function TrafficMiddleware(meter: TrafficMeter): Middleware {
 					}
 				);
 			};
+		}
+	} as Middleware;
+	return {
+		name: "TrafficAfterInternals",
+		created(broker: ServiceBroker) {
+			broker.middlewares.add(outermost);
 		}
 	} as Middleware;
 }

@@ -74,11 +74,13 @@ describe("TrafficMeter", () => {
 
 describe("TrafficMiddleware and $node.traffic on a broker", () => {
 	let broker: ServiceBroker;
+	let cachedRuns = 0;
 
 	beforeAll(async () => {
 		const meter = new TrafficMeter();
 		broker = new ServiceBroker({
 			logger: false,
+			cacher: "Memory",
 			middlewares: [TrafficMiddleware(meter)],
 			internalServices: { $node: trafficNodeService(meter) } as never
 		});
@@ -91,7 +93,9 @@ describe("TrafficMiddleware and $node.traffic on a broker", () => {
 				},
 				fail: () => {
 					throw new Errors.MoleculerServerError("boom", 500, "BOOM");
-				}
+				},
+				cached: { cache: true, handler: () => ++cachedRuns },
+				strict: { params: { n: "number" }, handler: () => "valid" }
 			}
 		});
 		await broker.start();
@@ -106,6 +110,15 @@ describe("TrafficMiddleware and $node.traffic on a broker", () => {
 		expect(t["shop.ok"]).toMatchObject({ total: 3, errors: 0, count: 3 });
 		expect(t["shop.ok"]!.p50).toBeGreaterThanOrEqual(4);
 		expect(t["shop.fail"]).toMatchObject({ total: 2, errors: 2, count: 2 });
+	});
+
+	it("counts calls moleculer's own middlewares answer: the cache's, validation's refusals", async () => {
+		for (let i = 0; i < 5; i++) await broker.call("shop.cached");
+		expect(cachedRuns).toBe(1);
+		await expect(broker.call("shop.strict", { n: "x" })).rejects.toThrow(/validation/i);
+		const t = await broker.call<TrafficSnapshot, object>("$node.traffic", {});
+		expect(t["shop.cached"]).toMatchObject({ total: 5, errors: 0 });
+		expect(t["shop.strict"]).toMatchObject({ total: 1, errors: 1 });
 	});
 
 	it("keeps moleculer's own $node actions", async () => {
