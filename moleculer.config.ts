@@ -21,6 +21,7 @@ import {
 import { SCOPED_MEMORY_CACHER } from "./platform/runtime/cacher";
 import { BusinessMetricsMiddleware } from "./platform/runtime/metrics";
 import { DrainMiddleware } from "./platform/runtime/drain";
+import { TrafficMeter, TrafficMiddleware, trafficNodeService } from "./platform/runtime/traffic";
 import { faultInjection } from "./platform/runtime/fault-injection";
 import { FairSchedulingMiddleware } from "./platform/messaging/fair-scheduling";
 import { coalescingNats } from "./platform/messaging/nats-transporter";
@@ -77,6 +78,9 @@ function tracingExporter(): NonNullable<Exclude<BrokerOptions["tracing"], boolea
 }
 
 const { jsonLogs, metrics, health } = broker;
+
+// One meter per broker: the middleware below records into it, `$node.traffic` reads it.
+const traffic = new TrafficMeter();
 
 const brokerConfig: BrokerOptions = {
 	namespace: broker.namespace,
@@ -144,12 +148,11 @@ const brokerConfig: BrokerOptions = {
 	validator: new ShopValidator(),
 	errorHandler: null,
 
-	// On by default: the operator console's traffic charts read every node's request metrics
-	// (`$node.metrics`); METRICS_ENABLED=false turns them off. Prometheus only with METRICS_PORT.
+	// For Prometheus (METRICS_PORT), or METRICS_ENABLED=true; the console reads `$node.traffic`.
 	metrics: {
 		enabled: metrics.enabled,
-		// Latency quantiles keep every sample of their window and sort it when read (each second
-		// by the console): a 5 s window instead of moleculer's 60 s bounds that under load.
+		// Latency quantiles keep every sample of their window and sort it when read: a 5 s window
+		// instead of moleculer's 60 s bounds both under load.
 		defaultMaxAgeSeconds: 5,
 		reporter:
 			metrics.port != null
@@ -169,6 +172,9 @@ const brokerConfig: BrokerOptions = {
 		}
 	},
 
+	// `$node.traffic` on every node: the operator console's calls, errors and latency per action.
+	internalServices: { $node: trafficNodeService(traffic) },
+
 	middlewares: [
 		// Calls get their action's budget as timeout; a call whose instance died goes to a twin.
 		...(broker.failover ? [FailoverMiddleware()] : []),
@@ -181,7 +187,9 @@ const brokerConfig: BrokerOptions = {
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.
 		...(metrics.port != null ? [BusinessMetricsMiddleware()] : []),
 		// The crash-recovery tests' switches; nothing unless one is set, never in production.
-		...faultInjection()
+		...faultInjection(),
+		// Counts and times every local call for `$node.traffic`, around every other middleware.
+		TrafficMiddleware(traffic)
 	],
 	replOptions: { customCommands: replCommands as never },
 

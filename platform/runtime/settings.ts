@@ -42,6 +42,7 @@ export interface BrokerSettings {
 	bulkhead: { enabled: boolean; concurrency: number; maxQueueSize: number };
 	/** "memory" (the scoped memory cacher), "none", or another moleculer cacher by name or URL. */
 	cacher: string;
+	/** Moleculer's own metrics, for Prometheus; the console's traffic is platform/runtime/traffic.ts. */
 	metrics: { enabled: boolean; port: number | undefined };
 	tracing: { exporter: (typeof TRACING_EXPORTERS)[number] | undefined; zipkinUrl: string };
 	health: { port: number | undefined; host: string };
@@ -200,6 +201,7 @@ export function loadBrokerSettings(env: NodeJS.ProcessEnv = process.env): Broker
 	const num = (name: string, def: number) => envNumber(env, name, def);
 	const port = (name: string) => (env[name] ? int(env, name, 0, 0, 65535) : undefined);
 	const cacher = (env.CACHER ?? "Memory").trim();
+	const metricsPort = port("METRICS_PORT");
 	return {
 		transporter: env.TRANSPORTER?.trim() || undefined,
 		namespace: env.NAMESPACE || "shopmesh",
@@ -241,7 +243,8 @@ export function loadBrokerSettings(env: NodeJS.ProcessEnv = process.env): Broker
 			: cacher.toLowerCase() === "memory"
 				? "memory"
 				: cacher,
-		metrics: { enabled: bool(env, "METRICS_ENABLED", true), port: port("METRICS_PORT") },
+		// With Prometheus (METRICS_PORT) unless METRICS_ENABLED says otherwise.
+		metrics: { enabled: bool(env, "METRICS_ENABLED", metricsPort != null), port: metricsPort },
 		tracing: {
 			exporter: choice(env, "TRACING_EXPORTER", TRACING_EXPORTERS, undefined),
 			zipkinUrl: envUrl(env, "ZIPKIN_URL", ["http", "https"]) ?? "http://zipkin:9411"

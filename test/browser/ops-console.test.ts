@@ -13,7 +13,7 @@ describe("the operator console, embedded", () => {
 	let url: string;
 
 	beforeAll(async () => {
-		sys = await startSystem([...SHOP_SERVICES, OpsService as never], { metrics: true });
+		sys = await startSystem([...SHOP_SERVICES, OpsService as never]);
 		const port = (sys.broker.getLocalService("api") as any).listening.port;
 		url = `http://127.0.0.1:${port}/api/ops`;
 		browser = await launch();

@@ -7,6 +7,7 @@
  * next heartbeat brings it back.
  */
 import { ServiceBroker } from "moleculer";
+import type { TrafficSnapshot } from "../../platform/runtime/traffic";
 import type { RunningNode } from "../../scripts/cluster-lib";
 import {
 	allRows,
@@ -37,17 +38,14 @@ const paymentNodes = () =>
 		?.endpoints.filter(ep => ep.isAvailable)
 		.map(ep => ep.id) ?? [];
 
-/** Authorizations a payments node has handled, from its own request metrics. */
+/** Authorizations a payments node has handled, from its own traffic meter. */
 async function authorizationsOn(nodeID: string): Promise<number> {
-	const metrics = await observer.call<any[], any>(
-		"$node.metrics",
-		{ includes: ["moleculer.request.total"] },
+	const traffic = await observer.call<TrafficSnapshot, object>(
+		"$node.traffic",
+		{},
 		{ nodeID, timeout: 2000 }
 	);
-	const total = metrics.find(m => m.name === "moleculer.request.total");
-	return (total?.values ?? [])
-		.filter((v: any) => v.labels?.action === "payments.authorize")
-		.reduce((sum: number, v: any) => sum + v.value, 0);
+	return traffic["payments.authorize"]?.total ?? 0;
 }
 
 beforeAll(async () => {

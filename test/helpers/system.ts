@@ -42,7 +42,7 @@ export const ADMIN = { email: "admin@shopmesh.test", password: "admin-password-1
 
 export async function startSystem(
 	services: Partial<ServiceSchema<any>>[] = [],
-	opts: { logger?: boolean; metrics?: boolean } = {}
+	opts: { logger?: boolean } = {}
 ): Promise<System> {
 	process.env.ADMIN_EMAIL = ADMIN.email;
 	process.env.ADMIN_PASSWORD = ADMIN.password;
@@ -53,8 +53,8 @@ export async function startSystem(
 		nodeID: `test-${process.pid}-${++counter}`,
 		transporter: null,
 		logger: opts.logger ?? false,
-		// The operator console's traffic needs them; other tests do without.
-		metrics: opts.metrics ? { enabled: true, reporter: [] } : false,
+		// The operator console's traffic is `$node.traffic` (the config's meter), not these.
+		metrics: false,
 		tracing: false
 	});
 	broker.createService(ApiService as ServiceSchema);

@@ -147,7 +147,7 @@
 			services.appendChild(li);
 		}
 
-		renderTraffic(s.traffic, s.metricsEnabled);
+		renderTraffic(s.traffic);
 		rows("breakers", s.breakers, (tr, b) => {
 			cell(tr, b.caller);
 			cell(tr, b.action);
@@ -204,7 +204,7 @@
 		}
 	}
 
-	function renderTraffic(traffic, metricsEnabled) {
+	function renderTraffic(traffic) {
 		const names = Object.keys(traffic.actions);
 		// The busiest actions of the last samples get a line each.
 		const recent = name => {
@@ -218,7 +218,6 @@
 			.sort();
 		const chartsEl = $("traffic-panel");
 		chartsEl.dataset.actions = top.join(" ");
-		chartsEl.dataset.metrics = metricsEnabled ? "on" : "off";
 		chart("rps", top, traffic, "rps");
 		chart("p99", top, traffic, "p99");
 

@@ -1,6 +1,6 @@
 /**
  * One poll of the cluster, through the broker only: `$node.list`, then each node's
- * `$node.health`, `$node.metrics` and `$node.actions`, and each service's `opsStats` and
+ * `$node.health`, `$node.traffic` and `$node.actions`, and each service's `opsStats` and
  * `eventStats` where it has them. The same calls embedded and in a cluster.
  */
 import type { Context } from "moleculer";
@@ -13,7 +13,8 @@ import {
 	type NodeInfo,
 	type NodeView
 } from "./cluster-view";
-import { REQUEST_METRICS, isWatchedAction, type MetricList } from "./traffic";
+import type { TrafficSnapshot } from "../../../platform/runtime/traffic";
+import { isWatchedAction } from "./traffic";
 
 export interface EventStats {
 	service: string;
@@ -24,7 +25,8 @@ export interface EventStats {
 
 export interface Poll {
 	nodes: NodeView[];
-	metrics: MetricList[][];
+	/** Each answering node's `$node.traffic`. */
+	traffic: TrafficSnapshot[];
 	breakers: BreakerView[];
 	business: Record<string, unknown>;
 	events: EventStats[];
@@ -53,16 +55,16 @@ export async function poll(ctx: Context): Promise<Poll> {
 			.catch(() => null);
 	const perNode = await Promise.all(
 		infos.map(async info => {
-			if (!info.available) return { info, health: null, metrics: null, actions: null };
-			const [health, metrics, actions] = await Promise.all([
+			if (!info.available) return { info, health: null, traffic: null, actions: null };
+			const [health, traffic, actions] = await Promise.all([
 				ask<NodeHealth>("$node.health", info.id),
-				ask<MetricList[]>("$node.metrics", info.id, { includes: REQUEST_METRICS }),
+				ask<TrafficSnapshot>("$node.traffic", info.id),
 				ask<ActionInfo[]>("$node.actions", info.id, {
 					withEndpoints: true,
 					skipInternal: true
 				})
 			]);
-			return { info, health, metrics, actions };
+			return { info, health, traffic, actions };
 		})
 	);
 	const nodes = perNode.map(n => nodeView(n.info, n.health));
@@ -96,7 +98,7 @@ export async function poll(ctx: Context): Promise<Poll> {
 
 	return {
 		nodes,
-		metrics: perNode.flatMap(n => (n.metrics ? [n.metrics] : [])),
+		traffic: perNode.flatMap(n => (n.traffic ? [n.traffic] : [])),
 		breakers: breakerStates(
 			perNode.flatMap(n => (n.actions ? [{ caller: n.info.id, actions: n.actions }] : [])),
 			isWatchedAction

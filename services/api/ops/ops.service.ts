@@ -1,7 +1,7 @@
 /**
  * ops: what the operator console (GET /api/ops) shows. It polls the cluster through the broker
- * every OPS_INTERVAL_MS (collector.ts), keeps a short traffic history per action from the
- * broker's own request metrics (traffic.ts) and a fault log fed by the broker's events.
+ * every OPS_INTERVAL_MS (collector.ts), keeps a short traffic history per action from every
+ * node's `$node.traffic` (traffic.ts) and a fault log fed by the broker's events.
  * Read by the gateway only (`snapshot`); who may see it is the gateway's check (admins).
  */
 import { settings } from "../../../platform/runtime/settings";
@@ -61,8 +61,7 @@ const OpsService = {
 					business: last?.business ?? {},
 					events: last?.events ?? [],
 					deadLetters: last?.deadLetters ?? {},
-					faults: this.faults.list(),
-					metricsEnabled: this.broker.isMetricsEnabled()
+					faults: this.faults.list()
 				};
 			}
 		}
@@ -116,7 +115,7 @@ const OpsService = {
 				for (const c of nodeChanges(this.last.nodes, next.nodes))
 					this.fault(c.kind, c.text);
 			for (const n of next.nodes) for (const s of n.services) this.known.add(s);
-			this.history.record(at, actionCounters(next.metrics));
+			this.history.record(at, actionCounters(next.traffic));
 			this.last = { ...next, at: new Date(at).toISOString() };
 		},
 

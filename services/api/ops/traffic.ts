@@ -1,30 +1,13 @@
 /**
- * Traffic per action from the broker's own request metrics (`moleculer.request.*`), as every
- * node reports them through `$node.metrics`. Plain functions and a bounded history; no broker.
+ * Traffic per action from every node's `$node.traffic` (platform/runtime/traffic.ts), as the
+ * console charts it. Plain functions and a bounded history; no broker.
  */
-
-/** One value of a metric as `$node.metrics` lists it. */
-export interface MetricValue {
-	labels: Record<string, unknown>;
-	value?: number;
-	count?: number;
-	quantiles?: Record<string, number | undefined>;
-}
-export interface MetricList {
-	name: string;
-	values: MetricValue[];
-}
-
-export const REQUEST_METRICS = [
-	"moleculer.request.total",
-	"moleculer.request.error.total",
-	"moleculer.request.time"
-];
+import type { TrafficSnapshot } from "../../../platform/runtime/traffic";
 
 export interface ActionCounters {
 	total: number;
 	errors: number;
-	/** Over the histogram's window (moleculer.config.ts: 5 s); null without requests in it. */
+	/** Over the meter's window (the last 5 s); null without calls in it. */
 	p50: number | null;
 	p99: number | null;
 }
@@ -37,35 +20,25 @@ export const isWatchedAction = (action: string) =>
 	!action.endsWith(".eventStats");
 
 /**
- * Counters per action, summed over nodes and callers. Only `type: local` values count: a call is
- * counted once, where it runs. p99 is the worst of the series, p50 their count-weighted mean.
+ * Counters per action, summed over nodes (each counts the calls it ran). p99 is the worst
+ * node's, p50 the nodes' mean weighted by their calls in the window.
  */
-export function actionCounters(perNode: MetricList[][]): Map<string, ActionCounters> {
+export function actionCounters(perNode: TrafficSnapshot[]): Map<string, ActionCounters> {
 	const out = new Map<string, ActionCounters & { p50Weight: number }>();
-	const entry = (action: string) => {
-		let e = out.get(action);
-		if (!e) out.set(action, (e = { total: 0, errors: 0, p50: null, p99: null, p50Weight: 0 }));
-		return e;
-	};
-	for (const lists of perNode)
-		for (const list of lists)
-			for (const v of list.values) {
-				const action = String(v.labels.action ?? "");
-				if (v.labels.type !== "local" || !isWatchedAction(action)) continue;
-				const e = entry(action);
-				if (list.name === "moleculer.request.total") e.total += v.value ?? 0;
-				else if (list.name === "moleculer.request.error.total") e.errors += v.value ?? 0;
-				else if (list.name === "moleculer.request.time") {
-					const p50 = v.quantiles?.["0.5"];
-					const p99 = v.quantiles?.["0.99"];
-					const n = v.count ?? 0;
-					if (typeof p50 === "number" && n > 0) {
-						e.p50 = ((e.p50 ?? 0) * e.p50Weight + p50 * n) / (e.p50Weight + n);
-						e.p50Weight += n;
-					}
-					if (typeof p99 === "number") e.p99 = Math.max(e.p99 ?? 0, p99);
-				}
+	for (const snapshot of perNode)
+		for (const [action, t] of Object.entries(snapshot)) {
+			if (!isWatchedAction(action)) continue;
+			let e = out.get(action);
+			if (!e)
+				out.set(action, (e = { total: 0, errors: 0, p50: null, p99: null, p50Weight: 0 }));
+			e.total += t.total;
+			e.errors += t.errors;
+			if (t.p50 !== null && t.count > 0) {
+				e.p50 = ((e.p50 ?? 0) * e.p50Weight + t.p50 * t.count) / (e.p50Weight + t.count);
+				e.p50Weight += t.count;
 			}
+			if (t.p99 !== null) e.p99 = Math.max(e.p99 ?? 0, t.p99);
+		}
 	return new Map([...out].map(([k, { p50Weight: _, ...c }]) => [k, c]));
 }
 

@@ -1,45 +1,34 @@
-import { TrafficHistory, actionCounters, type MetricList } from "../../../services/api/ops/traffic";
+import type { ActionTraffic } from "../../../platform/runtime/traffic";
+import { TrafficHistory, actionCounters } from "../../../services/api/ops/traffic";
 
-const lists = (
-	action: string,
-	total: number,
-	errors: number,
-	time: { count: number; p50: number; p99: number },
-	extra: Record<string, unknown> = {}
-): MetricList[] => {
-	const labels = {
-		action,
-		service: action.split(".")[0],
-		type: "local",
-		caller: "api",
-		...extra
-	};
-	return [
-		{ name: "moleculer.request.total", values: [{ labels, value: total }] },
-		{ name: "moleculer.request.error.total", values: [{ labels, value: errors }] },
-		{
-			name: "moleculer.request.time",
-			values: [
-				{ labels, count: time.count, quantiles: { "0.5": time.p50, "0.99": time.p99 } }
-			]
-		}
-	];
-};
+const traffic = (total: number, errors: number, count: number, p50: number, p99: number) =>
+	({ total, errors, count, p50, p99 }) satisfies ActionTraffic;
 
 describe("actionCounters", () => {
-	it("sums an action over nodes, weighs p50 by count and keeps the worst p99", () => {
+	it("sums an action over nodes, weighs p50 by calls in the window and keeps the worst p99", () => {
 		const c = actionCounters([
-			lists("orders.create", 30, 2, { count: 30, p50: 10, p99: 40 }),
-			lists("orders.create", 10, 0, { count: 10, p50: 30, p99: 90 })
+			{ "orders.create": traffic(30, 2, 30, 10, 40) },
+			{ "orders.create": traffic(10, 0, 10, 30, 90) }
 		]);
 		expect(c.get("orders.create")).toEqual({ total: 40, errors: 2, p50: 15, p99: 90 });
 	});
 
-	it("counts calls where they run, and leaves out the broker's and the console's actions", () => {
+	it("keeps a node's totals without calls in the window out of the quantiles", () => {
 		const c = actionCounters([
-			lists("orders.create", 5, 0, { count: 5, p50: 1, p99: 2 }, { type: "remote" }),
-			lists("$node.health", 9, 0, { count: 9, p50: 1, p99: 1 }),
-			lists("ops.snapshot", 9, 0, { count: 9, p50: 1, p99: 1 })
+			{ "orders.create": traffic(30, 0, 30, 10, 40) },
+			{ "orders.create": { total: 7, errors: 1, count: 0, p50: null, p99: null } }
+		]);
+		expect(c.get("orders.create")).toEqual({ total: 37, errors: 1, p50: 10, p99: 40 });
+	});
+
+	it("leaves out the broker's and the console's actions", () => {
+		const c = actionCounters([
+			{
+				"$node.health": traffic(9, 0, 9, 1, 1),
+				"ops.snapshot": traffic(9, 0, 9, 1, 1),
+				"orders.opsStats": traffic(9, 0, 9, 1, 1),
+				"orders.eventStats": traffic(9, 0, 9, 1, 1)
+			}
 		]);
 		expect([...c.keys()]).toEqual([]);
 	});

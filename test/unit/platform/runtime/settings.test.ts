@@ -89,7 +89,7 @@ describe("settings", () => {
 				requestTimeout: 10_000,
 				strategy: "RoundRobin",
 				cacher: "memory",
-				metrics: { enabled: true, port: undefined },
+				metrics: { enabled: false, port: undefined },
 				tracing: { exporter: undefined, zipkinUrl: "http://zipkin:9411" },
 				health: { port: undefined, host: "0.0.0.0" },
 				failover: true
@@ -124,8 +124,25 @@ describe("settings", () => {
 			);
 		});
 
+		it("moleculer's metrics: with Prometheus's port, or METRICS_ENABLED said either way", () => {
+			const metrics = (env: NodeJS.ProcessEnv) => loadBrokerSettings(env).metrics;
+			expect(metrics({})).toEqual({ enabled: false, port: undefined });
+			expect(metrics({ METRICS_PORT: "3030" })).toEqual({ enabled: true, port: 3030 });
+			expect(metrics({ METRICS_ENABLED: "true" })).toEqual({
+				enabled: true,
+				port: undefined
+			});
+			expect(metrics({ METRICS_PORT: "3030", METRICS_ENABLED: "false" })).toEqual({
+				enabled: false,
+				port: 3030
+			});
+		});
+
 		it("a port, a number and a flag, each refused when malformed", () => {
 			expect(loadBrokerSettings({ METRICS_PORT: "3030" }).metrics.port).toBe(3030);
+			expect(() => loadBrokerSettings({ METRICS_ENABLED: "sometimes" })).toThrow(
+				/^METRICS_ENABLED/
+			);
 			expect(() => loadBrokerSettings({ HEALTH_PORT: "99999" })).toThrow(/^HEALTH_PORT/);
 			expect(() => loadBrokerSettings({ REQUEST_TIMEOUT: "10s" })).toThrow(
 				/^REQUEST_TIMEOUT/
