@@ -9,7 +9,7 @@ import "./platform/runtime/threadpool";
 import os from "node:os";
 import path from "node:path";
 import type { BrokerOptions, Errors } from "moleculer";
-import { ConfigError, settings } from "./platform/runtime/settings";
+import { ConfigError, isNatsUrl, settings } from "./platform/runtime/settings";
 import { endpointFailed, retryable } from "./platform/messaging/retry";
 import { ShopValidator } from "./platform/http/validator";
 import { startHealthServer } from "./platform/runtime/health";
@@ -52,7 +52,7 @@ process.env.SERVICEDIR ??= path.join(__dirname, "services");
 function transporter(): BrokerOptions["transporter"] {
 	const url = broker.transporter;
 	if (!url) return null; // embedded default: every service in one process, no broker
-	if (/^nats:\/\//.test(url))
+	if (isNatsUrl(url))
 		// Moleculer's NATS transporter, its publishes written once per event-loop turn.
 		return coalescingNats({
 			url,

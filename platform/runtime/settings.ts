@@ -180,6 +180,9 @@ function choice<T extends string, D extends T | undefined>(
 	return found;
 }
 
+/** A NATS server URL (the transporter's own scheme; JetStream follows it). */
+export const isNatsUrl = (url: string | undefined): url is string => /^nats:\/\//.test(url ?? "");
+
 /** A URL of one of `schemes` (e.g. "nats", "http"), exactly as written; undefined when unset. */
 export function envUrl(
 	env: NodeJS.ProcessEnv,
@@ -403,8 +406,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 		responseNodeHeader: bool(env, "RESPONSE_NODE_HEADER", false),
 		events: {
 			natsUrl:
-				env.EVENTS_NATS_URL ||
-				(/^nats:\/\//.test(env.TRANSPORTER ?? "") ? env.TRANSPORTER : undefined),
+				env.EVENTS_NATS_URL || (isNatsUrl(env.TRANSPORTER) ? env.TRANSPORTER : undefined),
 			namespace: (env.NAMESPACE || "default").replace(/[^A-Za-z0-9_-]/g, "_"),
 			maxAttempts: int(env, "EVENTS_MAX_ATTEMPTS", 5, 1, 100),
 			backoffMs: int(env, "EVENTS_BACKOFF_MS", 1000, 10, 600_000),

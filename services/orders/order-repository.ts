@@ -89,6 +89,13 @@ export interface OrderRepository {
 /** Sweeps read at most this many orders a round; the next round takes the rest. */
 const SWEEP_BATCH = 100;
 
+/** A running saga as recorded: the step it reached, when, and the node running it. */
+const sagaAt = (step: SagaStep | "done", node: string, at = nowIso()) => ({
+	step,
+	updatedAt: at,
+	node
+});
+
 export const OrderRepositoryMethods = {
 	async findById(id) {
 		const doc = await this.adapter.findById(id).catch(() => null);
@@ -161,7 +168,7 @@ export const OrderRepositoryMethods = {
 						...draft,
 						fingerprint,
 						...(idempotencyKey ? { idempotencyKey } : {}),
-						saga: { step: "reserve", updatedAt: createdAt, node: this.broker.nodeID },
+						saga: sagaAt("reserve", this.broker.nodeID, createdAt),
 						pendingActions: [],
 						history: [{ status: "pending", at: createdAt }],
 						createdAt,
@@ -177,12 +184,12 @@ export const OrderRepositoryMethods = {
 	},
 
 	recordSagaStep(order, step) {
-		const saga = { step, updatedAt: nowIso(), node: this.broker.nodeID };
+		const saga = sagaAt(step, this.broker.nodeID);
 		return this.adapter.updateMany({ _id: order._id }, { $set: { saga, updatedAt: nowIso() } });
 	},
 
 	async claimSaga(order) {
-		const saga = { step: order.saga.step, updatedAt: nowIso(), node: this.broker.nodeID };
+		const saga = sagaAt(order.saga.step, this.broker.nodeID);
 		const doc = await this.updateOne(
 			this.adapter,
 			{
