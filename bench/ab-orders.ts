@@ -1,7 +1,7 @@
 /**
  * Orders at c64 on two embedded stacks at once, this checkout (B) against another (A), the load
  * alternating between them in 1-s slices: on a machine others share, both meet the same load.
- * Prints orders/s and the embedded node's CPU per order for each. `--a NAME=value` and
+ * Prints orders/s, the embedded node's CPU per order and its RSS at the end for each. `--a NAME=value` and
  * `--b NAME=value` set a variable for one side only, so `.` as the other checkout compares two
  * settings of this one.
  *
@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { httpLoad, type HttpLoad } from "./lib/load";
-import { cpuMs, installCleanup, stopAll } from "./lib/procs";
+import { cpuMs, installCleanup, rssMB, stopAll } from "./lib/procs";
 import { orderBody, seedShop, startEmbedded, type Stack } from "./lib/stack";
 
 interface Side {
@@ -85,7 +85,8 @@ async function main() {
 		for (const side of sides)
 			console.log(
 				`${side.name}: ${(side.orders / side.seconds).toFixed(0)} orders/s, ` +
-					`${(side.cpuMs / side.orders).toFixed(2)} ms CPU per order`
+					`${(side.cpuMs / side.orders).toFixed(2)} ms CPU per order, ` +
+					`RSS ${rssMB(side.stack.nodes[0].proc.pid)} MB`
 			);
 		console.log(`load average ${loadAtStart.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`);
 	} finally {
