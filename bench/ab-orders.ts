@@ -14,7 +14,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { httpLoad, type HttpLoad } from "./lib/load";
 import { cpuMs, installCleanup, rssMB, stopAll } from "./lib/procs";
-import { orderBody, seedShop, startEmbedded, type Stack } from "./lib/stack";
+import { orderLoad, seedShop, startEmbedded, type Stack } from "./lib/stack";
 
 interface Side {
 	name: string;
@@ -59,17 +59,7 @@ async function main() {
 				products: 8,
 				stock: 10_000_000
 			});
-			side.load = durationS => ({
-				url: `${side.stack.base}/orders`,
-				connections: 64,
-				durationS,
-				method: "POST",
-				headers: { "Content-Type": "application/json" },
-				perConnection: i => ({
-					headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
-					body: orderBody(shop.productIds[i % shop.productIds.length])
-				})
-			});
+			side.load = durationS => ({ ...orderLoad(side.stack.base, shop), durationS });
 			await httpLoad(side.load(2)); // warm-up
 		}
 		const loadAtStart = os.loadavg()[0];

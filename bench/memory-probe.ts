@@ -11,7 +11,7 @@ import fs from "node:fs";
 import { freePort } from "../scripts/cluster-lib";
 import { httpLoad } from "./lib/load";
 import { installCleanup, sleep, stopAll } from "./lib/procs";
-import { orderBody, seedShop, startEmbedded } from "./lib/stack";
+import { orderLoad, seedShop, startEmbedded } from "./lib/stack";
 
 interface Inspector {
 	send(method: string, params?: object): Promise<any>;
@@ -103,17 +103,7 @@ async function main() {
 		const shop = await seedShop(stack.base, { customers: 128, products: 8, stock: 10_000_000 });
 		let placed = 0;
 		for (let r = 1; r <= rounds; r++) {
-			const res = await httpLoad({
-				url: `${stack.base}/orders`,
-				connections: 64,
-				durationS: seconds,
-				method: "POST",
-				headers: { "Content-Type": "application/json" },
-				perConnection: i => ({
-					headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
-					body: orderBody(shop.productIds[i % shop.productIds.length])
-				})
-			});
+			const res = await httpLoad({ ...orderLoad(stack.base, shop), durationS: seconds });
 			placed += res.total - res.non2xx - res.errors;
 			if (settle > 0) {
 				const samples: number[] = [];

@@ -17,6 +17,7 @@ import {
 	type RunningNode
 } from "../../scripts/cluster-lib";
 import { api, createCluster, type Cluster } from "../../test/helpers/cluster";
+import type { HttpLoad } from "./load";
 import { track } from "./procs";
 
 export const ADMIN = { email: "bench-admin@shopmesh.test", password: "bench-admin-password" };
@@ -245,6 +246,23 @@ export async function seedShop(
 		tokens.push(res.body.token);
 	}
 	return { tokens, productIds };
+}
+
+/**
+ * `POST /api/orders` at `connections` (c64 unless said), each connection one customer ordering
+ * one product, for httpLoad/measureHttp (which add the duration).
+ */
+export function orderLoad(base: string, shop: Shop, connections = 64): Omit<HttpLoad, "durationS"> {
+	return {
+		url: `${base}/orders`,
+		connections,
+		method: "POST",
+		headers: { "Content-Type": "application/json" },
+		perConnection: i => ({
+			headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
+			body: orderBody(shop.productIds[i % shop.productIds.length])
+		})
+	};
 }
 
 /** The body of `POST /api/orders` for one product, paid with the test card that succeeds. */

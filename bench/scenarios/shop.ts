@@ -7,7 +7,7 @@ import http from "node:http";
 import { cpuMs, rssMB, sleep, startHelper } from "../lib/procs";
 import { fromLoad, type Row, type Target } from "../lib/report";
 import { ratio } from "../lib/stats";
-import { orderBody, seedShop, type Shop, type Stack } from "../lib/stack";
+import { orderBody, orderLoad, seedShop, type Shop, type Stack } from "../lib/stack";
 
 export const WRITE_CONCURRENCY = [1, 16, 64] as const;
 
@@ -163,17 +163,7 @@ export async function writePath(
 		const res = await measureHttp(
 			ctx,
 			`POST /api/orders c${c}`,
-			{
-				url: `${stack.base}/orders`,
-				connections: c,
-				method: "POST",
-				headers: { "Content-Type": "application/json" },
-				perConnection: i => ({
-					headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
-					body: orderBody(shop.productIds[i % shop.productIds.length])
-				}),
-				connectionTail: true
-			},
+			{ ...orderLoad(stack.base, shop, c), connectionTail: true },
 			() => cpu.begin()
 		);
 		const row = fromLoad(res, {

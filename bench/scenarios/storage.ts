@@ -9,25 +9,11 @@ import { measureHttp } from "../lib/context";
 import { httpLoad } from "../lib/load";
 import { rssMB, sleep } from "../lib/procs";
 import { GROUPS, fromLoad } from "../lib/report";
-import { orderBody, startCluster, startEmbedded, type Shop, type Stack } from "../lib/stack";
+import { orderLoad, startCluster, startEmbedded, type Shop, type Stack } from "../lib/stack";
 import { p99Under, seed } from "./shop";
 
 const ORDERS_FULL = 100_000;
 const ORDERS_QUICK = 5_000;
-
-/** POST /api/orders at c64 from every customer of the shop. */
-function orderLoad(stack: Stack, shop: Shop) {
-	return {
-		url: `${stack.base}/orders`,
-		connections: 64,
-		method: "POST",
-		headers: { "Content-Type": "application/json" },
-		perConnection: (i: number) => ({
-			headers: { Authorization: `Bearer ${shop.tokens[i % shop.tokens.length]}` },
-			body: orderBody(shop.productIds[i % shop.productIds.length])
-		})
-	};
-}
 
 export async function storage(ctx: BenchContext): Promise<void> {
 	await scaleOrders(ctx);
@@ -40,7 +26,11 @@ async function scaleOrders(ctx: BenchContext): Promise<void> {
 	const stack = await startCluster({ cacher: "Memory", profileDir: ctx.profileDir });
 	try {
 		const shop = await seed(stack);
-		const one = await measureHttp(ctx, "orders c64, 1 orders instance", orderLoad(stack, shop));
+		const one = await measureHttp(
+			ctx,
+			"orders c64, 1 orders instance",
+			orderLoad(stack.base, shop)
+		);
 		ctx.results.add(
 			fromLoad(one, {
 				id: "storage.orders1.c64",
@@ -54,7 +44,7 @@ async function scaleOrders(ctx: BenchContext): Promise<void> {
 		const two = await measureHttp(
 			ctx,
 			"orders c64, 2 orders instances",
-			orderLoad(stack, shop)
+			orderLoad(stack.base, shop)
 		);
 		const row = fromLoad(two, {
 			id: "storage.orders2.c64",
@@ -75,7 +65,7 @@ async function placeOrders(ctx: BenchContext, stack: Stack, shop: Shop, count: n
 	let placed = 0;
 	let early: { placed: number; rss: (number | undefined)[] } | undefined;
 	while (placed < count) {
-		const res = await httpLoad({ ...orderLoad(stack, shop), durationS: 10 });
+		const res = await httpLoad({ ...orderLoad(stack.base, shop), durationS: 10 });
 		placed += res.total - res.non2xx - res.errors;
 		const rss = stack.nodes.map(n => rssMB(n.proc.pid));
 		ctx.log(`  ${placed} of ${count} orders placed, RSS ${rss.join(" / ")} MB`);
