@@ -21,7 +21,7 @@ import {
 import { SCOPED_MEMORY_CACHER } from "./platform/runtime/cacher";
 import { BusinessMetricsMiddleware } from "./platform/runtime/metrics";
 import { DrainMiddleware } from "./platform/runtime/drain";
-import { TrafficMeter, TrafficMiddleware, trafficNodeService } from "./platform/runtime/traffic";
+import { TRAFFIC_NODE_SERVICE, TrafficMiddleware } from "./platform/runtime/traffic";
 import { faultInjection } from "./platform/runtime/fault-injection";
 import { FairSchedulingMiddleware } from "./platform/messaging/fair-scheduling";
 import { coalescingNats } from "./platform/messaging/nats-transporter";
@@ -78,9 +78,6 @@ function tracingExporter(): NonNullable<Exclude<BrokerOptions["tracing"], boolea
 }
 
 const { jsonLogs, metrics, health } = broker;
-
-// One meter per broker: the middleware below records into it, `$node.traffic` reads it.
-const traffic = new TrafficMeter();
 
 const brokerConfig: BrokerOptions = {
 	namespace: broker.namespace,
@@ -173,7 +170,7 @@ const brokerConfig: BrokerOptions = {
 	},
 
 	// `$node.traffic` on every node: the operator console's calls, errors and latency per action.
-	internalServices: { $node: trafficNodeService(traffic) },
+	internalServices: { $node: TRAFFIC_NODE_SERVICE },
 
 	middlewares: [
 		// Calls get their action's budget as timeout; a call whose instance died goes to a twin.
@@ -189,7 +186,7 @@ const brokerConfig: BrokerOptions = {
 		// The crash-recovery tests' switches; nothing unless one is set, never in production.
 		...faultInjection(),
 		// Counts and times every local call for `$node.traffic`, around every other middleware.
-		TrafficMiddleware(traffic)
+		TrafficMiddleware()
 	],
 	replOptions: { customCommands: replCommands as never },
 

@@ -7,7 +7,7 @@
  *   npx tsx bench/traffic-micro.ts [rounds]
  */
 import { ServiceBroker, type BrokerOptions } from "moleculer";
-import { TrafficMeter, TrafficMiddleware } from "../platform/runtime/traffic";
+import { TrafficMiddleware } from "../platform/runtime/traffic";
 
 const WARMUP = 50_000;
 const CALLS = 300_000;
@@ -16,7 +16,7 @@ const VARIANTS: Record<string, () => BrokerOptions> = {
 	none: () => ({ metrics: false }),
 	"traffic meter": () => ({
 		metrics: false,
-		middlewares: [TrafficMiddleware(new TrafficMeter())]
+		middlewares: [TrafficMiddleware()]
 	}),
 	"moleculer metrics": () => ({ metrics: { enabled: true, defaultMaxAgeSeconds: 5 } })
 };

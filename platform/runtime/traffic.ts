@@ -3,7 +3,14 @@
  * quantiles of the last few seconds. The operator console reads it from every node as
  * `$node.traffic`; moleculer's own metrics stay for Prometheus (moleculer.config.ts).
  */
-import type { ActionSchema, Context, Middleware, ServiceBroker, ServiceSchema } from "moleculer";
+import type {
+	ActionSchema,
+	Context,
+	Middleware,
+	Service,
+	ServiceBroker,
+	ServiceSchema
+} from "moleculer";
 
 /** One action's traffic; p50/p99 in milliseconds over the window, null without calls in it. */
 export interface ActionTraffic {
@@ -128,13 +135,32 @@ export class TrafficMeter {
 	}
 }
 
+/** Each broker's meter: brokers made from one configuration (tests make several) count apart. */
+const meters = new WeakMap<ServiceBroker, TrafficMeter>();
+
+/** The traffic meter of `broker`, made on first use. */
+export function trafficOf(broker: ServiceBroker): TrafficMeter {
+	let meter = meters.get(broker);
+	if (!meter) meters.set(broker, (meter = new TrafficMeter()));
+	return meter;
+}
+
 /**
- * Counts and times every local call into `meter`; an error is counted and re-thrown. It adds
- * itself once the broker has registered moleculer's own middlewares, so it wraps them: a call
- * answered from the cache, or refused by validation, a bulkhead or a breaker, counts too.
+ * Counts and times every local call into the broker's meter; an error is counted and re-thrown.
+ * It adds itself once the broker has registered moleculer's own middlewares, so it wraps them: a
+ * call answered from the cache, or refused by validation, a bulkhead or a breaker, counts too.
  */
-export function TrafficMiddleware(meter: TrafficMeter): Middleware {
-	const outermost = {
+export function TrafficMiddleware(): Middleware {
+	return {
+		name: "TrafficAfterInternals",
+		created(broker: ServiceBroker) {
+			broker.middlewares.add(meterCalls(trafficOf(broker)));
+		}
+	} as Middleware;
+}
+
+function meterCalls(meter: TrafficMeter): Middleware {
+	return {
 		name: "Traffic",
 		localAction(next: (ctx: Context) => Promise<unknown>, action: ActionSchema) {
 			const m = meter.action(action.name!);
@@ -153,25 +179,20 @@ export function TrafficMiddleware(meter: TrafficMeter): Middleware {
 			};
 		}
 	} as Middleware;
-	return {
-		name: "TrafficAfterInternals",
-		created(broker: ServiceBroker) {
-			broker.middlewares.add(outermost);
-		}
-	} as Middleware;
 }
 
 /**
- * The `$node` schema adding `traffic`, for the broker's `internalServices` option: moleculer
- * creates `$node` from it with its own `$node` schema as a mixin.
+ * The `$node` schema adding `traffic` (the broker's own meter), for the broker's
+ * `internalServices` option: moleculer creates `$node` from it with its own `$node` schema as a
+ * mixin (and adds that mixin to this very object, once per broker made with it).
  */
-export function trafficNodeService(meter: TrafficMeter): Partial<ServiceSchema> {
-	return {
-		actions: {
-			traffic: {
-				params: {},
-				handler: (): TrafficSnapshot => meter.snapshot()
+export const TRAFFIC_NODE_SERVICE: Partial<ServiceSchema> = {
+	actions: {
+		traffic: {
+			params: {},
+			handler(this: Service): TrafficSnapshot {
+				return trafficOf(this.broker).snapshot();
 			}
 		}
-	};
-}
+	}
+};

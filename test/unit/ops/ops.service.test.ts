@@ -1,22 +1,17 @@
 import { Errors, ServiceBroker } from "moleculer";
 import OpsService from "../../../services/api/ops/ops.service";
-import {
-	TrafficMeter,
-	TrafficMiddleware,
-	trafficNodeService
-} from "../../../platform/runtime/traffic";
+import { TrafficMiddleware, TRAFFIC_NODE_SERVICE } from "../../../platform/runtime/traffic";
 import { eventually } from "../../helpers/eventually";
 
 describe("ops.snapshot on one broker", () => {
 	let broker: ServiceBroker;
 
 	beforeAll(async () => {
-		const meter = new TrafficMeter();
 		broker = new ServiceBroker({
 			logger: false,
 			// The console's traffic, as moleculer.config.ts sets it up; moleculer's metrics stay off.
-			middlewares: [TrafficMiddleware(meter)],
-			internalServices: { $node: trafficNodeService(meter) } as never,
+			middlewares: [TrafficMiddleware()],
+			internalServices: { $node: TRAFFIC_NODE_SERVICE } as never,
 			circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 3, windowTime: 60 }
 		});
 		broker.createService({

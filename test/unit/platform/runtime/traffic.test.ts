@@ -1,8 +1,9 @@
+import brokerConfig from "../../../../moleculer.config";
 import { Errors, ServiceBroker } from "moleculer";
 import {
 	TrafficMeter,
 	TrafficMiddleware,
-	trafficNodeService,
+	TRAFFIC_NODE_SERVICE,
 	type TrafficSnapshot
 } from "../../../../platform/runtime/traffic";
 
@@ -77,12 +78,11 @@ describe("TrafficMiddleware and $node.traffic on a broker", () => {
 	let cachedRuns = 0;
 
 	beforeAll(async () => {
-		const meter = new TrafficMeter();
 		broker = new ServiceBroker({
 			logger: false,
 			cacher: "Memory",
-			middlewares: [TrafficMiddleware(meter)],
-			internalServices: { $node: trafficNodeService(meter) } as never
+			middlewares: [TrafficMiddleware()],
+			internalServices: { $node: TRAFFIC_NODE_SERVICE } as never
 		});
 		broker.createService({
 			name: "shop",
@@ -124,5 +124,31 @@ describe("TrafficMiddleware and $node.traffic on a broker", () => {
 	it("keeps moleculer's own $node actions", async () => {
 		const health = await broker.call<{ cpu: unknown }, object>("$node.health", {});
 		expect(health.cpu).toBeDefined();
+	});
+});
+
+describe("the configuration's $node.traffic", () => {
+	// moleculer adds its own $node schema to ours as a mixin, on each broker made from the config.
+	it("serves every broker made from the configuration, beside moleculer's own $node actions", async () => {
+		const brokers = [1, 2, 3].map(
+			i =>
+				new ServiceBroker({
+					...brokerConfig,
+					nodeID: `traffic-${i}`,
+					logger: false,
+					transporter: null
+				})
+		);
+		try {
+			for (const b of brokers) await b.start();
+			for (const b of brokers) {
+				await b.call("$node.health", {});
+				expect(await b.call("$node.traffic", {})).toMatchObject({
+					"$node.health": { total: 1, errors: 0 }
+				});
+			}
+		} finally {
+			for (const b of brokers) await b.stop();
+		}
 	});
 });
