@@ -179,11 +179,14 @@ it("keeps stock, payments, shipments and notifications consistent under racing r
 		const expectedNet = kept(o) ? o.totalCents - (refunded.get(o.id) ?? 0) : 0;
 		if (net !== expectedNet)
 			problems.push(`order ${o.id} (${order.status}): paid ${net}, expected ${expectedNet}`);
-		const shipments = await shipmentOf(o.id);
-		if (
-			shipments.length !== 1 ||
-			shipments[0].status !== shipmentStatus[order.status as string]
-		)
+		// A shipment follows its order.confirmed event: waited for, as the notifications below.
+		const expected = (list: any[]) =>
+			list.length === 1 && list[0].status === shipmentStatus[order.status as string];
+		const shipments: any[] = await eventually(async () => {
+			const list = await shipmentOf(o.id);
+			return expected(list) && list;
+		}, 10_000).catch(() => shipmentOf(o.id));
+		if (!expected(shipments))
 			problems.push(
 				`order ${o.id} (${order.status}): shipments ${shipments.map((s: any) => s.status)}`
 			);
