@@ -121,16 +121,7 @@ export function jsonCopy(value: unknown, key: string | number = ""): any {
 			const out: Doc = {};
 			for (const k of Object.keys(v)) {
 				const x = jsonCopy(v[k], k);
-				if (x === undefined) continue;
-				// JSON.parse makes "__proto__" an own property; an assignment would set the prototype.
-				if (k === "__proto__")
-					Object.defineProperty(out, k, {
-						value: x,
-						enumerable: true,
-						writable: true,
-						configurable: true
-					});
-				else out[k] = x;
+				if (x !== undefined) setOwn(out, k, x);
 			}
 			return out;
 		}
@@ -148,17 +139,20 @@ function copyStored(v: any): any {
 		return out;
 	}
 	const out: Doc = {};
-	for (const k in v) {
-		if (k === "__proto__")
-			Object.defineProperty(out, k, {
-				value: copyStored(v[k]),
-				enumerable: true,
-				writable: true,
-				configurable: true
-			});
-		else out[k] = copyStored(v[k]);
-	}
+	for (const k in v) setOwn(out, k, copyStored(v[k]));
 	return out;
+}
+
+/** `out[k] = x`, as JSON.parse sets it: "__proto__" an own property, not the prototype. */
+function setOwn(out: Doc, k: string, x: unknown): void {
+	if (k === "__proto__")
+		Object.defineProperty(out, k, {
+			value: x,
+			enumerable: true,
+			writable: true,
+			configurable: true
+		});
+	else out[k] = x;
 }
 
 function escapeRegExp(text: string): string {
