@@ -90,7 +90,7 @@ export interface OrderRepository {
 const SWEEP_BATCH = 100;
 
 /** A running saga as recorded: the step it reached, when, and the node running it. */
-const sagaAt = (step: SagaStep | "done", node: string, at = nowIso()) => ({
+const sagaAt = (step: SagaStep | "done", node: string, at: string) => ({
 	step,
 	updatedAt: at,
 	node
@@ -184,12 +184,14 @@ export const OrderRepositoryMethods = {
 	},
 
 	recordSagaStep(order, step) {
-		const saga = sagaAt(step, this.broker.nodeID);
-		return this.adapter.updateMany({ _id: order._id }, { $set: { saga, updatedAt: nowIso() } });
+		const at = nowIso();
+		const saga = sagaAt(step, this.broker.nodeID, at);
+		return this.adapter.updateMany({ _id: order._id }, { $set: { saga, updatedAt: at } });
 	},
 
 	async claimSaga(order) {
-		const saga = sagaAt(order.saga.step, this.broker.nodeID);
+		const at = nowIso();
+		const saga = sagaAt(order.saga.step, this.broker.nodeID, at);
 		const doc = await this.updateOne(
 			this.adapter,
 			{
@@ -198,7 +200,7 @@ export const OrderRepositoryMethods = {
 				"saga.step": order.saga.step,
 				"saga.node": order.saga.node
 			},
-			{ $set: { saga, updatedAt: nowIso() } }
+			{ $set: { saga, updatedAt: at } }
 		);
 		return doc ? this.toJSON<OrderDoc>(this.adapter, doc) : null;
 	},
