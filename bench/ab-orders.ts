@@ -14,7 +14,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { httpLoad, type HttpLoad } from "./lib/load";
 import { cpuMs, installCleanup, rssMB, stopAll } from "./lib/procs";
-import { orderLoad, seedShop, startEmbedded, type Stack } from "./lib/stack";
+import { orderLoad, startEmbedded, type Stack } from "./lib/stack";
+import { seed } from "./scenarios/shop";
 
 interface Side {
 	name: string;
@@ -54,11 +55,7 @@ async function main() {
 	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0 }));
 	try {
 		for (const side of sides) {
-			const shop = await seedShop(side.stack.base, {
-				customers: 128,
-				products: 8,
-				stock: 10_000_000
-			});
+			const shop = await seed(side.stack);
 			side.load = durationS => ({ ...orderLoad(side.stack.base, shop), durationS });
 			await httpLoad(side.load(2)); // warm-up
 		}

@@ -11,7 +11,8 @@ import fs from "node:fs";
 import { freePort } from "../scripts/cluster-lib";
 import { httpLoad } from "./lib/load";
 import { installCleanup, sleep, stopAll } from "./lib/procs";
-import { orderLoad, seedShop, startEmbedded } from "./lib/stack";
+import { orderLoad, startEmbedded } from "./lib/stack";
+import { seed } from "./scenarios/shop";
 
 interface Inspector {
 	send(method: string, params?: object): Promise<any>;
@@ -100,7 +101,7 @@ async function main() {
 	};
 	try {
 		await report("idle");
-		const shop = await seedShop(stack.base, { customers: 128, products: 8, stock: 10_000_000 });
+		const shop = await seed(stack);
 		let placed = 0;
 		for (let r = 1; r <= rounds; r++) {
 			const res = await httpLoad({ ...orderLoad(stack.base, shop), durationS: seconds });
