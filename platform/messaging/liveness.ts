@@ -9,10 +9,11 @@ import { CoalescingNatsTransporter } from "./nats-transporter";
 
 export async function nodeIsGone(
 	broker: ServiceBroker,
-	nodeID: string,
+	nodeID: string | undefined,
 	ms = 1000
 ): Promise<boolean> {
-	if (nodeID === broker.nodeID) return false;
+	// No node recorded (an older document), or this one: nothing to take over from.
+	if (nodeID == null || nodeID === broker.nodeID) return false;
 	const node = broker.registry.nodes.get(nodeID);
 	if (!node?.available) return true;
 	const tx = (broker.transit as { tx?: unknown } | undefined)?.tx;

@@ -176,9 +176,8 @@ export const PlacementMethods = {
 		return toOrder(order);
 	},
 
-	async sagaOrphaned(order) {
-		const node = order.saga.node;
-		return node != null && node !== this.broker.nodeID && (await nodeIsGone(this.broker, node));
+	sagaOrphaned(order) {
+		return nodeIsGone(this.broker, order.saga.node);
 	}
 } satisfies MethodsOf<Placement>;
 
