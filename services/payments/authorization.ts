@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "moleculer";
+import { nodeIsGone } from "../../platform/messaging/liveness";
 import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
 import { nowIso } from "../../platform/runtime/clock";
 import { cardProblem, normalizeCardNumber } from "./card-rules";
@@ -41,12 +42,13 @@ export const AuthorizationMethods = {
 		const problem = cardProblem(ctx.params.card);
 		if (problem) throw invalidCard(problem);
 		const number = normalizeCardNumber(ctx.params.card.number)!;
-		const lockedUntil = Date.now() + this.settings.pendingLeaseMs;
+		const lease = {
+			lockedUntil: Date.now() + this.settings.pendingLeaseMs,
+			lockedBy: this.broker.nodeID
+		};
 		let pending: PaymentDoc;
 		try {
-			pending = await this.insertPayment(
-				newPayment(ctx.params, number, lockedUntil, nowIso())
-			);
+			pending = await this.insertPayment(newPayment(ctx.params, number, lease, nowIso()));
 		} catch (err) {
 			if (isDuplicateKeyError(err)) return this.resumeAuthorization(ctx);
 			throw err;
@@ -58,7 +60,7 @@ export const AuthorizationMethods = {
 	async resumeAuthorization(this: PaymentsThis, ctx: Context<AuthorizeParams>): Promise<Payment> {
 		const { orderId, userId, amountCents, currency } = ctx.params;
 		const deadline = Date.now() + this.settings.pendingWaitMs;
-		for (;;) {
+		for (let i = 0; ; i++) {
 			const doc = await this.findByOrder(orderId);
 			if (doc) {
 				if (
@@ -69,7 +71,10 @@ export const AuthorizationMethods = {
 					throw otherDetails(orderId);
 				if (doc.status !== "pending") return authorizationOutcome(doc);
 				const lockedUntil = doc.lockedUntil ?? 0;
-				if (lockedUntil <= Date.now()) {
+				if (
+					lockedUntil <= Date.now() ||
+					(i % 10 === 0 && (await nodeIsGone(this.broker, doc.lockedBy)))
+				) {
 					// Its first caller died or failed: this call finishes the authorization. The
 					// processor answers a repeated idempotency key as it did the first time.
 					const taken = await this.takeOverPending(orderId, lockedUntil);

@@ -7,6 +7,7 @@
  * service.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { nodeIsGone } from "../../platform/messaging/liveness";
 import { busy, processorUnavailable } from "./payment-errors";
 import type { PaymentDoc, PendingOperation } from "./payment-state";
 import type { PaymentsThis } from "./payments.service";
@@ -14,15 +15,20 @@ import type { PaymentsThis } from "./payments.service";
 export const OperationMethods = {
 	/**
 	 * The payment once no change is being made to it: waits for one in progress (up to
-	 * pendingWaitMs), finishes one whose caller died or whose processor call failed.
+	 * pendingWaitMs), finishes one whose caller died (its lease ran out, or its node is gone)
+	 * or whose processor call failed.
 	 */
 	async settledPayment(this: PaymentsThis, orderId: string): Promise<PaymentDoc | null> {
 		const deadline = Date.now() + this.settings.pendingWaitMs;
-		for (;;) {
+		for (let i = 0; ; i++) {
 			const doc = await this.findByOrder(orderId);
 			const op = doc?.operation;
 			if (!doc || !op) return doc;
-			if (op.lockedUntil <= Date.now()) await this.resumeOperation(doc);
+			if (
+				op.lockedUntil <= Date.now() ||
+				(i % 10 === 0 && (await nodeIsGone(this.broker, op.lockedBy)))
+			)
+				await this.resumeOperation(doc);
 			else if (Date.now() >= deadline)
 				throw busy(
 					"The payment of this order is being changed; try again shortly",
@@ -77,7 +83,8 @@ export const OperationMethods = {
 	): Promise<PaymentDoc | null> {
 		const op: PendingOperation = {
 			...operation,
-			lockedUntil: Date.now() + this.settings.pendingLeaseMs
+			lockedUntil: Date.now() + this.settings.pendingLeaseMs,
+			lockedBy: this.broker.nodeID
 		};
 		const claimed = await this.writeOperation(query, op);
 		return claimed ? this.completeOperation(claimed, op) : null;

@@ -61,7 +61,10 @@ export const PaymentRepository = {
 		return this.toJSON<PaymentDoc>(this.adapter, await this.adapter.insert(doc));
 	},
 
-	/** Take over a pending payment whose lease (`lockedUntil`, as read) ran out; null if taken. */
+	/**
+	 * Take over a pending payment whose lease (`lockedUntil`, as read) ran out or whose holder is
+	 * gone; null if another call took it first.
+	 */
 	async takeOverPending(
 		this: PaymentsThis,
 		orderId: string,
@@ -70,7 +73,12 @@ export const PaymentRepository = {
 		const taken = await this.updateOne(
 			this.adapter,
 			{ orderId, status: "pending", lockedUntil },
-			{ $set: { lockedUntil: Date.now() + this.settings.pendingLeaseMs } }
+			{
+				$set: {
+					lockedUntil: Date.now() + this.settings.pendingLeaseMs,
+					lockedBy: this.broker.nodeID
+				}
+			}
 		);
 		return stored(this, taken);
 	},
@@ -115,7 +123,7 @@ export const PaymentRepository = {
 			{ orderId: doc.orderId, status: doc.status },
 			{
 				$set: { ...set, status: to, updatedAt: at },
-				$unset: { lockedUntil: true },
+				$unset: { lockedUntil: true, lockedBy: true },
 				$push: { history: { status: to, at } }
 			},
 			this.statusEvent(doc, to, reason)

@@ -103,6 +103,8 @@ export interface PendingOperation {
 	key: string;
 	/** Until when the call that wrote it owns it (epoch ms); after that, any call may finish it. */
 	lockedUntil: number;
+	/** The node of that call: once it is gone, a call on another node may finish it at once. */
+	lockedBy?: string;
 	/** Refunds: the refund being made. */
 	refund?: { refundId: string; amountCents: number; full?: boolean };
 }
@@ -154,6 +156,8 @@ export interface PaymentDoc {
 	history: HistoryEntry[];
 	/** While pending: until when the authorizing call owns the payment (epoch ms). */
 	lockedUntil?: number;
+	/** While pending: the node of that call (gone, its lease is over at once). */
+	lockedBy?: string;
 	/** A capture, void or refund asked of the processor and not yet recorded. */
 	operation?: PendingOperation;
 	createdAt: string;
@@ -164,7 +168,7 @@ export interface PaymentDoc {
 export function newPayment(
 	input: Pick<PaymentDoc, "orderId" | "userId" | "amountCents" | "currency">,
 	number: string,
-	lockedUntil: number,
+	lease: { lockedUntil: number; lockedBy: string },
 	at: string
 ): Omit<PaymentDoc, "_id"> {
 	const { orderId, userId, amountCents, currency } = input;
@@ -180,14 +184,17 @@ export function newPayment(
 		last4: last4(number),
 		refunds: [],
 		history: [{ status: "pending", at }],
-		lockedUntil,
+		...lease,
 		createdAt: at,
 		updatedAt: at
 	};
 }
 
 /** What callers see of a payment: no processor reference, no internal lock or operation. */
-export type Payment = Omit<PaymentDoc, "_id" | "authorizationId" | "lockedUntil" | "operation"> & {
+export type Payment = Omit<
+	PaymentDoc,
+	"_id" | "authorizationId" | "lockedUntil" | "lockedBy" | "operation"
+> & {
 	id: string;
 };
 

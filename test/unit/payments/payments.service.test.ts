@@ -225,6 +225,39 @@ describe("authorize", () => {
 		}
 	});
 
+	it("takes over at once a pending payment whose node is gone, though its lease runs", async () => {
+		const orderId = newOrderId();
+		const spy = jest
+			.spyOn(svc.processor, "authorize")
+			.mockRejectedValueOnce(new Error("connection reset"));
+		const wait = svc.settings.pendingWaitMs;
+		svc.settings.pendingWaitMs = 100;
+		const leasedBy = (node: string) =>
+			svc.adapter.updateMany(
+				{ orderId },
+				{ $set: { lockedUntil: Date.now() + 60_000, lockedBy: node } }
+			);
+		try {
+			await expect(authorize(orderId)).rejects.toMatchObject({ code: 503 });
+			// Held by a node that is alive (this one): waited for, then 503.
+			await leasedBy(broker.nodeID);
+			await expect(authorize(orderId)).rejects.toMatchObject({
+				code: 503,
+				type: "SERVICE_UNAVAILABLE"
+			});
+			expect(spy).toHaveBeenCalledTimes(1);
+			// Held by a node no longer in the cluster: finished here, under the same key.
+			await leasedBy("payments-gone");
+			expect((await authorize(orderId)).status).toBe("authorized");
+			expect(spy).toHaveBeenCalledTimes(2);
+			expect(spy.mock.calls[1][0]).toMatchObject({ idempotencyKey: orderId });
+			expect(await stored(orderId)).not.toHaveProperty("lockedBy");
+		} finally {
+			svc.settings.pendingWaitMs = wait;
+			spy.mockRestore();
+		}
+	});
+
 	it("voids a late authorization when the order voided the pending payment meanwhile", async () => {
 		const orderId = newOrderId();
 		let answer!: (v: unknown) => void;
@@ -622,6 +655,27 @@ describe("a change left half-done (crash, processor failure)", () => {
 			processor.restore();
 			await leftBehind(orderId, { kind: "void", key: `void:${orderId}`, lockedUntil: 0 });
 			expect((await voidPayment(orderId)).status).toBe("voided");
+		}
+	});
+
+	it("finishes at once a change left under a running lease by a node that is gone", async () => {
+		const orderId = newOrderId();
+		await authorize(orderId);
+		await leftBehind(orderId, {
+			kind: "capture",
+			key: `capture:${orderId}`,
+			lockedUntil: Date.now() + 60_000,
+			lockedBy: "payments-gone"
+		});
+		const wait = svc.settings.pendingWaitMs;
+		svc.settings.pendingWaitMs = 100;
+		const processor = processorKeys();
+		try {
+			expect(await capture(orderId)).toMatchObject({ status: "captured" });
+			expect(processor.keys).toEqual([`capture:${orderId}`]);
+		} finally {
+			svc.settings.pendingWaitMs = wait;
+			processor.restore();
 		}
 	});
 
