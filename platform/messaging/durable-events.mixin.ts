@@ -43,26 +43,48 @@ export const INBOX_INDEXES = [{ field: "key", unique: true }, { field: "at" }];
 
 /**
  * `outboxAt` is set exactly while a document's outbox holds events: the full scan reads through
- * its sparse index only those documents, on SQLite and MongoDB alike.
+ * its sparse index only those documents, on SQLite and MongoDB alike. Every push writes a new
+ * one (the time and the entry's unique id), so "outboxAt is still what my copy read" means
+ * nothing was pushed since: the relay's emptying is decided by that index, not by the array.
  */
 const OUTBOX_INDEX = { field: "outboxAt", sparse: true };
 const WITH_EVENTS = { outboxAt: { $gt: "" } };
 
 type Update = Record<string, any>;
 
+/** The `outboxAt` of a push of `entry`: unique to it, ordered by time. */
+const pushedAt = (entry: OutboxEntry) => `${nowIso()} ${entry.eventId}`;
+
 /** `update` that also appends `entry` to the document's outbox: one atomic write for both. */
 function withEvent(update: Update, entry?: OutboxEntry): Update {
 	if (!entry) return update;
 	return {
 		...update,
-		$set: { ...update.$set, outboxAt: nowIso() },
+		$set: { ...update.$set, outboxAt: pushedAt(entry) },
 		$push: { ...update.$push, outbox: entry }
 	};
 }
 
 /** The outbox fields of a new document that records `entries` with itself. */
 function outboxOf(entries: OutboxEntry[]): { outbox: OutboxEntry[]; outboxAt?: string } {
-	return entries.length > 0 ? { outbox: entries, outboxAt: nowIso() } : { outbox: [] };
+	return entries.length > 0
+		? { outbox: entries, outboxAt: pushedAt(entries[entries.length - 1]!) }
+		: { outbox: [] };
+}
+
+/**
+ * Whether the document still holds exactly the outbox of `copy`: by its push marker, or (a marker
+ * an earlier version wrote, a bare time two pushes could share) by the array itself.
+ */
+function sameOutbox(copy: { _id: unknown; outbox?: OutboxEntry[]; outboxAt?: unknown }) {
+	const { _id, outboxAt } = copy;
+	if (typeof outboxAt === "string" && outboxAt.includes(" ")) return { _id, outboxAt };
+	const entries = copy.outbox ?? [];
+	return {
+		_id,
+		outbox: { $size: entries.length },
+		...(entries.length > 0 ? { "outbox.eventId": { $all: entries.map(e => e.eventId) } } : {})
+	};
 }
 
 export interface DurableEventsOptions {
@@ -431,14 +453,9 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 					const all = (doc.outbox ?? []).length;
 					const emptied =
 						published.length === all &&
-						(await store.updateMany(
-							{
-								_id: doc._id,
-								outbox: { $size: all },
-								...(all > 0 ? { "outbox.eventId": { $all: published } } : {})
-							},
-							{ $set: { outbox: [], outboxAt: null } }
-						)) > 0;
+						(await store.updateMany(sameOutbox(doc), {
+							$set: { outbox: [], outboxAt: null }
+						})) > 0;
 					if (!emptied && published.length > 0)
 						await store.updateMany(
 							{ _id: doc._id },

@@ -167,6 +167,45 @@ describe("outbox relay", () => {
 		expect(handled).toEqual([`inserted-${now._id}`, "later"]);
 	});
 
+	it("keeps an entry pushed after the relay's copy was read, within the same millisecond too", async () => {
+		const now = jest.spyOn(Date, "now").mockReturnValue(Date.parse("2026-12-03T10:00:00Z"));
+		const relay = jest.spyOn(producer, "relayWritten");
+		try {
+			const copy = await producer.insertWithEvents(
+				"adapter",
+				() => ({
+					doc: { n: 7 },
+					events: [producer.outboxEntry("order.confirmed", event("copy-a"))]
+				}),
+				"later"
+			);
+			const pushed = producer.outboxEntry("order.confirmed", event("copy-b"));
+			relay.mockResolvedValueOnce(undefined); // its writer's relay comes after the stale one
+			await producer.updateWithEvent(
+				"adapter",
+				{ _id: copy._id },
+				{ $set: { n: 8 } },
+				pushed
+			);
+			relay.mockRestore();
+			await producer.relayWritten("adapter", copy);
+			await settled();
+			expect(handled).toEqual(["copy-a"]);
+			const stored = await producer.adapter.findOne({ _id: copy._id });
+			expect(stored.outbox.map((e: { eventId: string }) => e.eventId)).toEqual([
+				pushed.eventId
+			]);
+			expect(stored.outboxAt).toEqual(expect.any(String));
+			expect(producer.relayPending.get("adapter").has(String(copy._id))).toBe(true);
+		} finally {
+			now.mockRestore();
+			relay.mockRestore();
+		}
+		await producer.flushOutbox();
+		await settled();
+		expect(handled).toEqual(["copy-a", "copy-b"]);
+	});
+
 	it("relays what was left in an outbox (a crash before the relay) on the next sweep", async () => {
 		await broker.call("producer.change", { event: event("o2"), skipRelay: true });
 		expect(handled).toEqual([]);
