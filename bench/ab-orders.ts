@@ -1,20 +1,22 @@
 /**
- * Orders at c64 on two embedded stacks at once, this checkout (B) against another (A), the load
+ * Orders at c64 on two stacks at once, this checkout (B) against another (A), the load
  * alternating between them in 1-s slices: on a machine others share, both meet the same load.
- * Prints orders/s, the embedded node's CPU per order and its RSS at the end for each. `--a NAME=value` and
- * `--b NAME=value` set a variable for one side only, so `.` as the other checkout compares two
- * settings of this one.
+ * Embedded stacks by default, `--cluster` for two clusters (a node per service, each cluster with
+ * its own nats-server). Prints orders/s, the CPU per order of every process of the stack and its
+ * RSS at the end for each. `--a NAME=value` and `--b NAME=value` set a variable for one side only,
+ * so `.` as the other checkout compares two settings of this one.
  *
  *   git archive <rev> | tar -x -C /tmp/shopmesh-A && ln -s "$PWD/node_modules" /tmp/shopmesh-A/
  *   npx tsx bench/ab-orders.ts /tmp/shopmesh-A [slices]
  *   npx tsx bench/ab-orders.ts . 16 --a SQLITE_SYNCHRONOUS=FULL
+ *   npx tsx bench/ab-orders.ts . 20 --cluster --a FAILOVER=false
  */
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { httpLoad, type HttpLoad } from "./lib/load";
 import { cpuMs, installCleanup, rssMB, stopAll } from "./lib/procs";
-import { orderLoad, startEmbedded, type Stack } from "./lib/stack";
+import { orderLoad, startCluster, startEmbedded, type Stack } from "./lib/stack";
 import { seed } from "./scenarios/shop";
 
 interface Side {
@@ -29,12 +31,16 @@ interface Side {
 async function main() {
 	const { positionals, values } = parseArgs({
 		allowPositionals: true,
-		options: { a: { type: "string", multiple: true }, b: { type: "string", multiple: true } }
+		options: {
+			a: { type: "string", multiple: true },
+			b: { type: "string", multiple: true },
+			cluster: { type: "boolean" }
+		}
 	});
 	const [other, slicesArg] = positionals;
 	if (!other) {
 		console.error(
-			"usage: npx tsx bench/ab-orders.ts <other checkout> [slices] [--a NAME=value]... [--b NAME=value]..."
+			"usage: npx tsx bench/ab-orders.ts <other checkout> [slices] [--cluster] [--a NAME=value]... [--b NAME=value]..."
 		);
 		process.exit(2);
 	}
@@ -42,15 +48,20 @@ async function main() {
 	installCleanup(120_000 + slices * 10_000);
 	const theirs = (await import(path.resolve(other, "bench/lib/stack.ts"))) as {
 		startEmbedded: typeof startEmbedded;
+		startCluster: typeof startCluster;
 	};
+	const start = (lib: typeof theirs) => () =>
+		values.cluster
+			? lib.startCluster({ cacher: "Memory" })
+			: lib.startEmbedded({ cacher: "Memory" });
 	const sides: Side[] = [
 		{
 			name: `A (${[other, ...(values.a ?? [])].join(" ")})`,
-			stack: await withEnv(values.a, () => theirs.startEmbedded({ cacher: "Memory" }))
+			stack: await withEnv(values.a, start(theirs))
 		},
 		{
 			name: `B (${["this checkout", ...(values.b ?? [])].join(" ")})`,
-			stack: await withEnv(values.b, () => startEmbedded({ cacher: "Memory" }))
+			stack: await withEnv(values.b, start({ startEmbedded, startCluster }))
 		}
 	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0 }));
 	try {
@@ -62,10 +73,9 @@ async function main() {
 		const loadAtStart = os.loadavg()[0];
 		for (let i = 0; i < slices; i++)
 			for (const side of i % 2 ? [...sides].reverse() : sides) {
-				const pid = side.stack.nodes[0].proc.pid;
-				const before = cpuMs(pid)!;
+				const before = stackCpuMs(side.stack);
 				const res = await httpLoad(side.load!(1));
-				side.cpuMs += cpuMs(pid)! - before;
+				side.cpuMs += stackCpuMs(side.stack) - before;
 				side.orders += res.total;
 				side.seconds += res.durationS;
 			}
@@ -73,13 +83,19 @@ async function main() {
 			console.log(
 				`${side.name}: ${(side.orders / side.seconds).toFixed(0)} orders/s, ` +
 					`${(side.cpuMs / side.orders).toFixed(2)} ms CPU per order, ` +
-					`RSS ${rssMB(side.stack.nodes[0].proc.pid)} MB`
+					`RSS ${side.stack.nodes.map(n => rssMB(n.proc.pid)).join(" + ")} MB`
 			);
 		console.log(`load average ${loadAtStart.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`);
 	} finally {
 		for (const side of sides) await side.stack.stop();
 		await stopAll();
 	}
+}
+
+/** CPU used so far by every process of the stack, its nats-server included. */
+function stackCpuMs(stack: Stack): number {
+	const pids = [...stack.nodes.map(n => n.proc.pid), stack.cluster?.nats.proc?.pid];
+	return pids.reduce<number>((sum, pid) => sum + (cpuMs(pid) ?? 0), 0);
 }
 
 /** Run `start` with NAME=value pairs set in the environment the node inherits, then restore it. */
