@@ -182,7 +182,7 @@ const brokerConfig: BrokerOptions = {
 		// Puts each handler's context in scope, so JSON log lines carry its request id.
 		...(jsonLogs ? [RequestLogContextMiddleware()] : []),
 		// Business counters (orders, payments, reservations, domain events) next to moleculer's.
-		...(metrics.port != null ? [BusinessMetricsMiddleware()] : []),
+		...(metrics.enabled ? [BusinessMetricsMiddleware()] : []),
 		// The crash-recovery tests' switches; nothing unless one is set, never in production.
 		...faultInjection(),
 		// Counts and times every local call for `$node.traffic`, around every other middleware.

@@ -12,7 +12,7 @@
  * Events are counted where they are emitted (once per event, whatever the number of consumers):
  * through Moleculer's emit in the embedded default, by the outbox relay when they go to JetStream;
  * reservations where `inventory.reserve` runs (once per execution, retries included).
- * moleculer.config.ts registers the middleware when metrics are on (METRICS_PORT).
+ * moleculer.config.ts registers the middleware when metrics are on (METRICS_PORT or METRICS_ENABLED).
  */
 import type { ActionSchema, Context, Middleware, ServiceBroker } from "moleculer";
 import { isDomainEvent } from "../../contracts/events";

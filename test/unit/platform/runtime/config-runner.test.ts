@@ -35,3 +35,17 @@ it("turns the cacher off with CACHER=none or false; Memory is the scoped memory 
 	jest.resetModules();
 	expect(configAsRunnerSeesIt({ CACHER: "Redis" }).cacher).toBe("Redis");
 });
+
+it("counts the business metrics whenever moleculer's metrics are on, with or without Prometheus", () => {
+	const names = (env: Record<string, string>) => {
+		const config = configAsRunnerSeesIt(env);
+		jest.resetModules();
+		return config.middlewares.map((m: { name?: string }) => m.name);
+	};
+	expect(names({})).not.toContain("BusinessMetrics");
+	expect(names({ METRICS_ENABLED: "true" })).toContain("BusinessMetrics");
+	expect(names({ METRICS_PORT: "3030" })).toContain("BusinessMetrics");
+	expect(names({ METRICS_PORT: "3030", METRICS_ENABLED: "false" })).not.toContain(
+		"BusinessMetrics"
+	);
+});
