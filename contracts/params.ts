@@ -2,7 +2,7 @@
  * Validation rules (fastest-validator) shared by several services.
  */
 
-/** A database id: NeDB (28 hex, platform/persistence/ids.ts) or MongoDB (24 hex), never an object or operator. */
+/** A database id: ours (28 hex, platform/persistence/ids.ts) or MongoDB's (24 hex), never an object or operator. */
 // Patterns are strings, not RegExp literals: action schemas travel to other nodes as JSON (for
 // the gateway's OpenAPI document), and a RegExp does not survive that.
 export const IdParam = { type: "string", min: 1, max: 64, pattern: "^[A-Za-z0-9_-]+$" } as const;

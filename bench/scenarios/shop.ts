@@ -16,9 +16,8 @@ export const ORDER_TARGETS = { embedded: 800, cluster: 400 } as const;
 const ORDER_P99_MS = 250;
 
 export async function seed(stack: Stack): Promise<Shop> {
-	// Many customers and several products: each connection orders as one customer and product.
-	// (A handful of customers with thousands of orders each would make NeDB's per-user index
-	// buckets unrealistically large.)
+	// Many customers and several products: each connection orders as one customer and product,
+	// so no customer's list of orders grows unrealistically long.
 	return seedShop(stack.base, { customers: 128, products: 8, stock: 10_000_000 });
 }
 
