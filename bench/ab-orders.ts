@@ -26,6 +26,9 @@ interface Side {
 	cpuMs: number;
 	orders: number;
 	seconds: number;
+	/** Each slice's p99 (ms) and failures (errors and non-2xx answers). */
+	p99s: number[];
+	failed: number;
 }
 
 async function main() {
@@ -63,7 +66,7 @@ async function main() {
 			name: `B (${["this checkout", ...(values.b ?? [])].join(" ")})`,
 			stack: await withEnv(values.b, start({ startEmbedded, startCluster }))
 		}
-	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0 }));
+	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0, p99s: [], failed: 0 }));
 	try {
 		for (const side of sides) {
 			const shop = await seed(side.stack);
@@ -78,11 +81,14 @@ async function main() {
 				side.cpuMs += stackCpuMs(side.stack) - before;
 				side.orders += res.total;
 				side.seconds += res.durationS;
+				side.p99s.push(res.p99);
+				side.failed += res.errors + res.non2xx;
 			}
 		for (const side of sides)
 			console.log(
 				`${side.name}: ${(side.orders / side.seconds).toFixed(0)} orders/s, ` +
 					`${(side.cpuMs / side.orders).toFixed(2)} ms CPU per order, ` +
+					`p99 ${median(side.p99s)} ms (median of the slices'), ${side.failed} failed, ` +
 					`RSS ${side.stack.nodes.map(n => rssMB(n.proc.pid)).join(" + ")} MB`
 			);
 		console.log(`load average ${loadAtStart.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`);
@@ -91,6 +97,8 @@ async function main() {
 		await stopAll();
 	}
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** CPU used so far by every process of the stack, its nats-server included. */
 function stackCpuMs(stack: Stack): number {
