@@ -7,6 +7,13 @@ declare module "moleculer" {
 		/** Gateway authorization: the caller's role must be one of these. */
 		roles?: Role[];
 	}
+	interface EventSchema {
+		/**
+		 * A domain event's handler that is idempotent by itself (a unique key of its own decides),
+		 * so the service's inbox is neither read nor written for it (durable-events.mixin.ts).
+		 */
+		idempotent?: boolean;
+	}
 }
 
 export type Role = "customer" | "admin";

@@ -16,7 +16,8 @@
  *   backoff and a dead-letter log (in-process delivery does not survive a crash of the process;
  *   the outbox does, and is relayed again on restart).
  * Each event carries a stable `eventId`; a service that consumes events keeps an `inbox` store
- * (declare it in DbMixin's `stores`) of the ids it handled, so a redelivered event is skipped.
+ * (declare it in DbMixin's `stores`) of the ids it handled, so a redelivered event is skipped,
+ * except by a handler declared `idempotent` (a unique key of its own decides).
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { nowIso } from "../runtime/clock";
@@ -140,6 +141,13 @@ export interface DurableEventsMethods {
 
 type Handler = (this: any, ctx: Context<any>) => unknown;
 
+interface DurableHandler {
+	handler: Handler;
+	params?: unknown;
+	/** Idempotent by itself: the inbox is not consulted (see EventSchema.idempotent in types/moleculer.d.ts). */
+	idempotent: boolean;
+}
+
 export function DurableEvents(options: DurableEventsOptions = {}): Partial<ServiceSchema<any>> {
 	const outboxStores = options.outbox ?? [];
 
@@ -148,7 +156,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 		/** Take the domain events out of Moleculer's hands before the schema is parsed. */
 		merged(this: any, schema: any) {
 			const cfg = settings().events;
-			const durable: Record<string, { handler: Handler; params?: unknown }> = {};
+			const durable: Record<string, DurableHandler> = {};
 			for (const [name, def] of Object.entries<any>(schema.events ?? {})) {
 				if (name.startsWith("$")) continue; // Moleculer's own, in this process
 				if (!isDomainEvent(name))
@@ -157,7 +165,11 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 							"declare it there to have it delivered durably"
 					);
 				const handler: Handler = typeof def === "function" ? def : def.handler;
-				durable[name] = { handler, params: def.params };
+				durable[name] = {
+					handler,
+					params: def.params,
+					idempotent: def.idempotent === true
+				};
 				if (cfg.natsUrl) delete schema.events[name];
 				else
 					schema.events[name] = {
@@ -237,10 +249,7 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				for (const name of outboxStores)
 					await ensureIndexes(this.storeOf(name), [OUTBOX_INDEX]);
 				if (this.durableStopping) return;
-				const durable = this.schema.$durableEvents as Record<
-					string,
-					{ handler: Handler; params?: any }
-				>;
+				const durable = this.schema.$durableEvents as Record<string, DurableHandler>;
 				if (cfg.natsUrl) {
 					this.jetstream = new JetStreamEvents(
 						cfg.natsUrl,
@@ -561,9 +570,9 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 
 			/** Handle an event unless this service handled its id before; then remember the id. */
 			async handleOnce(this: any, name: string, ctx: Context<any>) {
-				const { handler } = this.schema.$durableEvents[name];
+				const { handler, idempotent }: DurableHandler = this.schema.$durableEvents[name];
 				const eventId = ctx.params?.eventId;
-				const inbox: Store | undefined = this.stores?.inbox;
+				const inbox: Store | undefined = idempotent ? undefined : this.stores?.inbox;
 				const key = `${name}:${eventId}`;
 				if (inbox && eventId && (await inbox.findOne({ key }))) return;
 				await handler.call(this, ctx);

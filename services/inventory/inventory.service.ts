@@ -332,6 +332,8 @@ const InventoryService = {
 	events: {
 		/** A paid order gets a shipment (once, however often the event arrives). */
 		"order.confirmed": {
+			// One shipment per orderId (a unique index): the inbox would guard it a second time.
+			idempotent: true,
 			params: { orderId: IdParam, userId: IdParam },
 			handler(this: InventoryThis, ctx: Context<DomainEvent<"order.confirmed">>) {
 				return this.prepareShipment(ctx.params.orderId, ctx.params.userId);

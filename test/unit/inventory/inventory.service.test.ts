@@ -286,6 +286,25 @@ describe("shipments", () => {
 		throw new Error("no shipment");
 	}
 
+	it("creates one shipment per order by its own key: a re-published event, with a new id, too", async () => {
+		const oid = orderId();
+		const again = (eventId: string) =>
+			broker.broadcastLocal("order.confirmed", {
+				orderId: oid,
+				userId: "user-1",
+				eventId
+			} as any) as unknown as Promise<void>;
+		await Promise.all([again("first"), again("second")]);
+		await again("third");
+		await shipmentOf(oid);
+		await new Promise(r => setTimeout(r, 50)); // the later deliveries' handlers
+		const all = await broker.call<any, any>("inventory.listShipments", { orderId: oid }, admin);
+		expect(all.total).toBe(1);
+		expect(
+			emitted.filter(e => e.name === "shipment.created" && e.payload?.orderId === oid)
+		).toHaveLength(1);
+	});
+
 	it("creates one shipment per paid order, however often the event arrives", async () => {
 		const oid = orderId();
 		await confirmed(oid);

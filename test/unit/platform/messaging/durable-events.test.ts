@@ -19,6 +19,8 @@ const outboxOf = (outbox: unknown[]) => ({ outbox, outboxAt: new Date().toISOStr
 let broker: ServiceBroker;
 let producer: any;
 let consumer: any;
+let selfGuarded: any;
+let selfHandled: string[] = [];
 const errors: string[] = [];
 let failuresLeft = 0;
 let handled: string[] = [];
@@ -64,6 +66,19 @@ beforeAll(async () => {
 					throw new Error("fails for now");
 				}
 				handled.push(ctx.params.orderId);
+			}
+		}
+	} as ServiceSchema);
+	// A consumer whose handler is idempotent by itself: its inbox is left alone.
+	selfGuarded = broker.createService({
+		name: "self-guarded",
+		mixins: [DbMixin({ stores: { inbox: INBOX_INDEXES } }), DurableEvents()],
+		events: {
+			"order.confirmed": {
+				idempotent: true,
+				handler(ctx: any) {
+					selfHandled.push(ctx.params.orderId);
+				}
 			}
 		}
 	} as ServiceSchema);
@@ -333,6 +348,18 @@ describe("consumers", () => {
 		await broker.call("producer.change", { event: event("o5"), eventId: "same-id" });
 		await settled();
 		expect(handled).toEqual(["o5"]);
+	});
+
+	it("leaves the inbox alone for a handler declared idempotent: it sees every delivery", async () => {
+		selfHandled = [];
+		await broker.call("producer.change", { event: event("o6"), eventId: "again-id" });
+		await broker.call("producer.change", { event: event("o6"), eventId: "again-id" });
+		for (let i = 0; i < 200 && selfGuarded.durableInflight.size > 0; i++)
+			await new Promise(r => setTimeout(r, 10));
+		await settled();
+		expect(selfHandled).toEqual(["o6", "o6"]);
+		expect(handled).toEqual(["o6"]); // the other consumer's inbox still skips the second
+		expect(await selfGuarded.stores.inbox.count({})).toBe(0);
 	});
 });
 
