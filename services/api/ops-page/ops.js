@@ -206,10 +206,11 @@
 
 	function renderTraffic(traffic) {
 		const names = Object.keys(traffic.actions);
-		// The busiest actions of the last samples get a line each.
+		// The busiest actions of the last samples get a line each: ranked by their calls, whole
+		// numbers, so actions called equally often (an order's steps) tie and keep their names' order.
 		const recent = name => {
-			const rps = traffic.actions[name].rps.slice(-30);
-			return rps.reduce((a, x) => a + (x || 0), 0);
+			const calls = traffic.actions[name].calls.slice(-30);
+			return calls.reduce((a, x) => a + (x || 0), 0);
 		};
 		const top = names
 			.filter(n => recent(n) > 0)

@@ -43,6 +43,8 @@ export function actionCounters(perNode: TrafficSnapshot[]): Map<string, ActionCo
 }
 
 export interface ActionSeries {
+	/** Calls counted between a sample and the one before (whole numbers: what to rank by). */
+	calls: (number | null)[];
 	rps: (number | null)[];
 	errorsPerSec: (number | null)[];
 	p50: (number | null)[];
@@ -74,6 +76,7 @@ export class TrafficHistory {
 		for (const action of counters.keys()) {
 			if (!this.series.has(action))
 				this.series.set(action, {
+					calls: this.times.slice(1).map(() => null),
 					rps: this.times.slice(1).map(() => null),
 					errorsPerSec: this.times.slice(1).map(() => null),
 					p50: this.times.slice(1).map(() => null),
@@ -83,8 +86,13 @@ export class TrafficHistory {
 		for (const [action, s] of this.series) {
 			const c = counters.get(action);
 			const p = prev.counters.get(action);
-			const rate = (now?: number, before?: number) =>
-				now === undefined ? null : Math.max(0, (now - (before ?? 0)) / dt);
+			const delta = (now?: number, before?: number) =>
+				now === undefined ? null : Math.max(0, now - (before ?? 0));
+			const rate = (now?: number, before?: number) => {
+				const d = delta(now, before);
+				return d === null ? null : d / dt;
+			};
+			s.calls.push(delta(c?.total, p?.total));
 			s.rps.push(rate(c?.total, p?.total));
 			s.errorsPerSec.push(rate(c?.errors, p?.errors));
 			s.p50.push(c?.p50 ?? null);
@@ -101,6 +109,7 @@ export class TrafficHistory {
 		const actions: Record<string, ActionSeries> = {};
 		for (const [name, s] of [...this.series].sort(([a], [b]) => a.localeCompare(b)))
 			actions[name] = {
+				calls: [...s.calls],
 				rps: [...s.rps],
 				errorsPerSec: [...s.errorsPerSec],
 				p50: [...s.p50],

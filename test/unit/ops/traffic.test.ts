@@ -45,6 +45,7 @@ describe("TrafficHistory", () => {
 		const v = h.view();
 		expect(v.times).toEqual([3]);
 		expect(v.actions["orders.create"]).toEqual({
+			calls: [20],
 			rps: [10],
 			errorsPerSec: [2],
 			p50: [5],
@@ -68,5 +69,23 @@ describe("TrafficHistory", () => {
 		const v = h.view();
 		expect(v.times).toEqual([3, 4]);
 		expect(v.actions["orders.create"].rps).toEqual([4, 2]);
+		expect(v.actions["orders.create"].calls).toEqual([4, 2]);
+	});
+
+	it("counts whole calls whatever the samples' spacing: equally busy actions rank alike", () => {
+		const h = new TrafficHistory(10);
+		const both = (a: number, b: number) =>
+			new Map([
+				["orders.create", { total: a, errors: 0, p50: 5, p99: 9 }],
+				["payments.capture", { total: b, errors: 0, p50: 5, p99: 9 }]
+			]);
+		h.record(1_000, both(0, 0));
+		h.record(1_900, both(3, 2)); // the same five calls of each, counted a sample apart
+		h.record(3_200, both(5, 5));
+		const { actions } = h.view();
+		const sum = (xs: (number | null)[]) => xs.reduce<number>((a, x) => a + (x ?? 0), 0);
+		expect(sum(actions["orders.create"].calls)).toBe(5);
+		expect(sum(actions["payments.capture"].calls)).toBe(5);
+		expect(sum(actions["orders.create"].rps)).not.toBe(sum(actions["payments.capture"].rps));
 	});
 });
