@@ -568,7 +568,10 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				return inbox.removeMany({ at: { $lt: cutoff.toISOString() } });
 			},
 
-			/** Handle an event unless this service handled its id before; then remember the id. */
+			/**
+			 * Handle an event unless this service handled its id before; then remember the id (not
+			 * for a handler declared idempotent, whose own data decides).
+			 */
 			async handleOnce(this: any, name: string, ctx: Context<any>) {
 				const { handler, idempotent }: DurableHandler = this.schema.$durableEvents[name];
 				const eventId = ctx.params?.eventId;
