@@ -114,6 +114,14 @@ const event = (orderId: string, extra: Record<string, unknown> = {}) => ({
 	...extra
 });
 
+/** A document inserted with one event for order `orderId`, left to the relay's next round. */
+const insertForLater = (n: number, orderId: string) =>
+	producer.insertWithEvents(
+		"adapter",
+		() => ({ doc: { n }, events: [producer.outboxEntry("order.confirmed", event(orderId))] }),
+		"later"
+	);
+
 describe("outbox relay", () => {
 	it("publishes the event written with the change and empties the outbox", async () => {
 		const id = await broker.call<string, any>("producer.change", { event: event("o1") });
@@ -166,14 +174,7 @@ describe("outbox relay", () => {
 		}));
 		await settled();
 		expect(handled).toEqual([`inserted-${now._id}`]);
-		const later = await producer.insertWithEvents(
-			"adapter",
-			() => ({
-				doc: { n: 6 },
-				events: [producer.outboxEntry("order.confirmed", event("later"))]
-			}),
-			"later"
-		);
+		const later = await insertForLater(6, "later");
 		await settled();
 		expect(handled).toEqual([`inserted-${now._id}`]);
 		expect(producer.relayPending.get("adapter").has(String(later._id))).toBe(true);
@@ -186,14 +187,7 @@ describe("outbox relay", () => {
 		const now = jest.spyOn(Date, "now").mockReturnValue(Date.parse("2026-12-03T10:00:00Z"));
 		const relay = jest.spyOn(producer, "relayWritten");
 		try {
-			const copy = await producer.insertWithEvents(
-				"adapter",
-				() => ({
-					doc: { n: 7 },
-					events: [producer.outboxEntry("order.confirmed", event("copy-a"))]
-				}),
-				"later"
-			);
+			const copy = await insertForLater(7, "copy-a");
 			const pushed = producer.outboxEntry("order.confirmed", event("copy-b"));
 			relay.mockResolvedValueOnce(undefined); // its writer's relay comes after the stale one
 			await producer.updateWithEvent(
