@@ -6,7 +6,6 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "moleculer";
-import { nodeIsGone } from "../../platform/messaging/liveness";
 import { isDuplicateKeyError } from "../../platform/persistence/db.mixin";
 import { nowIso } from "../../platform/runtime/clock";
 import { cardProblem, normalizeCardNumber } from "./card-rules";
@@ -42,13 +41,11 @@ export const AuthorizationMethods = {
 		const problem = cardProblem(ctx.params.card);
 		if (problem) throw invalidCard(problem);
 		const number = normalizeCardNumber(ctx.params.card.number)!;
-		const lease = {
-			lockedUntil: Date.now() + this.settings.pendingLeaseMs,
-			lockedBy: this.broker.nodeID
-		};
 		let pending: PaymentDoc;
 		try {
-			pending = await this.insertPayment(newPayment(ctx.params, number, lease, nowIso()));
+			pending = await this.insertPayment(
+				newPayment(ctx.params, number, this.newLease(), nowIso())
+			);
 		} catch (err) {
 			if (isDuplicateKeyError(err)) return this.resumeAuthorization(ctx);
 			throw err;
@@ -71,10 +68,7 @@ export const AuthorizationMethods = {
 					throw otherDetails(orderId);
 				if (doc.status !== "pending") return authorizationOutcome(doc);
 				const lockedUntil = doc.lockedUntil ?? 0;
-				if (
-					lockedUntil <= Date.now() ||
-					(i % 10 === 0 && (await nodeIsGone(this.broker, doc.lockedBy)))
-				) {
+				if (await this.leaseOver({ lockedUntil, lockedBy: doc.lockedBy }, i)) {
 					// Its first caller died or failed: this call finishes the authorization. The
 					// processor answers a repeated idempotency key as it did the first time.
 					const taken = await this.takeOverPending(orderId, lockedUntil);

@@ -9,10 +9,33 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { nodeIsGone } from "../../platform/messaging/liveness";
 import { busy, processorUnavailable } from "./payment-errors";
-import type { PaymentDoc, PendingOperation } from "./payment-state";
+import type { Lease, PaymentDoc, PendingOperation } from "./payment-state";
 import type { PaymentsThis } from "./payments.service";
 
 export const OperationMethods = {
+	/** A lease for a change this call is about to make. */
+	newLease(this: PaymentsThis): Lease {
+		return {
+			lockedUntil: Date.now() + this.settings.pendingLeaseMs,
+			lockedBy: this.broker.nodeID
+		};
+	},
+
+	/**
+	 * Whether a waiting call may take a change over: its lease ran out, or (at every tenth look,
+	 * asked of nats-server) the node holding it is gone.
+	 */
+	async leaseOver(
+		this: PaymentsThis,
+		lease: { lockedUntil: number; lockedBy?: string },
+		look: number
+	): Promise<boolean> {
+		return (
+			lease.lockedUntil <= Date.now() ||
+			(look % 10 === 0 && (await nodeIsGone(this.broker, lease.lockedBy)))
+		);
+	},
+
 	/**
 	 * The payment once no change is being made to it: waits for one in progress (up to
 	 * pendingWaitMs), finishes one whose caller died (its lease ran out, or its node is gone)
@@ -24,11 +47,7 @@ export const OperationMethods = {
 			const doc = await this.findByOrder(orderId);
 			const op = doc?.operation;
 			if (!doc || !op) return doc;
-			if (
-				op.lockedUntil <= Date.now() ||
-				(i % 10 === 0 && (await nodeIsGone(this.broker, op.lockedBy)))
-			)
-				await this.resumeOperation(doc);
+			if (await this.leaseOver(op, i)) await this.resumeOperation(doc);
 			else if (Date.now() >= deadline)
 				throw busy(
 					"The payment of this order is being changed; try again shortly",
@@ -81,11 +100,7 @@ export const OperationMethods = {
 		query: Record<string, unknown>,
 		operation: Omit<PendingOperation, "lockedUntil">
 	): Promise<PaymentDoc | null> {
-		const op: PendingOperation = {
-			...operation,
-			lockedUntil: Date.now() + this.settings.pendingLeaseMs,
-			lockedBy: this.broker.nodeID
-		};
+		const op: PendingOperation = { ...operation, ...this.newLease() };
 		const claimed = await this.writeOperation(query, op);
 		return claimed ? this.completeOperation(claimed, op) : null;
 	},

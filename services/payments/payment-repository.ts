@@ -73,12 +73,7 @@ export const PaymentRepository = {
 		const taken = await this.updateOne(
 			this.adapter,
 			{ orderId, status: "pending", lockedUntil },
-			{
-				$set: {
-					lockedUntil: Date.now() + this.settings.pendingLeaseMs,
-					lockedBy: this.broker.nodeID
-				}
-			}
+			{ $set: this.newLease() }
 		);
 		return stored(this, taken);
 	},

@@ -165,10 +165,16 @@ export interface PaymentDoc {
 }
 
 /** A new payment, pending while the processor is asked; `number` is normalized and checked. */
+/** Who owns a change in progress: until when (epoch ms), and from which node. */
+export interface Lease {
+	lockedUntil: number;
+	lockedBy: string;
+}
+
 export function newPayment(
 	input: Pick<PaymentDoc, "orderId" | "userId" | "amountCents" | "currency">,
 	number: string,
-	lease: { lockedUntil: number; lockedBy: string },
+	lease: Lease,
 	at: string
 ): Omit<PaymentDoc, "_id"> {
 	const { orderId, userId, amountCents, currency } = input;
