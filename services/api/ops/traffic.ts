@@ -88,13 +88,11 @@ export class TrafficHistory {
 			const p = prev.counters.get(action);
 			const delta = (now?: number, before?: number) =>
 				now === undefined ? null : Math.max(0, now - (before ?? 0));
-			const rate = (now?: number, before?: number) => {
-				const d = delta(now, before);
-				return d === null ? null : d / dt;
-			};
-			s.calls.push(delta(c?.total, p?.total));
-			s.rps.push(rate(c?.total, p?.total));
-			s.errorsPerSec.push(rate(c?.errors, p?.errors));
+			const perSec = (n: number | null) => (n === null ? null : n / dt);
+			const calls = delta(c?.total, p?.total);
+			s.calls.push(calls);
+			s.rps.push(perSec(calls));
+			s.errorsPerSec.push(perSec(delta(c?.errors, p?.errors)));
 			s.p50.push(c?.p50 ?? null);
 			s.p99.push(c?.p99 ?? null);
 		}
