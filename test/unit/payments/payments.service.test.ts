@@ -49,6 +49,17 @@ async function captured(amountCents = 10_000) {
 
 const names = () => emitted.map(e => e.name);
 
+/** Run `fn` with calls waiting at most 100 ms for a change in progress (then 503); restored after. */
+async function withShortPendingWait(fn: () => Promise<void>) {
+	const wait = svc.settings.pendingWaitMs;
+	svc.settings.pendingWaitMs = 100;
+	try {
+		await fn();
+	} finally {
+		svc.settings.pendingWaitMs = wait;
+	}
+}
+
 describe("authorize", () => {
 	it("authorizes a good card and keeps only brand and last4", async () => {
 		const orderId = newOrderId();
@@ -230,14 +241,12 @@ describe("authorize", () => {
 		const spy = jest
 			.spyOn(svc.processor, "authorize")
 			.mockRejectedValueOnce(new Error("connection reset"));
-		const wait = svc.settings.pendingWaitMs;
-		svc.settings.pendingWaitMs = 100;
 		const leasedBy = (node: string) =>
 			svc.adapter.updateMany(
 				{ orderId },
 				{ $set: { lockedUntil: Date.now() + 60_000, lockedBy: node } }
 			);
-		try {
+		await withShortPendingWait(async () => {
 			await expect(authorize(orderId)).rejects.toMatchObject({ code: 503 });
 			// Held by a node that is alive (this one): waited for, then 503.
 			await leasedBy(broker.nodeID);
@@ -252,10 +261,7 @@ describe("authorize", () => {
 			expect(spy).toHaveBeenCalledTimes(2);
 			expect(spy.mock.calls[1][0]).toMatchObject({ idempotencyKey: orderId });
 			expect(await stored(orderId)).not.toHaveProperty("lockedBy");
-		} finally {
-			svc.settings.pendingWaitMs = wait;
-			spy.mockRestore();
-		}
+		}).finally(() => spy.mockRestore());
 	});
 
 	it("voids a late authorization when the order voided the pending payment meanwhile", async () => {
@@ -639,19 +645,18 @@ describe("a change left half-done (crash, processor failure)", () => {
 			key: `void:${orderId}`,
 			lockedUntil: Date.now() + 60_000
 		});
-		const wait = svc.settings.pendingWaitMs;
-		svc.settings.pendingWaitMs = 100;
 		const processor = processorKeys();
 		try {
-			await expect(capture(orderId)).rejects.toMatchObject({
-				code: 503,
-				type: "SERVICE_UNAVAILABLE",
-				data: { orderId }
+			await withShortPendingWait(async () => {
+				await expect(capture(orderId)).rejects.toMatchObject({
+					code: 503,
+					type: "SERVICE_UNAVAILABLE",
+					data: { orderId }
+				});
 			});
 			expect(processor.keys).toEqual([]);
 			expect((await stored(orderId)).status).toBe("authorized");
 		} finally {
-			svc.settings.pendingWaitMs = wait;
 			processor.restore();
 			await leftBehind(orderId, { kind: "void", key: `void:${orderId}`, lockedUntil: 0 });
 			expect((await voidPayment(orderId)).status).toBe("voided");
@@ -667,14 +672,13 @@ describe("a change left half-done (crash, processor failure)", () => {
 			lockedUntil: Date.now() + 60_000,
 			lockedBy: "payments-gone"
 		});
-		const wait = svc.settings.pendingWaitMs;
-		svc.settings.pendingWaitMs = 100;
 		const processor = processorKeys();
 		try {
-			expect(await capture(orderId)).toMatchObject({ status: "captured" });
+			await withShortPendingWait(async () => {
+				expect(await capture(orderId)).toMatchObject({ status: "captured" });
+			});
 			expect(processor.keys).toEqual([`capture:${orderId}`]);
 		} finally {
-			svc.settings.pendingWaitMs = wait;
 			processor.restore();
 		}
 	});
