@@ -19,7 +19,7 @@ import DbService from "moleculer-db";
 import MongoDbAdapter from "moleculer-db-adapter-mongo";
 import { newId, newObjectIdHex } from "./ids";
 import { settings } from "../runtime/settings";
-import { SqliteDatabase } from "./sqlite";
+import { SqliteDatabase, type SqliteOptions } from "./sqlite";
 import { SqliteAdapter, type IndexSpec } from "./sqlite-adapter";
 import type { AuthUser } from "../../types/moleculer";
 
@@ -128,12 +128,17 @@ export function isDuplicateKeyError(err: unknown): boolean {
 }
 
 /** The SQLite database of a service in this process (its stores' tables share it). */
-export function openServiceDatabase(service: string): SqliteDatabase {
+export function openServiceDatabase(
+	service: string,
+	logger?: SqliteOptions["logger"]
+): SqliteDatabase {
 	const { sqlite, dataDir } = settings();
 	return new SqliteDatabase({
 		file: sqlite.inMemory ? ":memory:" : path.join(dataDir, `${service}.sqlite`),
 		synchronous: sqlite.synchronous,
 		busyTimeoutMs: sqlite.busyTimeoutMs,
+		fenceStoppedMs: sqlite.fenceStoppedMs,
+		logger,
 		groupCommit: sqlite.groupCommit,
 		docCacheSize: sqlite.docCacheSize
 	});
@@ -258,7 +263,7 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 						`${path.join(cfg.dataDir, service)} holds NeDB data of an earlier version: ` +
 							`run \`npm run import:nedb\` (DATA_DIR=${cfg.dataDir}) to move it into SQLite`
 					);
-				this.database = openServiceDatabase(service);
+				this.database = openServiceDatabase(service, this.logger);
 			}
 			// Announced to the cluster, so instances of one service can tell whether they share data.
 			Object.assign(this.metadata, {

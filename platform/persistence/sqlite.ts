@@ -8,6 +8,11 @@
  * settles only after that COMMIT, reads included, so nothing read or written leaves the process
  * before it is durable: callers need no barrier of their own.
  *
+ * An operation that finds the write lock held by another process waits for it without blocking
+ * the event loop (the node keeps answering), up to the busy timeout. A holder stopped by a signal
+ * (kill -STOP) never lets go: past `fenceStoppedMs` the waiter kills it (platform/persistence/
+ * lock-holders.ts), as a supervisor would, so a frozen instance cannot stall its twins.
+ *
  * Parsed documents are kept per table (DocCache) for as long as no other connection has committed:
  * `PRAGMA data_version` is compared after every BEGIN IMMEDIATE (no other writer can commit until
  * our COMMIT) and, for reads outside a transaction, once per synchronous stretch of JavaScript.
@@ -15,6 +20,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { fenceStoppedWriters } from "./lock-holders";
 
 export type Synchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
 
@@ -23,6 +29,10 @@ export interface SqliteOptions {
 	file: string;
 	synchronous: Synchronous;
 	busyTimeoutMs: number;
+	/** Kill a process stopped (kill -STOP) with the write lock held once waited for this long (0: never). */
+	fenceStoppedMs?: number;
+	/** Where a stopped holder killed, or a lock held long by a running one, is told. */
+	logger?: { warn(msg: string): void; error(msg: string): void };
 	/** Commit once per event-loop turn (default) instead of once per operation. */
 	groupCommit?: boolean;
 	/** Parsed documents kept per table (0: none). */
@@ -33,6 +43,21 @@ type Settle = (err?: unknown) => void;
 type Doc = Record<string, any>;
 
 export const DEFAULT_DOC_CACHE_SIZE = 2000;
+
+/** How long one try for a lock may block the event loop (ms): SQLite's busy timeout after opening. */
+const LOCK_SPIN_MS = 5;
+/** A lock not had within it is tried again this often, without blocking (ms). */
+const LOCK_POLL_MS = 2;
+
+/** An operation waiting for the write lock another process holds. */
+interface Waiter {
+	since: number;
+	run(): void;
+	fail(err: unknown): void;
+}
+
+/** SQLITE_BUSY, extended codes included: another connection holds the lock. */
+const isBusy = (err: unknown) => ((err as { errcode?: number } | null)?.errcode ?? 0) % 256 === 5;
 
 /** COMMITs made by any connection of this process: one may be to our file, seen without I/O. */
 let commitsInProcess = 0;
@@ -96,6 +121,13 @@ export class SqliteDatabase {
 	private checkedAt = -1;
 	/** Per open savepoint, the cached documents it changed (undefined: a whole table). */
 	private readonly journals: [DocCache, string | undefined][][] = [];
+	/** Operations waiting for the write lock, in the order they were asked for. */
+	private readonly waiting: Waiter[] = [];
+	private lockTimer: NodeJS.Timeout | undefined;
+	/** The last "database is locked" met, what the operations waiting too long fail with. */
+	private busyError: unknown;
+	/** When the lock's holders were last looked up during this wait (0: not yet). */
+	private lookedAt = 0;
 
 	constructor(readonly options: SqliteOptions) {
 		if (options.file !== ":memory:")
@@ -105,6 +137,8 @@ export class SqliteDatabase {
 		this.db = new DatabaseSync(options.file, { timeout: options.busyTimeoutMs });
 		if (options.file !== ":memory:") this.db.exec("PRAGMA journal_mode = WAL");
 		this.db.exec(`PRAGMA synchronous = ${options.synchronous}`);
+		// From here on a wait for another process's lock blocks for one short try at a time.
+		this.db.exec(`PRAGMA busy_timeout = ${Math.min(LOCK_SPIN_MS, options.busyTimeoutMs)}`);
 	}
 
 	/** The parsed-document cache of `table`, or undefined when caching is off. */
@@ -147,17 +181,8 @@ export class SqliteDatabase {
 	 */
 	transaction<T>(fn: () => T): T {
 		if (this.db.isTransaction) return this.inSavepoint(fn);
-		this.begin();
-		try {
-			const result = fn();
-			this.statement("COMMIT").run();
-			commitsInProcess++;
-			return result;
-		} catch (err) {
-			if (this.db.isTransaction) this.statement("ROLLBACK").run();
-			this.forgetDocuments();
-			throw err;
-		}
+		this.beginBlocking();
+		return this.commitOwn(fn);
 	}
 
 	/**
@@ -168,31 +193,19 @@ export class SqliteDatabase {
 	 * savepoint is needed.
 	 */
 	operation<T>(fn: () => T, { oneWrite = false } = {}): Promise<T> {
-		if (this.options.groupCommit === false) {
+		if (this.waiting.length === 0) {
 			try {
-				return Promise.resolve(this.transaction(fn));
+				if (this.lock(true)) return this.locked(fn, oneWrite);
 			} catch (err) {
 				return Promise.reject(err);
 			}
 		}
-		try {
-			this.openGroup();
-		} catch (err) {
-			return Promise.reject(err); // the write lock was not had within the busy timeout
-		}
-		let result: T;
-		try {
-			result = oneWrite ? fn() : this.inSavepoint(fn);
-		} catch (err) {
-			if (!this.db.isTransaction) {
-				// SQLite rolled the whole transaction back (an I/O error, a full disk): the
-				// operations grouped with this one are lost with it.
-				this.endGroup(err);
-				return Promise.reject(err);
-			}
-			return this.afterCommit(() => Promise.reject(err));
-		}
-		return this.afterCommit(() => result);
+		// Another process holds the lock (or operations asked before this one wait for it).
+		return new Promise<T>((resolve, reject) => {
+			const run = () => this.locked(fn, oneWrite).then(resolve, reject);
+			this.waiting.push({ since: Date.now(), run, fail: reject });
+			this.pollLock();
+		});
 	}
 
 	/** Run a read now; while a group transaction is open, deliver it after its COMMIT. */
@@ -202,9 +215,25 @@ export class SqliteDatabase {
 			if (!this.db.isTransaction) this.checkVersionOnce();
 			result = fn();
 		} catch (err) {
-			return Promise.reject(err);
+			return isBusy(err) ? this.readLater(fn, err) : Promise.reject(err);
 		}
 		return this.group ? this.afterCommit(() => result) : Promise.resolve(result);
+	}
+
+	/** A read that met a lock (another process recovering the WAL): tried again, without blocking. */
+	private async readLater<T>(fn: () => T, err: unknown): Promise<T> {
+		const since = Date.now();
+		while (isBusy(err) && Date.now() - since < this.options.busyTimeoutMs) {
+			await new Promise(resolve => setTimeout(resolve, LOCK_POLL_MS));
+			try {
+				if (!this.db.isTransaction) this.checkVersionOnce();
+				const result = fn();
+				return this.group ? this.afterCommit(() => result) : result;
+			} catch (again) {
+				err = again;
+			}
+		}
+		throw err;
 	}
 
 	/** Commit the open group transaction now (before closing, or to bound a long turn). */
@@ -223,6 +252,8 @@ export class SqliteDatabase {
 
 	close(): void {
 		if (this.db.isOpen) this.flush();
+		clearTimeout(this.lockTimer);
+		for (const waiter of this.waiting.splice(0)) waiter.fail(new Error("database closed"));
 		this.forgetDocuments();
 		this.statements.clear();
 		if (this.db.isOpen) this.db.close();
@@ -282,11 +313,138 @@ export class SqliteDatabase {
 		for (const settle of group) settle(err);
 	}
 
-	private openGroup(): void {
-		if (this.group) return;
-		this.begin();
-		this.group = [];
-		setImmediate(() => this.flush());
+	/**
+	 * Whether this connection holds the write lock for an operation now: the open group's, or
+	 * taken within one short try (`spin`) or at once. With group commit the transaction begun
+	 * stays open for the turn.
+	 */
+	private lock(spin: boolean): boolean {
+		if (this.group) return true;
+		if (!spin) this.statement("PRAGMA busy_timeout = 0").run();
+		try {
+			this.begin();
+		} catch (err) {
+			if (!isBusy(err)) throw err;
+			this.busyError = err;
+			return false;
+		} finally {
+			if (!spin) this.statement(`PRAGMA busy_timeout = ${LOCK_SPIN_MS}`).run();
+		}
+		if (this.options.groupCommit !== false) {
+			this.group = [];
+			setImmediate(() => this.flush());
+		}
+		return true;
+	}
+
+	/** Run `fn` under the lock just had: in the open group, or (group commit off) in its own transaction. */
+	private locked<T>(fn: () => T, oneWrite: boolean): Promise<T> {
+		if (!this.group) {
+			try {
+				return Promise.resolve(this.commitOwn(fn));
+			} catch (err) {
+				return Promise.reject(err);
+			}
+		}
+		let result: T;
+		try {
+			result = oneWrite ? fn() : this.inSavepoint(fn);
+		} catch (err) {
+			if (!this.db.isTransaction) {
+				// SQLite rolled the whole transaction back (an I/O error, a full disk): the
+				// operations grouped with this one are lost with it.
+				this.endGroup(err);
+				return Promise.reject(err);
+			}
+			return this.afterCommit(() => Promise.reject(err));
+		}
+		return this.afterCommit(() => result);
+	}
+
+	/** Commit `fn`'s changes in the transaction just begun, or roll them back if it throws. */
+	private commitOwn<T>(fn: () => T): T {
+		try {
+			const result = fn();
+			this.statement("COMMIT").run();
+			commitsInProcess++;
+			return result;
+		} catch (err) {
+			if (this.db.isTransaction) this.statement("ROLLBACK").run();
+			this.forgetDocuments();
+			throw err;
+		}
+	}
+
+	/** Try the lock again soon, without blocking; hand it to the waiting operations in order. */
+	private pollLock(): void {
+		if (this.lockTimer) return;
+		this.lockTimer = setTimeout(() => {
+			this.lockTimer = undefined;
+			while (this.waiting.length > 0) {
+				let locked: boolean;
+				try {
+					locked = this.lock(false);
+				} catch (err) {
+					for (const waiter of this.waiting.splice(0)) waiter.fail(err);
+					return;
+				}
+				if (!locked) return this.stillLocked();
+				this.waiting.shift()!.run();
+			}
+			this.lookedAt = 0;
+		}, LOCK_POLL_MS);
+	}
+
+	/** Fail the operations past the busy timeout; past `fenceStoppedMs`, see who holds the lock. */
+	private stillLocked(): void {
+		const now = Date.now();
+		const { busyTimeoutMs } = this.options;
+		while (this.waiting.length > 0 && now - this.waiting[0].since >= busyTimeoutMs)
+			this.waiting.shift()!.fail(this.busyError);
+		if (this.waiting.length === 0) {
+			this.lookedAt = 0;
+			return;
+		}
+		this.lookAtHolders(now - this.waiting[0].since);
+		this.pollLock();
+	}
+
+	/**
+	 * Past `fenceStoppedMs` of waiting, once a second: kill a holder stopped by a signal (it never
+	 * lets go); name a running one, once per wait.
+	 */
+	private lookAtHolders(waited: number): void {
+		const { fenceStoppedMs = 0, file, logger } = this.options;
+		const now = Date.now();
+		if (fenceStoppedMs <= 0 || waited < fenceStoppedMs || now - this.lookedAt < 1000) return;
+		const first = this.lookedAt === 0;
+		this.lookedAt = now;
+		const { killed, running } = fenceStoppedWriters(file);
+		for (const pid of killed)
+			logger?.error(
+				`SQLite ${file}: process ${pid} was stopped (kill -STOP) with the write lock held for ${waited} ms; killed it (kill -9) so that its twins can write.`
+			);
+		if (first)
+			for (const { pid, state } of running)
+				logger?.warn(
+					`SQLite ${file}: process ${pid} (state ${state ?? "?"}) has held the write lock for ${waited} ms.`
+				);
+	}
+
+	/** BEGIN IMMEDIATE, blocking up to the busy timeout: for start-up work and scripts only. */
+	private beginBlocking(): void {
+		const since = Date.now();
+		for (;;) {
+			try {
+				this.begin();
+				this.lookedAt = 0;
+				return;
+			} catch (err) {
+				const waited = Date.now() - since;
+				if (!isBusy(err) || waited >= this.options.busyTimeoutMs) throw err;
+				this.lookAtHolders(waited);
+			}
+		}
 	}
 
 	private afterCommit<T>(value: () => T | Promise<T>): Promise<T> {
