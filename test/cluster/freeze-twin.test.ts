@@ -5,6 +5,10 @@
  * nats-transporter.ts), and the authorizations pending on it go to its twin. Heartbeats are
  * missed only after 120 s here: nothing else can be what moves the traffic. After kill -CONT its
  * next heartbeat brings it back.
+ *
+ * Both instances share one SQLite file: stopped inside a transaction (a write lock held for the
+ * rest of its turn: about one freeze in four here), it is killed by its twin once that has waited
+ * 2 s for the lock (platform/persistence/lock-holders.ts), and started again as a supervisor would.
  */
 import { ServiceBroker } from "moleculer";
 import type { TrafficSnapshot } from "../../platform/runtime/traffic";
@@ -116,8 +120,15 @@ it("takes a frozen payments instance out of the traffic within 5 s, loses no ord
 	expect(late.filter(a => a.ms >= 1000)).toEqual([]);
 
 	// Rejoins: its next heartbeat brings it back to orders, and authorizations reach it again.
-	nodes["payments-2"].proc.kill("SIGCONT");
-	const before = await authorizationsOn("payments-2");
+	const fenced = nodes["payments-2"].proc.signalCode === "SIGKILL";
+	if (fenced) {
+		expect(nodes.payments.output()).toMatch(/was stopped \(kill -STOP\) with the write lock/);
+		nodes["payments-2"] = c.start({ services: "payments", nodeID: "payments-2" });
+	} else {
+		expect(nodes["payments-2"].proc.exitCode).toBeNull();
+		nodes["payments-2"].proc.kill("SIGCONT");
+	}
+	const before = fenced ? 0 : await authorizationsOn("payments-2");
 	let after = 0;
 	await until(
 		c,
@@ -125,9 +136,9 @@ it("takes a frozen payments instance out of the traffic within 5 s, loses no ord
 		async () => {
 			after++;
 			expect((await order(after).send(c.base)).status).toBe(201);
-			return (await authorizationsOn("payments-2")) > before;
+			return (await authorizationsOn("payments-2").catch(() => 0)) > before;
 		},
-		15_000
+		30_000
 	);
 
 	// Nothing lost: every order confirmed, paid once and captured, its unit taken once.
