@@ -10,6 +10,7 @@
  *   npx tsx bench/ab-orders.ts /tmp/shopmesh-A [slices]
  *   npx tsx bench/ab-orders.ts . 16 --a SQLITE_SYNCHRONOUS=FULL
  *   npx tsx bench/ab-orders.ts . 20 --cluster --a FAILOVER=false
+ *   npx tsx bench/ab-orders.ts /tmp/shopmesh-A 16 --cluster --twins   (two orders instances, one SQLite file)
  */
 import os from "node:os";
 import path from "node:path";
@@ -37,13 +38,14 @@ async function main() {
 		options: {
 			a: { type: "string", multiple: true },
 			b: { type: "string", multiple: true },
-			cluster: { type: "boolean" }
+			cluster: { type: "boolean" },
+			twins: { type: "boolean" }
 		}
 	});
 	const [other, slicesArg] = positionals;
 	if (!other) {
 		console.error(
-			"usage: npx tsx bench/ab-orders.ts <other checkout> [slices] [--cluster] [--a NAME=value]... [--b NAME=value]..."
+			"usage: npx tsx bench/ab-orders.ts <other checkout> [slices] [--cluster [--twins]] [--a NAME=value]... [--b NAME=value]..."
 		);
 		process.exit(2);
 	}
@@ -55,7 +57,10 @@ async function main() {
 	};
 	const start = (lib: typeof theirs) => () =>
 		values.cluster
-			? lib.startCluster({ cacher: "Memory" })
+			? lib.startCluster({
+					cacher: "Memory",
+					extraNodes: values.twins ? [{ services: "orders", nodeID: "orders-2" }] : []
+				})
 			: lib.startEmbedded({ cacher: "Memory" });
 	const sides: Side[] = [
 		{
