@@ -20,6 +20,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { Errors } from "moleculer";
 import { fenceStoppedWriters } from "./lock-holders";
 
 export type Synchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -54,6 +55,22 @@ interface Waiter {
 	since: number;
 	run(): void;
 	fail(err: unknown): void;
+}
+
+/**
+ * The database's lock was not had within the busy timeout: a 503 (try again shortly), not a 500.
+ * It keeps SQLite's code, so it is told apart as SQLite's own "database is locked" is.
+ */
+export class DatabaseBusyError extends Errors.MoleculerRetryableError {
+	readonly errcode = 5;
+	constructor(file: string, waitedMs: number) {
+		super(
+			`database is locked: ${path.basename(file)} was held by another process for ${waitedMs} ms`,
+			503,
+			"DATABASE_BUSY"
+		);
+		this.name = "DatabaseBusyError";
+	}
 }
 
 /** SQLITE_BUSY, extended codes included: another connection holds the lock. */
@@ -124,8 +141,6 @@ export class SqliteDatabase {
 	/** Operations waiting for the write lock, in the order they were asked for. */
 	private readonly waiting: Waiter[] = [];
 	private lockTimer: NodeJS.Timeout | undefined;
-	/** The last "database is locked" met, what the operations waiting too long fail with. */
-	private busyError: unknown;
 	/** When the lock's holders were last looked up during this wait (0: not yet). */
 	private lookedAt = 0;
 
@@ -223,7 +238,11 @@ export class SqliteDatabase {
 	/** A read that met a lock (another process recovering the WAL): tried again, without blocking. */
 	private async readLater<T>(fn: () => T, err: unknown): Promise<T> {
 		const since = Date.now();
-		while (isBusy(err) && Date.now() - since < this.options.busyTimeoutMs) {
+		for (;;) {
+			const waited = Date.now() - since;
+			if (!isBusy(err)) throw err;
+			if (waited >= this.options.busyTimeoutMs)
+				throw new DatabaseBusyError(this.options.file, waited);
 			await new Promise(resolve => setTimeout(resolve, LOCK_POLL_MS));
 			try {
 				if (!this.db.isTransaction) this.checkVersionOnce();
@@ -233,7 +252,6 @@ export class SqliteDatabase {
 				err = again;
 			}
 		}
-		throw err;
 	}
 
 	/** Commit the open group transaction now (before closing, or to bound a long turn). */
@@ -325,7 +343,6 @@ export class SqliteDatabase {
 			this.begin();
 		} catch (err) {
 			if (!isBusy(err)) throw err;
-			this.busyError = err;
 			return false;
 		} finally {
 			if (!spin) this.statement(`PRAGMA busy_timeout = ${LOCK_SPIN_MS}`).run();
@@ -399,8 +416,10 @@ export class SqliteDatabase {
 	private stillLocked(): void {
 		const now = Date.now();
 		const { busyTimeoutMs } = this.options;
-		while (this.waiting.length > 0 && now - this.waiting[0].since >= busyTimeoutMs)
-			this.waiting.shift()!.fail(this.busyError);
+		while (this.waiting.length > 0 && now - this.waiting[0].since >= busyTimeoutMs) {
+			const waiter = this.waiting.shift()!;
+			waiter.fail(new DatabaseBusyError(this.options.file, now - waiter.since));
+		}
 		if (this.waiting.length === 0) {
 			this.lookedAt = 0;
 			return;
@@ -441,7 +460,9 @@ export class SqliteDatabase {
 				return;
 			} catch (err) {
 				const waited = Date.now() - since;
-				if (!isBusy(err) || waited >= this.options.busyTimeoutMs) throw err;
+				if (!isBusy(err)) throw err;
+				if (waited >= this.options.busyTimeoutMs)
+					throw new DatabaseBusyError(this.options.file, waited);
 				this.lookAtHolders(waited);
 			}
 		}

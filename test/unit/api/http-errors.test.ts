@@ -1,4 +1,5 @@
 import { Errors } from "moleculer";
+import { DatabaseBusyError } from "../../../platform/persistence/sqlite";
 import { toErrorBody } from "../../../services/api/http-errors";
 
 describe("error shaping", () => {
@@ -23,6 +24,12 @@ describe("error shaping", () => {
 		expect(body.code).toBe(503);
 		expect(body.type).toBe("SERVICE_UNAVAILABLE");
 		expect(JSON.stringify(body)).not.toMatch(/payments|n1/);
+	});
+
+	it("turns a database busy past its timeout into 503, without the file's name", () => {
+		const body = toErrorBody(new DatabaseBusyError("/srv/data/payments.sqlite", 5000));
+		expect(body).toMatchObject({ code: 503, type: "SERVICE_UNAVAILABLE" });
+		expect(JSON.stringify(body)).not.toMatch(/payments|locked|5000/);
 	});
 
 	it("hides every detail of an unexpected error", () => {

@@ -105,12 +105,16 @@ describe("waiting for the write lock", () => {
 		expect((await store.find({})).map(d => d._id)).toEqual(["a", "b"]);
 	});
 
-	it("fails what waited past the busy timeout with SQLite's 'database is locked'", async () => {
+	it("fails what waited past the busy timeout with a 503 DATABASE_BUSY", async () => {
 		await open({ busyTimeoutMs: 150 });
 		const other = holdLock();
 		await expect(store.insert({ _id: "late" })).rejects.toMatchObject({
+			name: "DatabaseBusyError",
+			code: 503,
+			type: "DATABASE_BUSY",
+			retryable: true,
 			errcode: 5,
-			message: "database is locked"
+			message: expect.stringMatching(/^database is locked: things.sqlite was held/)
 		});
 		other.exec("ROLLBACK");
 		await store.insert({ _id: "next" });
@@ -130,7 +134,7 @@ describe("waiting for the write lock", () => {
 			database.read(() => {
 				throw locked();
 			})
-		).rejects.toMatchObject({ errcode: 5 });
+		).rejects.toMatchObject({ type: "DATABASE_BUSY", code: 503 });
 		// Any other error is the read's own: not tried again.
 		tries = 0;
 		await expect(
