@@ -84,6 +84,20 @@ export function startNode(spec: NodeSpec, opts: { inherit?: boolean } = {}): Run
 	return { spec, proc, output: () => out, exited };
 }
 
+/** Exits within `windowMs` after which a node is not started again: it is crash-looping. */
+export const RESTART_LIMIT = { exits: 5, windowMs: 60_000 };
+
+/**
+ * Whether a node that exited at `exits`' last time should be started again, as a supervisor
+ * (compose's `restart: unless-stopped`, Kubernetes) would: yes, unless that is the
+ * `RESTART_LIMIT.exits`-th exit within `RESTART_LIMIT.windowMs`.
+ */
+export function shouldRestart(exits: number[], limit = RESTART_LIMIT): boolean {
+	const last = exits[exits.length - 1];
+	if (last === undefined) return true;
+	return exits.filter(at => at > last - limit.windowMs).length < limit.exits;
+}
+
 /** Stop a node with a signal and wait for it to exit (SIGKILL after `graceMs`). */
 export async function stopNode(
 	node: RunningNode,

@@ -1,7 +1,8 @@
 /**
  * `npm run cluster`: a local cluster, every service in its own process, joined by the NATS at
  * NATS_URL (default nats://127.0.0.1:4222). INSTANCES sets the count per service, e.g.
- * `INSTANCES=orders=2,payments=2`. Ctrl-C (or SIGTERM) stops all of it gracefully.
+ * `INSTANCES=orders=2,payments=2`. Ctrl-C (or SIGTERM) stops all of it gracefully. A node that
+ * exits on its own (killed, crashed) is started again after a second, unless it is crash-looping.
  *
  * Every process uses one DATA_DIR: the instances of a stateful service share its SQLite file
  * (DATA_DIR/<service>.sqlite). Across hosts, set MONGO_URI.
@@ -11,6 +12,8 @@ import { envUrl, loadSettings } from "../platform/runtime/settings";
 import {
 	ALL_SERVICES,
 	ROOT,
+	RESTART_LIMIT,
+	shouldRestart,
 	startNode,
 	stopNode,
 	waitForHttp,
@@ -70,10 +73,27 @@ async function main() {
 	};
 	process.on("SIGINT", () => void stopAll("SIGINT"));
 	process.on("SIGTERM", () => void stopAll("SIGTERM"));
-	for (const n of nodes)
+	const supervise = (slot: number, exits: number[] = []) => {
+		const n = nodes[slot];
 		void n.exited.then(code => {
-			if (!stopping) console.error(`cluster: node ${n.spec.nodeID} exited with code ${code}`);
+			if (stopping) return;
+			exits.push(Date.now());
+			const how = n.proc.signalCode ? `on ${n.proc.signalCode}` : `with code ${code}`;
+			if (!shouldRestart(exits)) {
+				console.error(
+					`cluster: node ${n.spec.nodeID} exited ${how}, ${RESTART_LIMIT.exits} times within ${RESTART_LIMIT.windowMs / 1000} s: not started again`
+				);
+				return;
+			}
+			console.error(`cluster: node ${n.spec.nodeID} exited ${how}; starting it again`);
+			setTimeout(() => {
+				if (stopping) return;
+				nodes[slot] = startNode(n.spec, { inherit: true });
+				supervise(slot, exits);
+			}, 1000);
 		});
+	};
+	nodes.forEach((_, slot) => supervise(slot));
 
 	await waitForHttp(`http://127.0.0.1:${basePort}/api/ready`, 60_000);
 	console.log(
