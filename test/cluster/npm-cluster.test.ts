@@ -17,7 +17,7 @@ import {
 	Nats,
 	newCustomer,
 	newProduct,
-	TEST_CARD,
+	placeOrder,
 	until,
 	type Cluster
 } from "../helpers/cluster";
@@ -31,6 +31,7 @@ let out = "";
 let observer: ServiceBroker | undefined;
 let c: Cluster; // what the helpers use of a cluster: its gateway and its output
 const started = new Set<number>();
+let shopper: { token: string; productId: string };
 
 /** The node processes the script runs now, by NODEID (read from /proc). */
 function nodesOf(pid: number): Map<string, number> {
@@ -98,6 +99,8 @@ beforeAll(async () => {
 		logger: false
 	});
 	await observer.start();
+	const productId = await newProduct(c, await loginAdmin(c), 100);
+	shopper = { token: (await newCustomer(c)).token, productId };
 }, 240_000);
 
 afterAll(async () => {
@@ -121,16 +124,7 @@ it("serves orders from two instances each of orders, inventory and payments, wit
 		"payments-2",
 		"users-1"
 	]);
-	const admin = await loginAdmin(c);
-	const productId = await newProduct(c, admin, 10);
-	const customer = await newCustomer(c);
-	const placed = await api(
-		c.base,
-		"POST",
-		"/orders",
-		{ items: [{ productId, quantity: 1 }], payment: TEST_CARD },
-		bearer(customer.token)
-	);
+	const placed = await placeOrder(c, shopper.token, shopper.productId);
 	expect(placed.status).toBe(201);
 	for (let i = 0; i < 6; i++) {
 		const read = await api(
@@ -138,7 +132,7 @@ it("serves orders from two instances each of orders, inventory and payments, wit
 			"GET",
 			`/orders/${placed.body.id}`,
 			undefined,
-			bearer(customer.token)
+			bearer(shopper.token)
 		);
 		expect([read.status, read.body.status]).toEqual([200, "confirmed"]);
 	}
@@ -168,18 +162,8 @@ it("starts a node killed with kill -9 again, and it takes its share once more", 
 		},
 		60_000
 	);
-	const admin = await loginAdmin(c);
-	const productId = await newProduct(c, admin, 100);
-	const customer = await newCustomer(c);
 	await until(c, "an authorization on the new payments-2", async () => {
-		const placed = await api(
-			c.base,
-			"POST",
-			"/orders",
-			{ items: [{ productId, quantity: 1 }], payment: TEST_CARD },
-			bearer(customer.token)
-		);
-		expect(placed.status).toBe(201);
+		expect((await placeOrder(c, shopper.token, shopper.productId)).status).toBe(201);
 		const traffic = await observer!.call<Record<string, { total: number }>, object>(
 			"$node.traffic",
 			{},
