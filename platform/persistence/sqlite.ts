@@ -143,6 +143,8 @@ export class SqliteDatabase {
 	private lockTimer: NodeJS.Timeout | undefined;
 	/** When the lock's holders were last looked up during this wait (0: not yet). */
 	private lookedAt = 0;
+	/** SQLite's busy timeout, after opening (ms). */
+	private readonly spinMs: number;
 
 	constructor(readonly options: SqliteOptions) {
 		if (options.file !== ":memory:")
@@ -153,7 +155,8 @@ export class SqliteDatabase {
 		if (options.file !== ":memory:") this.db.exec("PRAGMA journal_mode = WAL");
 		this.db.exec(`PRAGMA synchronous = ${options.synchronous}`);
 		// From here on a wait for another process's lock blocks for one short try at a time.
-		this.db.exec(`PRAGMA busy_timeout = ${Math.min(LOCK_SPIN_MS, options.busyTimeoutMs)}`);
+		this.spinMs = Math.min(LOCK_SPIN_MS, options.busyTimeoutMs);
+		this.db.exec(`PRAGMA busy_timeout = ${this.spinMs}`);
 	}
 
 	/** The parsed-document cache of `table`, or undefined when caching is off. */
@@ -225,13 +228,16 @@ export class SqliteDatabase {
 
 	/** Run a read now; while a group transaction is open, deliver it after its COMMIT. */
 	read<T>(fn: () => T): Promise<T> {
-		let result: T;
 		try {
-			if (!this.db.isTransaction) this.checkVersionOnce();
-			result = fn();
+			return this.readNow(fn);
 		} catch (err) {
 			return isBusy(err) ? this.readLater(fn, err) : Promise.reject(err);
 		}
+	}
+
+	private readNow<T>(fn: () => T): Promise<T> {
+		if (!this.db.isTransaction) this.checkVersionOnce();
+		const result = fn();
 		return this.group ? this.afterCommit(() => result) : Promise.resolve(result);
 	}
 
@@ -245,9 +251,7 @@ export class SqliteDatabase {
 				throw new DatabaseBusyError(this.options.file, waited);
 			await new Promise(resolve => setTimeout(resolve, LOCK_POLL_MS));
 			try {
-				if (!this.db.isTransaction) this.checkVersionOnce();
-				const result = fn();
-				return this.group ? this.afterCommit(() => result) : result;
+				return await this.readNow(fn);
 			} catch (again) {
 				err = again;
 			}
@@ -345,7 +349,7 @@ export class SqliteDatabase {
 			if (!isBusy(err)) throw err;
 			return false;
 		} finally {
-			if (!spin) this.statement(`PRAGMA busy_timeout = ${LOCK_SPIN_MS}`).run();
+			if (!spin) this.statement(`PRAGMA busy_timeout = ${this.spinMs}`).run();
 		}
 		if (this.options.groupCommit !== false) {
 			this.group = [];
