@@ -6,11 +6,15 @@
  * missed only after 120 s here: nothing else can be what moves the traffic. After kill -CONT its
  * next heartbeat brings it back.
  *
- * Both instances share one SQLite file: stopped inside a transaction (a write lock held for the
- * rest of its turn: about one freeze in four here), it is killed by its twin once that has waited
- * 2 s for the lock (platform/persistence/lock-holders.ts), and started again as a supervisor would.
+ * Both instances share one SQLite file: stopped inside a transaction (the write lock held for the
+ * rest of its turn: 2 freezes in 23 here), it is killed by its twin once that has waited 2 s for
+ * the lock (platform/persistence/lock-holders.ts), and started again as a supervisor would. The
+ * second test stops it so on purpose: at a moment /proc/locks shows it holding the lock.
  */
+import type { ChildProcess } from "node:child_process";
+import path from "node:path";
 import { ServiceBroker } from "moleculer";
+import { processState, writeLockHolders } from "../../platform/persistence/lock-holders";
 import type { TrafficSnapshot } from "../../platform/runtime/traffic";
 import type { RunningNode } from "../../scripts/cluster-lib";
 import {
@@ -81,11 +85,11 @@ afterAll(async () => {
 	await c?.stopAll();
 });
 
-it("takes a frozen payments instance out of the traffic within 5 s, loses no order, and takes it back after kill -CONT", async () => {
+/** A product with plenty of stock, four customers, and an order request for runLoad. */
+async function shop() {
 	const admin = await loginAdmin(c);
 	const productId = await newProduct(c, admin, 100_000);
 	const customers = await Promise.all(Array.from({ length: 4 }, () => newCustomer(c)));
-	const gateways = new Gateways([c.base]);
 	const order = (i: number) => ({
 		what: "order",
 		send: (b: string) =>
@@ -97,29 +101,18 @@ it("takes a frozen payments instance out of the traffic within 5 s, loses no ord
 				bearer(customers[i % customers.length].token)
 			)
 	});
-	// Both instances take authorizations before the freeze.
+	// Both instances take authorizations before the fault.
 	for (let i = 0; i < 8; i++) expect((await order(i).send(c.base)).status).toBe(201);
 	expect(await authorizationsOn("payments-2")).toBeGreaterThan(0);
+	return { admin, productId, order, placedBefore: 8 };
+}
 
-	const { answers, faultAt } = await runLoad({
-		gateways,
-		concurrency: 8,
-		durationMs: 10_000,
-		request: order,
-		fault: { atMs: 2000, run: async () => nodes["payments-2"].proc.kill("SIGSTOP") }
-	});
-	const report = `frozen at ${faultAt} ms\n${summary(answers)}`;
-	const failed = answers.filter(a => a.status !== 201);
-	// In flight on it at the freeze: each waits for the probe (3 s without a PONG), then its twin.
-	const slowest = Math.max(...answers.map(a => a.ms));
-	// Started 5 s after the freeze or later: the frozen instance is out of the traffic.
-	const late = answers.filter(a => a.startedAt > faultAt! + 5000);
-	expect({ failed, report }).toEqual({ failed: [], report });
-	expect(slowest).toBeLessThan(5000);
-	expect(late.length).toBeGreaterThan(20);
-	expect(late.filter(a => a.ms >= 1000)).toEqual([]);
-
-	// Rejoins: its next heartbeat brings it back to orders, and authorizations reach it again.
+/**
+ * payments-2 back: continued (kill -CONT), or, if its twin killed it for holding the file's write
+ * lock while stopped, started again as a supervisor would; until it takes authorizations again.
+ * How many orders that took.
+ */
+async function rejoin(order: Awaited<ReturnType<typeof shop>>["order"]): Promise<number> {
 	const fenced = nodes["payments-2"].proc.signalCode === "SIGKILL";
 	if (fenced) {
 		expect(nodes.payments.output()).toMatch(/was stopped \(kill -STOP\) with the write lock/);
@@ -140,9 +133,11 @@ it("takes a frozen payments instance out of the traffic within 5 s, loses no ord
 		},
 		30_000
 	);
+	return after;
+}
 
-	// Nothing lost: every order confirmed, paid once and captured, its unit taken once.
-	const placed = 8 + answers.length + after;
+/** Nothing lost: every order of the product confirmed, paid once and captured, its unit taken once. */
+async function expectEverySettled(admin: string, productId: string, placed: number) {
 	await until(c, "stock of every confirmed order", async () => {
 		return (await stockOf(c, productId)) === 100_000 - placed;
 	});
@@ -154,4 +149,75 @@ it("takes a frozen payments instance out of the traffic within 5 s, loses no ord
 	const forMine = payments.filter(p => mine.some(o => o.id === p.orderId));
 	expect(forMine.length).toBe(placed);
 	expect(forMine.filter(p => p.status !== "captured")).toEqual([]);
+}
+
+/** kill -STOP `proc` at a moment it holds `file`'s write lock (seen in /proc/locks). */
+async function stopHoldingLock(proc: ChildProcess, file: string): Promise<boolean> {
+	const pid = proc.pid!;
+	const until = Date.now() + 10_000;
+	while (Date.now() < until) {
+		if (writeLockHolders(file).includes(pid)) {
+			proc.kill("SIGSTOP");
+			while (processState(pid) !== "T") await new Promise(r => setImmediate(r));
+			if (writeLockHolders(file).includes(pid)) return true;
+			proc.kill("SIGCONT"); // let go meanwhile: again
+		}
+		await new Promise(r => setImmediate(r));
+	}
+	return false;
+}
+
+it("takes a frozen payments instance out of the traffic within 5 s, loses no order, and takes it back after kill -CONT", async () => {
+	const { admin, productId, order, placedBefore } = await shop();
+	const { answers, faultAt } = await runLoad({
+		gateways: new Gateways([c.base]),
+		concurrency: 8,
+		durationMs: 10_000,
+		request: order,
+		fault: { atMs: 2000, run: async () => nodes["payments-2"].proc.kill("SIGSTOP") }
+	});
+	const report = `frozen at ${faultAt} ms\n${summary(answers)}`;
+	const failed = answers.filter(a => a.status !== 201);
+	// In flight on it at the freeze: each waits for the probe (3 s without a PONG), then its twin.
+	const slowest = Math.max(...answers.map(a => a.ms));
+	// Started 5 s after the freeze or later: the frozen instance is out of the traffic.
+	const late = answers.filter(a => a.startedAt > faultAt! + 5000);
+	expect({ failed, report }).toEqual({ failed: [], report });
+	expect(slowest).toBeLessThan(5000);
+	expect(late.length).toBeGreaterThan(20);
+	expect(late.filter(a => a.ms >= 1000)).toEqual([]);
+
+	const after = await rejoin(order);
+	await expectEverySettled(admin, productId, placedBefore + answers.length + after);
+});
+
+it("kills a payments instance stopped while it holds the shared file's write lock: its twin writes on, no order fails", async () => {
+	const { admin, productId, order, placedBefore } = await shop();
+	const victim = nodes["payments-2"];
+	let stoppedHolding = false;
+	const { answers, faultAt } = await runLoad({
+		gateways: new Gateways([c.base]),
+		concurrency: 8,
+		durationMs: 8000,
+		request: order,
+		fault: {
+			atMs: 1500,
+			run: async () => {
+				stoppedHolding = await stopHoldingLock(
+					victim.proc,
+					path.join(c.dataDir, "payments.sqlite")
+				);
+			}
+		}
+	});
+	expect(stoppedHolding).toBe(true);
+	// Its twin waited 2 s for the lock (SQLITE_FENCE_STOPPED_MS), then killed it.
+	expect(victim.proc.signalCode).toBe("SIGKILL");
+	const report = `stopped holding the lock at ${faultAt} ms\n${summary(answers)}`;
+	const failed = answers.filter(a => a.status !== 201);
+	expect({ failed, report }).toEqual({ failed: [], report });
+	expect(Math.max(...answers.map(a => a.ms))).toBeLessThan(5000);
+
+	const after = await rejoin(order);
+	await expectEverySettled(admin, productId, placedBefore + answers.length + after);
 });
