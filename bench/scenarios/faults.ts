@@ -413,6 +413,11 @@ const FAULTS: Fault[] = [
 							victim.proc.kill("SIGCONT");
 						}
 					});
+					// Stopped inside one of its rare writes, its twin kills it (docs/data.md): no rejoin.
+					if (victim.proc.signalCode === "SIGKILL")
+						ctx.log(
+							"  inventory-1 was stopped holding the write lock: its twin killed it"
+						);
 					const answeredPerS = (from: number, to: number) =>
 						Math.round(
 							(answers
