@@ -138,6 +138,7 @@ export function openServiceDatabase(
 		synchronous: sqlite.synchronous,
 		busyTimeoutMs: sqlite.busyTimeoutMs,
 		fenceStoppedMs: sqlite.fenceStoppedMs,
+		checkpointMs: sqlite.checkpointMs,
 		logger,
 		groupCommit: sqlite.groupCommit,
 		docCacheSize: sqlite.docCacheSize

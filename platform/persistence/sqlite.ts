@@ -21,6 +21,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Errors } from "moleculer";
+import { checkpointInWorker } from "./checkpointer";
 import { fenceStoppedWriters } from "./lock-holders";
 
 export type Synchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -34,6 +35,8 @@ export interface SqliteOptions {
 	fenceStoppedMs?: number;
 	/** Where a stopped holder killed, or a lock held long by a running one, is told. */
 	logger?: { warn(msg: string): void; error(msg: string): void };
+	/** WAL checkpoints in a worker thread this often (ms); 0 or unset: SQLite's own, in COMMIT. */
+	checkpointMs?: number;
 	/** Commit once per event-loop turn (default) instead of once per operation. */
 	groupCommit?: boolean;
 	/** Parsed documents kept per table (0: none). */
@@ -145,6 +148,8 @@ export class SqliteDatabase {
 	private lookedAt = 0;
 	/** SQLite's busy timeout, after opening (ms). */
 	private readonly spinMs: number;
+	/** Takes the file back from the checkpoint worker. */
+	private readonly releaseCheckpoints?: () => void;
 
 	constructor(readonly options: SqliteOptions) {
 		if (options.file !== ":memory:")
@@ -154,6 +159,15 @@ export class SqliteDatabase {
 		this.db = new DatabaseSync(options.file, { timeout: options.busyTimeoutMs });
 		if (options.file !== ":memory:") this.db.exec("PRAGMA journal_mode = WAL");
 		this.db.exec(`PRAGMA synchronous = ${options.synchronous}`);
+		if (options.file !== ":memory:" && (options.checkpointMs ?? 0) > 0) {
+			this.db.exec("PRAGMA wal_autocheckpoint = 0");
+			this.releaseCheckpoints = checkpointInWorker(
+				options.file,
+				options.synchronous,
+				options.checkpointMs!,
+				() => this.db.isOpen && this.db.exec("PRAGMA wal_autocheckpoint = 1000")
+			);
+		}
 		// From here on a wait for another process's lock blocks for one short try at a time.
 		this.spinMs = Math.min(LOCK_SPIN_MS, options.busyTimeoutMs);
 		this.db.exec(`PRAGMA busy_timeout = ${this.spinMs}`);
@@ -276,6 +290,7 @@ export class SqliteDatabase {
 		if (this.db.isOpen) this.flush();
 		clearTimeout(this.lockTimer);
 		for (const waiter of this.waiting.splice(0)) waiter.fail(new Error("database closed"));
+		this.releaseCheckpoints?.();
 		this.forgetDocuments();
 		this.statements.clear();
 		if (this.db.isOpen) this.db.close();

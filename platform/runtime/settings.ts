@@ -66,6 +66,8 @@ export interface Settings {
 		busyTimeoutMs: number;
 		/** A process stopped with the write lock held is killed after this long (SQLITE_FENCE_STOPPED_MS; 0: never). */
 		fenceStoppedMs: number;
+		/** WAL checkpoints in a worker thread this often (SQLITE_CHECKPOINT_MS; 0: SQLite's own, in COMMIT). */
+		checkpointMs: number;
 		/** One COMMIT per event-loop turn for all of a database's operations (SQLITE_GROUP_COMMIT). */
 		groupCommit: boolean;
 		/** Parsed documents kept per table (SQLITE_DOC_CACHE; 0: none). */
@@ -353,6 +355,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			),
 			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
 			fenceStoppedMs: int(env, "SQLITE_FENCE_STOPPED_MS", 2000, 0, 60_000),
+			checkpointMs: int(env, "SQLITE_CHECKPOINT_MS", 200, 0, 60_000),
 			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true),
 			docCacheSize: int(env, "SQLITE_DOC_CACHE", 2000, 0, 1_000_000)
 		},

@@ -1,0 +1,59 @@
+/**
+ * WAL checkpoints in the worker thread (platform/persistence/checkpointer.ts), not in the COMMIT
+ * that crosses SQLite's auto-checkpoint: until a checkpoint copies them, new pages live in the
+ * `-wal` file only, so the database file grows exactly when one has run.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { SqliteDatabase } from "../../../../platform/persistence/sqlite";
+import { SqliteAdapter } from "../../../../platform/persistence/sqlite-adapter";
+
+let dir: string;
+let database: SqliteDatabase | undefined;
+
+beforeEach(() => {
+	dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-checkpoint-"));
+});
+afterEach(() => {
+	database?.close();
+	database = undefined;
+	fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A database with a table, then 200 documents in 200 commits (a few hundred WAL frames). */
+async function filled(checkpointMs: number) {
+	const file = path.join(dir, "things.sqlite");
+	database = new SqliteDatabase({
+		file,
+		synchronous: "NORMAL",
+		busyTimeoutMs: 1000,
+		checkpointMs
+	});
+	const store = new SqliteAdapter(database, "things");
+	store.init(null, { schema: {} });
+	await store.connect();
+	const before = fs.statSync(file).size;
+	for (let i = 0; i < 200; i++) await store.insert({ n: i, text: "x".repeat(600) });
+	return { file, before, autocheckpoint: database.db.prepare("PRAGMA wal_autocheckpoint").get() };
+}
+
+async function grows(file: string, from: number, withinMs: number): Promise<boolean> {
+	for (const until = Date.now() + withinMs; Date.now() < until;) {
+		if (fs.statSync(file).size > from) return true;
+		await new Promise(r => setTimeout(r, 20));
+	}
+	return false;
+}
+
+it("checkpoints in the worker: the database file takes the pages without any COMMIT doing it", async () => {
+	const { file, before, autocheckpoint } = await filled(50);
+	expect(autocheckpoint).toEqual({ wal_autocheckpoint: 0 });
+	expect(await grows(file, before, 5000)).toBe(true);
+});
+
+it("with checkpointMs 0 leaves them to SQLite's own, at 1000 pages: not yet here", async () => {
+	const { file, before, autocheckpoint } = await filled(0);
+	expect(autocheckpoint).toEqual({ wal_autocheckpoint: 1000 });
+	expect(await grows(file, before, 500)).toBe(false);
+});
