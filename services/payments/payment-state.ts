@@ -164,13 +164,13 @@ export interface PaymentDoc {
 	updatedAt: string;
 }
 
-/** A new payment, pending while the processor is asked; `number` is normalized and checked. */
 /** Who owns a change in progress: until when (epoch ms), and from which node. */
 export interface Lease {
 	lockedUntil: number;
 	lockedBy: string;
 }
 
+/** A new payment, pending while the processor is asked; `number` is normalized and checked. */
 export function newPayment(
 	input: Pick<PaymentDoc, "orderId" | "userId" | "amountCents" | "currency">,
 	number: string,
