@@ -154,8 +154,8 @@ async function expectEverySettled(admin: string, productId: string, placed: numb
 /** kill -STOP `proc` at a moment it holds `file`'s write lock (seen in /proc/locks). */
 async function stopHoldingLock(proc: ChildProcess, file: string): Promise<boolean> {
 	const pid = proc.pid!;
-	const until = Date.now() + 10_000;
-	while (Date.now() < until) {
+	const deadline = Date.now() + 10_000;
+	while (Date.now() < deadline) {
 		if (writeLockHolders(file).includes(pid)) {
 			proc.kill("SIGSTOP");
 			while (processState(pid) !== "T") await new Promise(r => setImmediate(r));
