@@ -259,10 +259,7 @@ export class SqliteDatabase {
 	private async readLater<T>(fn: () => T, err: unknown): Promise<T> {
 		const since = Date.now();
 		for (;;) {
-			const waited = Date.now() - since;
-			if (!isBusy(err)) throw err;
-			if (waited >= this.options.busyTimeoutMs)
-				throw new DatabaseBusyError(this.options.file, waited);
+			this.waitedSince(since, err);
 			await new Promise(resolve => setTimeout(resolve, LOCK_POLL_MS));
 			try {
 				return await this.readNow(fn);
@@ -469,6 +466,18 @@ export class SqliteDatabase {
 				);
 	}
 
+	/**
+	 * How long a wait begun at `since` has lasted, `err` being what the last try met: thrown unless
+	 * it is a lock another connection holds; past the busy timeout, a DatabaseBusyError instead.
+	 */
+	private waitedSince(since: number, err: unknown): number {
+		if (!isBusy(err)) throw err;
+		const waited = Date.now() - since;
+		if (waited >= this.options.busyTimeoutMs)
+			throw new DatabaseBusyError(this.options.file, waited);
+		return waited;
+	}
+
 	/** BEGIN IMMEDIATE, blocking up to the busy timeout: for start-up work and scripts only. */
 	private beginBlocking(): void {
 		const since = Date.now();
@@ -478,11 +487,7 @@ export class SqliteDatabase {
 				this.lookedAt = 0;
 				return;
 			} catch (err) {
-				const waited = Date.now() - since;
-				if (!isBusy(err)) throw err;
-				if (waited >= this.options.busyTimeoutMs)
-					throw new DatabaseBusyError(this.options.file, waited);
-				this.lookAtHolders(waited);
+				this.lookAtHolders(this.waitedSince(since, err));
 			}
 		}
 	}
