@@ -1,8 +1,8 @@
 /**
  * The SQLite adapter alone, in one process: a payment's life as the order path drives it (inbox
  * check, inserts, conditional updates by a unique index, an outbox pull by id, a read by id), 64
- * at a time, on a WAL file. Variants of SQLITE_DOC_CACHE run in alternating batches, so a busy
- * machine weighs on each alike; CPU µs per payment for each.
+ * at a time, on a WAL file. Group commit on and off (SQLITE_GROUP_COMMIT) run in alternating
+ * batches, so a busy machine weighs on each alike; CPU µs per payment for each.
  *
  *   npx tsx bench/persistence-micro.ts [rounds]
  */
@@ -16,12 +16,12 @@ const BATCH = 1500;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-micro-"));
 const now = () => new Date().toISOString();
 
-async function variant(name: string, docCacheSize: number) {
+async function variant(name: string, groupCommit: boolean) {
 	const database = new SqliteDatabase({
 		file: path.join(dir, `${name}.sqlite`),
 		synchronous: "NORMAL",
 		busyTimeoutMs: 5000,
-		docCacheSize
+		groupCommit
 	});
 	const payments = new SqliteAdapter(database, "payments");
 	const inbox = new SqliteAdapter(database, "inbox");
@@ -95,7 +95,7 @@ async function variant(name: string, docCacheSize: number) {
 async function main() {
 	const rounds = Number(process.argv[2] ?? 10);
 	const load = os.loadavg()[0];
-	const variants = [await variant("cache-0", 0), await variant("cache-2000", 2000)];
+	const variants = [await variant("group-commit", true), await variant("commit-each", false)];
 	for (const v of variants) await v.batch(2 * BATCH, false);
 	for (let r = 0; r < rounds; r++)
 		for (const v of r % 2 ? [...variants].reverse() : variants) await v.batch(BATCH);

@@ -140,8 +140,7 @@ export function openServiceDatabase(
 		fenceStoppedMs: sqlite.fenceStoppedMs,
 		checkpointMs: sqlite.checkpointMs,
 		logger,
-		groupCommit: sqlite.groupCommit,
-		docCacheSize: sqlite.docCacheSize
+		groupCommit: sqlite.groupCommit
 	});
 }
 

@@ -7,15 +7,15 @@
  * rewrites only those indexes. Conditions on `_id` and on indexed fields select rows in SQL; mingo
  * evaluates whatever SQL cannot decide exactly and applies the update operators. Every change that
  * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
- * transaction: atomic against every other process on the same file. Documents read or written are
- * kept parsed (DocCache, sqlite.ts); every caller gets its own copy.
+ * transaction: atomic against every other process on the same file. Every document is parsed from
+ * its row when read, so each caller has its own.
  */
 import { Context } from "mingo/core";
 import * as QueryOperators from "mingo/operators/query";
 import * as UpdateOperators from "mingo/operators/update";
 import { Query } from "mingo/query";
 import { newId } from "./ids";
-import { ident, type DocCache, type SqliteDatabase } from "./sqlite";
+import { ident, type SqliteDatabase } from "./sqlite";
 
 type Doc = Record<string, any>;
 type SQLValue = string | number | null;
@@ -130,19 +130,6 @@ export function jsonCopy(value: unknown, key: string | number = ""): any {
 	}
 }
 
-/** A deep copy of a document as JSON.parse gives it (plain objects, arrays and primitives only). */
-function copyStored(v: any): any {
-	if (typeof v !== "object" || v === null) return v;
-	if (Array.isArray(v)) {
-		const out = new Array(v.length);
-		for (let i = 0; i < v.length; i++) out[i] = copyStored(v[i]);
-		return out;
-	}
-	const out: Doc = {};
-	for (const k in v) setOwn(out, k, copyStored(v[k]));
-	return out;
-}
-
 /** `out[k] = x`, as JSON.parse sets it: "__proto__" an own property, not the prototype. */
 function setOwn(out: Doc, k: string, x: unknown): void {
 	if (k === "__proto__")
@@ -176,7 +163,6 @@ export class SqliteAdapter {
 	/** Indexed fields by name, with their column. */
 	private readonly indexed = new Map<string, { column: string; unique: boolean }>();
 	private tableSql = "";
-	private cache: DocCache | undefined;
 
 	constructor(
 		readonly database: SqliteDatabase,
@@ -203,7 +189,6 @@ export class SqliteAdapter {
 			`CREATE TABLE IF NOT EXISTS ${t} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`
 		);
 		this.tableSql = t;
-		this.cache = this.database.documents(this.table);
 	}
 
 	async disconnect(): Promise<void> {
@@ -258,10 +243,7 @@ export class SqliteAdapter {
 
 	findById(id: unknown): Promise<Doc | null> {
 		return this.database.read(() => {
-			if (typeof id !== "string") return null;
-			const doc = this.byId(id);
-			if (!doc) return null;
-			return this.cache ? copyStored(doc) : doc;
+			return typeof id === "string" ? (this.byId(id) ?? null) : null;
 		});
 	}
 
@@ -325,7 +307,6 @@ export class SqliteAdapter {
 			this.atomically(ids.length, () => {
 				for (const id of ids) {
 					remove.run(id);
-					this.cache?.removed(id);
 				}
 			});
 			return ids.length;
@@ -338,7 +319,6 @@ export class SqliteAdapter {
 				typeof id === "string" ? this.findSync({ query: { _id: id } })[0] : undefined;
 			if (!doc) return null;
 			this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`).run(doc._id);
-			this.cache?.removed(doc._id);
 			return doc;
 		}, ONE_WRITE);
 	}
@@ -346,7 +326,6 @@ export class SqliteAdapter {
 	clear(): Promise<number> {
 		return this.database.operation(() => {
 			const { changes } = this.database.statement(`DELETE FROM ${this.tableSql}`).run();
-			this.cache?.removed();
 			return Number(changes);
 		}, ONE_WRITE);
 	}
@@ -392,16 +371,13 @@ export class SqliteAdapter {
 				skipped++;
 				continue;
 			}
-			out.push(this.cache ? copyStored(doc) : doc);
+			out.push(doc);
 			if (out.length >= limit) break;
 		}
 		return out;
 	}
 
-	/**
-	 * The stored documents matching `query`, in `sort` order, read lazily. They may be the cache's
-	 * own objects: never to be changed or handed out.
-	 */
+	/** The stored documents matching `query`, in `sort` order, read lazily. */
 	private *stored(query: Doc, sort: [string, 1 | -1][]): Generator<Doc> {
 		const plan = this.plan(query);
 		const test = plan.exact ? null : new Query(query, QUERY_OPTIONS);
@@ -421,29 +397,17 @@ export class SqliteAdapter {
 		const rows = plan.single ? [stmt.get(...plan.params)] : stmt.iterate(...plan.params);
 		for (const row of rows) {
 			if (!row) break;
-			const doc = this.parsed(row.id as string, row.doc as string);
+			const doc = JSON.parse(row.doc as string) as Doc;
 			if (!test || test.test(doc)) yield doc;
 		}
 	}
 
-	/** The stored document with this id (the cache's own object), or undefined. */
+	/** The stored document with this id, or undefined. */
 	private byId(id: string): Doc | undefined {
-		const cached = this.cache?.get(id);
-		if (cached) return cached;
 		const row = this.database
 			.statement(`SELECT doc FROM ${this.tableSql} WHERE id = ?`)
 			.get(id);
-		return row ? this.parsed(id, row.doc as string) : undefined;
-	}
-
-	/** A row's document: the cached one, or parsed and remembered. */
-	private parsed(id: string, json: string): Doc {
-		let doc = this.cache?.get(id);
-		if (!doc) {
-			doc = JSON.parse(json) as Doc;
-			this.cache?.remember(id, doc);
-		}
-		return doc;
+		return row ? (JSON.parse(row.doc as string) as Doc) : undefined;
 	}
 
 	/** The SQL for a field: the id column, an indexed field's column, or a JSON extraction. */
@@ -541,15 +505,10 @@ export class SqliteAdapter {
 		}
 		const sql = `INSERT INTO ${this.tableSql} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
 		this.run(sql, params, doc);
-		if (!this.cache) return doc;
-		this.cache.wrote(_id, doc);
-		return copyStored(doc);
+		return doc;
 	}
 
-	/**
-	 * Apply a MongoDB update to a document read in this transaction (the caller's copy) and write it
-	 * back; the cache keeps the document as stored.
-	 */
+	/** Apply a MongoDB update to a document read in this transaction and write it back. */
 	private modify(doc: Doc, update: Doc): Doc {
 		const id = doc._id;
 		const before = [...this.indexed].map(([field]) => columnValue(doc, field));
@@ -568,7 +527,6 @@ export class SqliteAdapter {
 		}
 		params.push(id);
 		this.run(`UPDATE ${this.tableSql} SET ${sets.join(", ")} WHERE id = ?`, params, doc);
-		this.cache?.wrote(id, jsonCopy(doc));
 		return doc;
 	}
 

@@ -12,10 +12,6 @@
  * the event loop (the node keeps answering), up to the busy timeout. A holder stopped by a signal
  * (kill -STOP) never lets go: past `fenceStoppedMs` the waiter kills it (platform/persistence/
  * lock-holders.ts), as a supervisor would, so a frozen instance cannot stall its twins.
- *
- * Parsed documents are kept per table (DocCache) for as long as no other connection has committed:
- * `PRAGMA data_version` is compared after every BEGIN IMMEDIATE (no other writer can commit until
- * our COMMIT) and, for reads outside a transaction, once per synchronous stretch of JavaScript.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -39,14 +35,9 @@ export interface SqliteOptions {
 	checkpointMs?: number;
 	/** Commit once per event-loop turn (default) instead of once per operation. */
 	groupCommit?: boolean;
-	/** Parsed documents kept per table (0: none). */
-	docCacheSize?: number;
 }
 
 type Settle = (err?: unknown) => void;
-type Doc = Record<string, any>;
-
-export const DEFAULT_DOC_CACHE_SIZE = 2000;
 
 /** How long one try for a lock may block the event loop (ms): SQLite's busy timeout after opening. */
 const LOCK_SPIN_MS = 5;
@@ -79,68 +70,11 @@ export class DatabaseBusyError extends Errors.MoleculerRetryableError {
 /** SQLITE_BUSY, extended codes included: another connection holds the lock. */
 const isBusy = (err: unknown) => ((err as { errcode?: number } | null)?.errcode ?? 0) % 256 === 5;
 
-/** COMMITs made by any connection of this process: one may be to our file, seen without I/O. */
-let commitsInProcess = 0;
-
-/**
- * One table's documents by id, as JSON.parse gives them from the table: never handed out (callers
- * get copies), bounded, least recently used first out. Writes go through `wrote`/`removed`, so a
- * savepoint that is undone can drop exactly what it changed.
- */
-export class DocCache {
-	private readonly docs = new Map<string, Doc>();
-
-	constructor(
-		private readonly owner: SqliteDatabase,
-		private readonly size: number
-	) {}
-
-	get(id: string): Doc | undefined {
-		const doc = this.docs.get(id);
-		if (doc !== undefined) {
-			this.docs.delete(id);
-			this.docs.set(id, doc);
-		}
-		return doc;
-	}
-
-	/** A document just read from the table. */
-	remember(id: string, doc: Doc): void {
-		this.docs.delete(id);
-		this.docs.set(id, doc);
-		if (this.docs.size > this.size) this.docs.delete(this.docs.keys().next().value!);
-	}
-
-	/** A document just written to the table in this transaction. */
-	wrote(id: string, doc: Doc): void {
-		this.owner.journal(this, id);
-		this.remember(id, doc);
-	}
-
-	/** A document just deleted from the table in this transaction; all of them without `id`. */
-	removed(id?: string): void {
-		this.owner.journal(this, id);
-		this.forget(id);
-	}
-
-	forget(id?: string): void {
-		if (id === undefined) this.docs.clear();
-		else this.docs.delete(id);
-	}
-}
-
 export class SqliteDatabase {
 	readonly db: DatabaseSync;
 	private readonly statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
 	/** The operations of the open group transaction, settled at its COMMIT. */
 	private group: Settle[] | undefined;
-	private readonly caches = new Map<string, DocCache>();
-	/** `PRAGMA data_version` when the caches were last known to hold what the file holds. */
-	private dataVersion: unknown;
-	/** commitsInProcess when data_version was checked in this synchronous stretch, else -1. */
-	private checkedAt = -1;
-	/** Per open savepoint, the cached documents it changed (undefined: a whole table). */
-	private readonly journals: [DocCache, string | undefined][][] = [];
 	/** Operations waiting for the write lock, in the order they were asked for. */
 	private readonly waiting: Waiter[] = [];
 	private lockTimer: NodeJS.Timeout | undefined;
@@ -171,28 +105,6 @@ export class SqliteDatabase {
 		// From here on a wait for another process's lock blocks for one short try at a time.
 		this.spinMs = Math.min(LOCK_SPIN_MS, options.busyTimeoutMs);
 		this.db.exec(`PRAGMA busy_timeout = ${this.spinMs}`);
-	}
-
-	/** The parsed-document cache of `table`, or undefined when caching is off. */
-	documents(table: string): DocCache | undefined {
-		const size = this.options.docCacheSize ?? DEFAULT_DOC_CACHE_SIZE;
-		if (size <= 0) return undefined;
-		let cache = this.caches.get(table);
-		if (!cache) {
-			cache = new DocCache(this, size);
-			this.caches.set(table, cache);
-		}
-		return cache;
-	}
-
-	/** Drop every cached document (after a change made with SQL of one's own, or a lost transaction). */
-	forgetDocuments(): void {
-		for (const cache of this.caches.values()) cache.forget();
-	}
-
-	/** Note a cached document changed inside the open savepoint, to drop should it be undone. */
-	journal(cache: DocCache, id: string | undefined): void {
-		this.journals.at(-1)?.push([cache, id]);
 	}
 
 	/** A prepared statement, kept for the next call with the same SQL. */
@@ -250,7 +162,6 @@ export class SqliteDatabase {
 	}
 
 	private readNow<T>(fn: () => T): Promise<T> {
-		if (!this.db.isTransaction) this.checkVersionOnce();
 		const result = fn();
 		return this.group ? this.afterCommit(() => result) : Promise.resolve(result);
 	}
@@ -275,7 +186,6 @@ export class SqliteDatabase {
 		let failure: unknown;
 		try {
 			this.statement("COMMIT").run();
-			commitsInProcess++;
 		} catch (err) {
 			failure = err;
 			if (this.db.isTransaction) this.statement("ROLLBACK").run();
@@ -288,7 +198,6 @@ export class SqliteDatabase {
 		clearTimeout(this.lockTimer);
 		for (const waiter of this.waiting.splice(0)) waiter.fail(new Error("database closed"));
 		this.releaseCheckpoints?.();
-		this.forgetDocuments();
 		this.statements.clear();
 		if (this.db.isOpen) this.db.close();
 	}
@@ -296,54 +205,28 @@ export class SqliteDatabase {
 	/** Run `fn` inside the open transaction; if it throws, undo what it did, and only that. */
 	private inSavepoint<T>(fn: () => T): T {
 		this.statement("SAVEPOINT op").run();
-		this.journals.push([]);
 		try {
 			const result = fn();
 			this.statement("RELEASE op").run();
-			const changed = this.journals.pop()!;
-			this.journals.at(-1)?.push(...changed);
 			return result;
 		} catch (err) {
-			for (const [cache, id] of this.journals.pop()!) cache.forget(id);
 			if (this.db.isTransaction) {
 				this.statement("ROLLBACK TO op").run();
 				this.statement("RELEASE op").run();
-			} else this.forgetDocuments();
+			}
 			throw err;
 		}
 	}
 
-	/** Take the write lock; drop the cached documents if another connection committed meanwhile. */
+	/** Take the write lock: what is read from here until COMMIT cannot change meanwhile. */
 	private begin(): void {
 		this.statement("BEGIN IMMEDIATE").run();
-		if (this.caches.size) this.checkVersion();
-	}
-
-	private checkVersion(): void {
-		const version = this.statement("PRAGMA data_version").get()!.data_version;
-		if (version !== this.dataVersion) {
-			this.forgetDocuments();
-			this.dataVersion = version;
-		}
-	}
-
-	/**
-	 * Outside a transaction, once per synchronous stretch and commit in this process: nothing from
-	 * outside (a message saying another process wrote) reaches this process before the stretch
-	 * ends, so later reads in it may use what the check found.
-	 */
-	private checkVersionOnce(): void {
-		if (this.checkedAt === commitsInProcess || !this.caches.size) return;
-		this.checkVersion();
-		if (this.checkedAt < 0) queueMicrotask(() => (this.checkedAt = -1));
-		this.checkedAt = commitsInProcess;
 	}
 
 	/** Settle the group's operations: with `err` when it did not commit. */
 	private endGroup(err?: unknown): void {
 		const group = this.group ?? [];
 		this.group = undefined;
-		if (err) this.forgetDocuments();
 		for (const settle of group) settle(err);
 	}
 
@@ -399,11 +282,9 @@ export class SqliteDatabase {
 		try {
 			const result = fn();
 			this.statement("COMMIT").run();
-			commitsInProcess++;
 			return result;
 		} catch (err) {
 			if (this.db.isTransaction) this.statement("ROLLBACK").run();
-			this.forgetDocuments();
 			throw err;
 		}
 	}

@@ -70,8 +70,6 @@ export interface Settings {
 		checkpointMs: number;
 		/** One COMMIT per event-loop turn for all of a database's operations (SQLITE_GROUP_COMMIT). */
 		groupCommit: boolean;
-		/** Parsed documents kept per table (SQLITE_DOC_CACHE; 0: none). */
-		docCacheSize: number;
 	};
 	jwt: { secret: string; expiresInSec: number; issuer: string; audience: string };
 	/** scrypt N of new password hashes (r = 8, p = 1). */
@@ -356,8 +354,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
 			fenceStoppedMs: int(env, "SQLITE_FENCE_STOPPED_MS", 2000, 0, 60_000),
 			checkpointMs: int(env, "SQLITE_CHECKPOINT_MS", 200, 0, 60_000),
-			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true),
-			docCacheSize: int(env, "SQLITE_DOC_CACHE", 2000, 0, 1_000_000)
+			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true)
 		},
 		jwt: {
 			secret: secret || DEV_JWT_SECRET,

@@ -224,7 +224,7 @@ describe("the SQLite adapter", () => {
 		expect(() => jsonCopy({ big: 1n })).toThrow(TypeError);
 	});
 
-	it("serves a document from its cache as stored, never the object a caller got", async () => {
+	it("hands every caller a document of its own, as stored, never the object another caller got", async () => {
 		const doc = await store.insert({ status: "a", due: { at: "2030" }, list: [{ x: 1 }] });
 		doc.list[0].x = 2;
 		const found = (await store.findById(doc._id))!;
