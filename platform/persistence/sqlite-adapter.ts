@@ -48,6 +48,7 @@ export class DuplicateKeyError extends Error {
 }
 
 const FIELD = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+const FIELD_NAME = /^[A-Za-z_][\w]*$/;
 const columnOf = (field: string) => `f_${field.replace(/\./g, "__")}`;
 const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
@@ -242,9 +243,7 @@ export class SqliteAdapter {
 	}
 
 	findById(id: unknown): Promise<Doc | null> {
-		return this.database.read(() => {
-			return typeof id === "string" ? (this.byId(id) ?? null) : null;
-		});
+		return this.database.read(() => (typeof id === "string" ? (this.byId(id) ?? null) : null));
 	}
 
 	findByIds(ids: unknown[]): Promise<Doc[]> {
@@ -290,6 +289,8 @@ export class SqliteAdapter {
 
 	updateMany(query: Doc, update: Doc): Promise<number> {
 		return this.database.operation(() => {
+			const inSql = this.setInSql(query, update);
+			if (inSql) return inSql();
 			const docs = this.findSync({ query });
 			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
 			return docs.length;
@@ -391,7 +392,7 @@ export class SqliteAdapter {
 			? ` ORDER BY ${sort.map(([field, dir]) => `${this.expression(field)} ${dir < 0 ? "DESC" : "ASC"}`).join(", ")}`
 			: "";
 		const stmt = this.database.statement(
-			`SELECT id, doc FROM ${this.tableSql}${plan.where}${order}`
+			`SELECT doc FROM ${this.tableSql}${plan.where}${order}`
 		);
 		// Equality on a unique column: one row at most (get() costs less than an iterator).
 		const rows = plan.single ? [stmt.get(...plan.params)] : stmt.iterate(...plan.params);
@@ -528,6 +529,43 @@ export class SqliteAdapter {
 		params.push(id);
 		this.run(`UPDATE ${this.tableSql} SET ${sets.join(", ")} WHERE id = ?`, params, doc);
 		return doc;
+	}
+
+	/**
+	 * An update that SQL makes alone, no document read into JavaScript: a query SQL decides
+	 * exactly and a `$set` of top-level fields (json_set; a new field goes last, as in MongoDB).
+	 * Undefined for any other update.
+	 */
+	private setInSql(query: Doc, update: Doc): (() => number) | undefined {
+		const keys = Object.keys(update);
+		if (keys.length !== 1 || keys[0] !== "$set") return undefined;
+		const set = update.$set as Doc;
+		const fields = Object.keys(set);
+		const texts: string[] = [];
+		for (const field of fields) {
+			const text =
+				field === "_id" || !FIELD_NAME.test(field) ? undefined : JSON.stringify(set[field]);
+			if (text === undefined) return undefined;
+			texts.push(text);
+		}
+		const plan = this.plan(query);
+		if (!plan.exact || fields.length === 0) return undefined;
+		const sets = [`doc = json_set(doc${fields.map(() => ", ?, json(?)").join("")})`];
+		const params: SQLValue[] = fields.flatMap((f, i) => [jsonPath(f), texts[i]]);
+		for (const [field, { column }] of this.indexed) {
+			const top = field.split(".", 1)[0];
+			if (!Object.hasOwn(set, top)) continue;
+			sets.push(`${ident(column)} = ?`);
+			params.push(columnValue({ [top]: JSON.parse(texts[fields.indexOf(top)]) }, field));
+		}
+		const sql = `UPDATE ${this.tableSql} SET ${sets.join(", ")}${plan.where}`;
+		return () => {
+			try {
+				return Number(this.database.statement(sql).run(...params, ...plan.params).changes);
+			} catch (err) {
+				throw this.duplicateOf(err, { _id: undefined, ...set }) ?? err;
+			}
+		};
 	}
 
 	/** Run an insert or update of `doc`; a unique index's refusal names its field. */

@@ -119,6 +119,40 @@ describe("the SQLite adapter", () => {
 		expect((await store.find({ query: { "due.at": "2027" } })).map(d => d.n)).toEqual([3]);
 	});
 
+	it("makes a $set on a query SQL decides in SQL alone, to the document the query dialect would make", async () => {
+		const base = { status: "a", due: { at: "2026" }, keep: [1, { x: "é" }], n: 1 };
+		const set = {
+			due: { at: "2031", by: "u" },
+			extra: { when: new Date(0), list: [NaN, "\u2028"] },
+			n: 2
+		};
+		const viaSql = await store.insert(base);
+		const viaJs = await store.insert({ ...base, status: "b" });
+		const statements = jest.spyOn(database, "statement");
+		expect(await store.updateMany({ _id: viaSql._id, status: "a" }, { $set: set })).toBe(1);
+		const made = statements.mock.calls.map(([sql]) => sql.split(" ")[0]);
+		expect(made.filter(word => word !== "BEGIN" && word !== "COMMIT")).toEqual(["UPDATE"]);
+		statements.mockRestore();
+		// $exists is not decided in SQL: read, changed by the query dialect, written back.
+		await store.updateMany({ _id: viaJs._id, extra: { $exists: false } }, { $set: set });
+		const { _id: a, ...sqlDoc } = (await store.findById(viaSql._id))!;
+		const { _id: b, ...jsDoc } = (await store.findById(viaJs._id))!;
+		expect([a, b]).toEqual([viaSql._id, viaJs._id]);
+		// Byte for byte, key order included (the status in its place is all that differs).
+		expect(JSON.stringify({ ...sqlDoc, status: "b" })).toBe(JSON.stringify(jsDoc));
+		// The indexed column under a set field follows it; a query matching nothing changes nothing.
+		expect((await store.find({ query: { "due.at": "2031" } })).length).toBe(2);
+		expect(await store.updateMany({ _id: viaSql._id, status: "zz" }, { $set: { n: 9 } })).toBe(
+			0
+		);
+		expect((await store.findById(viaSql._id))!.n).toBe(2);
+		expect(
+			await store
+				.updateMany({ status: "a" }, { $set: { due: { at: ["no"] } } })
+				.catch(e => e.message)
+		).toMatch(/must hold a string or a number/);
+	});
+
 	it("replaces an earlier version's generated index column, keeping its documents findable", async () => {
 		const old = new SqliteDatabase({
 			file: ":memory:",
