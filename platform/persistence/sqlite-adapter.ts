@@ -156,6 +156,13 @@ function sortKeys(sort: FindFilters["sort"]): [string, 1 | -1][] {
 	return Object.entries(sort).map(([key, dir]) => [key, dir < 0 ? -1 : 1]);
 }
 
+/** An UPDATE statement that makes a `$set` alone, and the fields it sets. */
+interface SetInSql {
+	sql: string;
+	params: SQLValue[];
+	set: Doc;
+}
+
 export class SqliteAdapter {
 	broker: unknown;
 	service: any;
@@ -282,6 +289,11 @@ export class SqliteAdapter {
 	/** Atomically update the first document matching `query`: the updated document, or null. */
 	updateOne(query: Doc, update: Doc): Promise<Doc | null> {
 		return this.database.operation(() => {
+			const inSql = this.setInSql(query, update, true);
+			if (inSql) {
+				const row = this.runSet(inSql, "get") as { doc: string } | undefined;
+				return row ? (JSON.parse(row.doc) as Doc) : null;
+			}
 			const [doc] = this.findSync({ query, limit: 1 });
 			return doc ? this.modify(doc, update) : null;
 		}, ONE_WRITE);
@@ -289,8 +301,8 @@ export class SqliteAdapter {
 
 	updateMany(query: Doc, update: Doc): Promise<number> {
 		return this.database.operation(() => {
-			const inSql = this.setInSql(query, update);
-			if (inSql) return inSql();
+			const inSql = this.setInSql(query, update, false);
+			if (inSql) return Number((this.runSet(inSql, "run") as { changes: number }).changes);
 			const docs = this.findSync({ query });
 			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
 			return docs.length;
@@ -532,11 +544,12 @@ export class SqliteAdapter {
 	}
 
 	/**
-	 * An update that SQL makes alone, no document read into JavaScript: a query SQL decides
-	 * exactly and a `$set` of top-level fields (json_set; a new field goes last, as in MongoDB).
-	 * Undefined for any other update.
+	 * An update that SQL makes alone, no document read into JavaScript: a `$set` of top-level
+	 * fields (json_set; a new field goes last, as in MongoDB) on a query SQL decides exactly, for
+	 * one document (`one`: by a unique field, the document returned) or all that match. Undefined
+	 * for any other update.
 	 */
-	private setInSql(query: Doc, update: Doc): (() => number) | undefined {
+	private setInSql(query: Doc, update: Doc, one: boolean): SetInSql | undefined {
 		const keys = Object.keys(update);
 		if (keys.length !== 1 || keys[0] !== "$set") return undefined;
 		const set = update.$set as Doc;
@@ -549,7 +562,7 @@ export class SqliteAdapter {
 			texts.push(text);
 		}
 		const plan = this.plan(query);
-		if (!plan.exact || fields.length === 0) return undefined;
+		if (!plan.exact || fields.length === 0 || (one && !plan.single)) return undefined;
 		const sets = [`doc = json_set(doc${fields.map(() => ", ?, json(?)").join("")})`];
 		const params: SQLValue[] = fields.flatMap((f, i) => [jsonPath(f), texts[i]]);
 		for (const [field, { column }] of this.indexed) {
@@ -558,14 +571,22 @@ export class SqliteAdapter {
 			sets.push(`${ident(column)} = ?`);
 			params.push(columnValue({ [top]: JSON.parse(texts[fields.indexOf(top)]) }, field));
 		}
-		const sql = `UPDATE ${this.tableSql} SET ${sets.join(", ")}${plan.where}`;
-		return () => {
-			try {
-				return Number(this.database.statement(sql).run(...params, ...plan.params).changes);
-			} catch (err) {
-				throw this.duplicateOf(err, { _id: undefined, ...set }) ?? err;
-			}
+		params.push(...plan.params);
+		const returning = one ? " RETURNING doc" : "";
+		return {
+			sql: `UPDATE ${this.tableSql} SET ${sets.join(", ")}${plan.where}${returning}`,
+			params,
+			set
 		};
+	}
+
+	/** Run an update setInSql made; a unique index's refusal names its field. */
+	private runSet({ sql, params, set }: SetInSql, how: "run" | "get") {
+		try {
+			return this.database.statement(sql)[how](...params);
+		} catch (err) {
+			throw this.duplicateOf(err, { _id: undefined, ...set }) ?? err;
+		}
 	}
 
 	/** Run an insert or update of `doc`; a unique index's refusal names its field. */

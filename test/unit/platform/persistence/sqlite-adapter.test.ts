@@ -132,7 +132,6 @@ describe("the SQLite adapter", () => {
 		expect(await store.updateMany({ _id: viaSql._id, status: "a" }, { $set: set })).toBe(1);
 		const made = statements.mock.calls.map(([sql]) => sql.split(" ")[0]);
 		expect(made.filter(word => word !== "BEGIN" && word !== "COMMIT")).toEqual(["UPDATE"]);
-		statements.mockRestore();
 		// $exists is not decided in SQL: read, changed by the query dialect, written back.
 		await store.updateMany({ _id: viaJs._id, extra: { $exists: false } }, { $set: set });
 		const { _id: a, ...sqlDoc } = (await store.findById(viaSql._id))!;
@@ -146,6 +145,14 @@ describe("the SQLite adapter", () => {
 			0
 		);
 		expect((await store.findById(viaSql._id))!.n).toBe(2);
+		// One document by a unique field: the UPDATE returns it, as stored.
+		statements.mockClear();
+		const one = await store.updateOne({ _id: viaSql._id }, { $set: { when: new Date(0) } });
+		expect(one).toEqual(await store.findById(viaSql._id));
+		expect(one!.when).toBe(new Date(0).toJSON());
+		expect(statements.mock.calls.filter(([sql]) => sql.startsWith("SELECT"))).toHaveLength(1);
+		expect(await store.updateOne({ _id: viaSql._id, n: 7 }, { $set: { n: 9 } })).toBeNull();
+		statements.mockRestore();
 		expect(
 			await store
 				.updateMany({ status: "a" }, { $set: { due: { at: ["no"] } } })
