@@ -286,7 +286,10 @@ export class SqliteAdapter {
 		);
 	}
 
-	/** Atomically update the first document matching `query`: the updated document, or null. */
+	/**
+	 * Atomically update the first document matching `query`: the updated document, or null. A `$set`
+	 * made in SQL returns it as stored; one applied by mingo keeps the values as the update gave them.
+	 */
 	updateOne(query: Doc, update: Doc): Promise<Doc | null> {
 		return this.database.operation(() => {
 			const inSql = this.setInSql(query, update, true);
@@ -318,9 +321,7 @@ export class SqliteAdapter {
 			const ids = [...this.stored(this.withSearch({ query }), [])].map(doc => doc._id);
 			const remove = this.database.statement(`DELETE FROM ${this.tableSql} WHERE id = ?`);
 			this.atomically(ids.length, () => {
-				for (const id of ids) {
-					remove.run(id);
-				}
+				for (const id of ids) remove.run(id);
 			});
 			return ids.length;
 		}, ONE_WRITE);
