@@ -48,6 +48,7 @@ export class DuplicateKeyError extends Error {
 }
 
 const FIELD = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+// A top-level field whose JSON path (`$.name`) SQLite reads as that one key.
 const FIELD_NAME = /^[A-Za-z_][\w]*$/;
 const columnOf = (field: string) => `f_${field.replace(/\./g, "__")}`;
 const jsonPath = (field: string) => `$.${field}`;
@@ -555,15 +556,16 @@ export class SqliteAdapter {
 		if (keys.length !== 1 || keys[0] !== "$set") return undefined;
 		const set = update.$set as Doc;
 		const fields = Object.keys(set);
+		if (fields.length === 0 || fields.some(f => f === "_id" || !FIELD_NAME.test(f)))
+			return undefined;
+		const plan = this.plan(query);
+		if (!plan.exact || (one && !plan.single)) return undefined;
 		const texts: string[] = [];
 		for (const field of fields) {
-			const text =
-				field === "_id" || !FIELD_NAME.test(field) ? undefined : JSON.stringify(set[field]);
-			if (text === undefined) return undefined;
+			const text = JSON.stringify(set[field]);
+			if (text === undefined) return undefined; // undefined, a function: left to mingo
 			texts.push(text);
 		}
-		const plan = this.plan(query);
-		if (!plan.exact || fields.length === 0 || (one && !plan.single)) return undefined;
 		const sets = [`doc = json_set(doc${fields.map(() => ", ?, json(?)").join("")})`];
 		const params: SQLValue[] = fields.flatMap((f, i) => [jsonPath(f), texts[i]]);
 		for (const [field, { column }] of this.indexed) {
