@@ -13,6 +13,7 @@ import { ConfigError, isNatsUrl, settings } from "./platform/runtime/settings";
 import { endpointFailed, retryable } from "./platform/messaging/retry";
 import { ShopValidator } from "./platform/http/validator";
 import { startHealthServer } from "./platform/runtime/health";
+import { keepMemoryReducerWorking } from "./platform/runtime/idle-memory";
 import {
 	jsonLogFormatter,
 	printObject,
@@ -190,8 +191,10 @@ const brokerConfig: BrokerOptions = {
 	],
 	replOptions: { customCommands: replCommands as never },
 
-	// Per-node liveness/readiness endpoint, opt-in so several nodes can share a host.
 	async created(broker) {
+		// What a load left in the heap goes back within seconds of idling, not 100 s (idle-memory.ts).
+		keepMemoryReducerWorking();
+		// Per-node liveness/readiness endpoint, opt-in so several nodes can share a host.
 		const { port, host } = health;
 		if (port == null) return;
 		healthServer = await startHealthServer(broker, port, host).catch(err => {

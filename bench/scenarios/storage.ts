@@ -141,8 +141,9 @@ async function rssGrowth(ctx: BenchContext, stack: Stack, count: number) {
 }
 
 /**
- * How long "at rest" may take: V8's memory reducer starts 30 s after the last GC
- * (--gc-memory-reducer-start-delay-ms) and collects 8 s later (--memory-reducer-delay-ms).
+ * How long "at rest" may take: V8's memory reducer looks at the allocation rate every 8 s
+ * (--memory-reducer-delay-ms) and collects at the first look that finds the node idle
+ * (platform/runtime/idle-memory.ts); the sampling stops once every node is under 1.5x.
  */
 const REST_S = 75;
 
