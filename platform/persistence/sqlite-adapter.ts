@@ -54,6 +54,10 @@ const columnOf = (field: string) => `f_${field.replace(/\./g, "__")}`;
 const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
 	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+const isPlainObject = (v: unknown): v is Doc =>
+	typeof v === "object" &&
+	v !== null &&
+	(Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 const ID_ONLY = " WHERE id = ?";
 const ONE_WRITE = { oneWrite: true };
 const RANGE: Record<string, string> = { $lt: "<", $lte: "<=", $gt: ">", $gte: ">=" };
@@ -157,11 +161,94 @@ function sortKeys(sort: FindFilters["sort"]): [string, 1 | -1][] {
 	return Object.entries(sort).map(([key, dir]) => [key, dir < 0 ? -1 : 1]);
 }
 
-/** An UPDATE statement that makes a `$set` alone, and the fields it sets. */
+/**
+ * An UPDATE statement that makes an update alone, and the fields it sets. `guarded`: it changes
+ * only documents of plain shapes, so one it leaves unchanged is for mingo to decide.
+ */
 interface SetInSql {
 	sql: string;
-	params: SQLValue[];
+	params: (SQLValue | bigint)[];
 	set: Doc;
+	guarded?: boolean;
+}
+
+// A path segment changeInSql quotes into a JSON path: no dot, no quote, no `$` operator.
+const SEGMENT = /^[A-Za-z0-9_]+$/;
+const quotedPath = (field: string) =>
+	`$${field
+		.split(".")
+		.map(key => `."${key}"`)
+		.join("")}`;
+// SQLite's json_type of a JSON value of this JavaScript value's kind.
+const JSON_TYPE = (v: string | number | boolean) =>
+	typeof v === "string"
+		? "= 'text'"
+		: typeof v === "number"
+			? "IN ('integer', 'real')"
+			: `= '${v}'`;
+// A JavaScript number as SQLite should see it: an integer as an INTEGER, not a REAL.
+const sqlNumber = (n: number) => (Number.isSafeInteger(n) ? BigInt(n) : n);
+const isPlainPath = (path: string) => path.split(".").every(key => SEGMENT.test(key));
+
+/** SQL terms that each parent on `path` is an object: MongoDB's path then means what SQLite's does. */
+function parentsAreObjects(path: string, params: (SQLValue | bigint)[]): string[] {
+	const keys = path.split(".");
+	const terms: string[] = [];
+	for (let i = 1; i < keys.length; i++) {
+		terms.push(`json_type(doc, ?) = 'object'`);
+		params.push(quotedPath(keys.slice(0, i).join(".")));
+	}
+	return terms;
+}
+
+/**
+ * SQL terms on the stored JSON that match a document only if `query` does: scalar equalities,
+ * same-type ranges and `$exists` on paths whose parents are objects and whose value is not an
+ * array (there SQL and MongoDB mean the same), and `$or` of such. SQL may miss a document the
+ * query matches (an array on its path): the caller leaves those to mingo. Undefined for any
+ * other query. Parameters are pushed in the terms' order.
+ */
+function jsonConditions(query: Doc, params: (SQLValue | bigint)[]): string[] | undefined {
+	const terms: string[] = [];
+	for (const [key, cond] of Object.entries(query)) {
+		if (key === "$or") {
+			if (!Array.isArray(cond) || cond.length === 0) return undefined;
+			const branches: string[] = [];
+			for (const branch of cond) {
+				const inner = isPlainObject(branch) ? jsonConditions(branch, params) : undefined;
+				if (!inner || inner.length === 0) return undefined;
+				branches.push(`(${inner.join(" AND ")})`);
+			}
+			terms.push(`(${branches.join(" OR ")})`);
+			continue;
+		}
+		if (key === "_id" || !isPlainPath(key)) return undefined;
+		terms.push(...parentsAreObjects(key, params));
+		const conditions: [string, unknown][] = isPlainObject(cond)
+			? Object.entries(cond)
+			: [["$eq", cond]];
+		if (conditions.length === 0) return undefined;
+		for (const [op, value] of conditions) {
+			if (op === "$exists" && typeof value === "boolean") {
+				terms.push(`json_type(doc, ?) IS ${value ? "NOT " : ""}NULL`);
+				params.push(quotedPath(key));
+			} else if (op === "$eq" && typeof value === "boolean") {
+				terms.push(`json_type(doc, ?) ${JSON_TYPE(value)}`);
+				params.push(quotedPath(key));
+			} else if ((op === "$eq" || op in RANGE) && isScalar(value)) {
+				const compare = op === "$eq" ? "=" : RANGE[op];
+				terms.push(
+					`json_type(doc, ?) ${JSON_TYPE(value)} AND json_extract(doc, ?) ${compare} ?`
+				);
+				params.push(
+					quotedPath(key),
+					quotedPath(key),
+					typeof value === "number" ? sqlNumber(value) : value
+				);
+			} else return undefined;
+		}
+	}
+	return terms;
 }
 
 export class SqliteAdapter {
@@ -293,10 +380,11 @@ export class SqliteAdapter {
 	 */
 	updateOne(query: Doc, update: Doc): Promise<Doc | null> {
 		return this.database.operation(() => {
-			const inSql = this.setInSql(query, update, true);
+			const inSql = this.setInSql(query, update, true) ?? this.changeInSql(query, update);
 			if (inSql) {
 				const row = this.runSet(inSql, "get") as { doc: string } | undefined;
-				return row ? (JSON.parse(row.doc) as Doc) : null;
+				if (row) return JSON.parse(row.doc) as Doc;
+				if (!inSql.guarded) return null;
 			}
 			const [doc] = this.findSync({ query, limit: 1 });
 			return doc ? this.modify(doc, update) : null;
@@ -580,6 +668,80 @@ export class SqliteAdapter {
 			sql: `UPDATE ${this.tableSql} SET ${sets.join(", ")}${plan.where}${returning}`,
 			params,
 			set
+		};
+	}
+
+	/**
+	 * One document by a unique field, changed by SQL alone: `$set`, `$inc` and `$unset` of paths no
+	 * index reads, under conditions on other paths (jsonConditions). A document it leaves
+	 * unchanged, unmatched or of a shape SQL does not decide, is left to mingo. Undefined for any
+	 * other update or query.
+	 */
+	private changeInSql(query: Doc, update: Doc): SetInSql | undefined {
+		const edits: [op: string, path: string, value: unknown][] = [];
+		for (const [op, fields] of Object.entries(update)) {
+			if ((op !== "$set" && op !== "$inc" && op !== "$unset") || !isPlainObject(fields))
+				return undefined;
+			for (const [path, value] of Object.entries(fields)) edits.push([op, path, value]);
+		}
+		const changed = edits.map(([, path]) => path);
+		const overlaps = (a: string, b: string) =>
+			a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+		if (
+			changed.length === 0 ||
+			changed.some(
+				(path, i) =>
+					!isPlainPath(path) ||
+					overlaps(path, "_id") ||
+					changed.some((other, j) => j > i && overlaps(path, other)) ||
+					[...this.indexed.keys()].some(field => overlaps(path, field))
+			)
+		)
+			return undefined;
+
+		const indexedPart: Doc = {};
+		const rest: Doc = {};
+		for (const [key, cond] of Object.entries(query))
+			(key === "_id" || this.indexed.has(key) ? indexedPart : rest)[key] = cond;
+		const plan = this.plan(indexedPart);
+		if (!plan.exact || !plan.single) return undefined;
+		const where = [plan.where.slice(" WHERE ".length)];
+		const whereParams: (SQLValue | bigint)[] = [...plan.params];
+		const matched = jsonConditions(rest, whereParams);
+		if (!matched) return undefined;
+		where.push(...matched);
+
+		const pairs: string[] = [];
+		const pairParams: (SQLValue | bigint)[] = [];
+		const removed: string[] = [];
+		const set: Doc = {};
+		for (const [op, path, value] of edits) {
+			// MongoDB makes missing parents; json_set does not: those are left to mingo.
+			where.push(...parentsAreObjects(path, whereParams));
+			if (op === "$unset") {
+				removed.push(quotedPath(path));
+			} else if (op === "$inc") {
+				if (typeof value !== "number" || !Number.isFinite(value)) return undefined;
+				where.push(`json_type(doc, ?) IN ('integer', 'real')`);
+				whereParams.push(quotedPath(path));
+				pairs.push(`?, json_extract(doc, ?) + ?`);
+				pairParams.push(quotedPath(path), quotedPath(path), sqlNumber(value));
+			} else {
+				const text = JSON.stringify(value);
+				if (text === undefined) return undefined;
+				pairs.push(`?, json(?)`);
+				pairParams.push(quotedPath(path), text);
+				set[path] = value;
+			}
+		}
+		let expression = pairs.length ? `json_set(doc, ${pairs.join(", ")})` : "doc";
+		if (removed.length)
+			expression = `json_remove(${expression}${removed.map(() => ", ?").join("")})`;
+		return {
+			sql: `UPDATE ${this.tableSql} SET doc = ${expression} WHERE ${where.join(" AND ")} RETURNING doc`,
+			params: [...pairParams, ...removed, ...whereParams],
+			set,
+			guarded: true
 		};
 	}
 

@@ -160,6 +160,77 @@ describe("the SQLite adapter", () => {
 		).toMatch(/must hold a string or a number/);
 	});
 
+	it("changes one document by $set, $inc and $unset in SQL alone, as the query dialect would", async () => {
+		const other = new SqliteAdapter(database, "others");
+		other.init(null, { schema: {} });
+		await other.connect();
+		await other.ensureIndex({ field: "status" });
+		const docs = [
+			{ _id: "plain", status: "a", active: true, stock: 10, holds: {}, n: "x" },
+			{ _id: "arrays", active: [true], stock: [10], holds: [{ o1: 1 }], n: ["x"] },
+			{ _id: "bare", stock: 10.5, n: "x" },
+			{ _id: "other", active: false, stock: "10", holds: { o1: null }, n: "y" }
+		];
+		const cases: [query: object, update: object][] = [
+			[
+				{ active: true, "holds.o1": { $exists: false }, stock: { $gte: 3 } },
+				{ $inc: { stock: -3 }, $set: { "holds.o1": 3, updatedAt: "t" } }
+			],
+			[{ "holds.o1": { $exists: true } }, { $unset: { "holds.o1": "" } }],
+			[{ stock: 10 }, { $inc: { stock: 1 }, $set: { "meta.x": 1 } }],
+			[{ active: false, stock: { $lt: "2" } }, { $set: { n: { deep: [1, "é", null] } } }],
+			[
+				{ n: "x", status: "a" },
+				{ $unset: { absent: 1 }, $inc: { stock: 0.5 } }
+			],
+			[{ n: { $eq: "x" }, active: { $exists: false } }, { $set: { active: true } }],
+			[
+				{ $or: [{ stock: { $gte: 11 } }, { stock: { $gte: 3, $lte: 10 }, n: "x" }] },
+				{ $inc: { stock: -3 } }
+			],
+			[{ $or: [{ "holds.o1": null }, { "holds.o1": 1 }] }, { $unset: { holds: 1 } }]
+		];
+		const statements = jest.spyOn(database, "statement");
+		let inSqlAlone = 0;
+		for (const [query, update] of cases) {
+			for (const doc of docs) {
+				await store.insert(doc);
+				await other.insert(doc);
+				statements.mockClear();
+				const viaSql = await store.updateOne({ _id: doc._id, ...query }, update);
+				const made = statements.mock.calls.map(([sql]) => sql.split(" ")[0]);
+				if (made.filter(w => w !== "BEGIN" && w !== "COMMIT").join() === "UPDATE")
+					inSqlAlone++;
+				// $and hides the query from SQL: read, decided and changed by mingo.
+				const viaMingo = await other.updateOne({ $and: [{ _id: doc._id }, query] }, update);
+				expect([doc._id, query, JSON.stringify(viaSql)]).toEqual([
+					doc._id,
+					query,
+					JSON.stringify(viaMingo)
+				]);
+				expect(JSON.stringify(await store.findById(doc._id))).toBe(
+					JSON.stringify(await other.findById(doc._id))
+				);
+				await store.removeById(doc._id);
+				await other.removeById(doc._id);
+			}
+		}
+		statements.mockRestore();
+		// Matched in SQL: "plain" in the first, fifth and seventh cases, "other" in the second and
+		// fourth, "bare" in the sixth; every other pair was decided by mingo, to the same outcome
+		// (the last case's `null` is never decided in SQL).
+		expect(inSqlAlone).toBe(6);
+		// An integer stays an integer: 10 - 3 is stored as 7, not 7.0.
+		await store.insert(docs[0]);
+		await store.updateOne({ _id: "plain" }, { $inc: { stock: -3 } });
+		expect(
+			database.db.prepare(`SELECT json_extract(doc, '$.stock') AS s FROM things`).get()
+		).toEqual(expect.objectContaining({ s: 7 }));
+		expect(
+			database.db.prepare(`SELECT json_type(doc, '$.stock') AS t FROM things`).get()
+		).toEqual(expect.objectContaining({ t: "integer" }));
+	});
+
 	it("replaces an earlier version's generated index column, keeping its documents findable", async () => {
 		const old = new SqliteDatabase({
 			file: ":memory:",
