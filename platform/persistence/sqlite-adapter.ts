@@ -189,6 +189,7 @@ const JSON_TYPE = (v: string | number | boolean) =>
 // A JavaScript number as SQLite should see it: an integer as an INTEGER, not a REAL.
 const sqlNumber = (n: number) => (Number.isSafeInteger(n) ? BigInt(n) : n);
 const isPlainPath = (path: string) => path.split(".").every(key => SEGMENT.test(key));
+const CHANGES_IN_SQL = new Set(["$set", "$inc", "$unset", "$push"]);
 
 /** SQL terms that each parent on `path` is an object: MongoDB's path then means what SQLite's does. */
 function parentsAreObjects(path: string, params: (SQLValue | bigint)[]): string[] {
@@ -672,29 +673,32 @@ export class SqliteAdapter {
 	}
 
 	/**
-	 * One document by a unique field, changed by SQL alone: `$set`, `$inc` and `$unset` of paths no
-	 * index reads, under conditions on other paths (jsonConditions). A document it leaves
-	 * unchanged, unmatched or of a shape SQL does not decide, is left to mingo. Undefined for any
-	 * other update or query.
+	 * One document by a unique field, changed by SQL alone: `$set`, `$inc`, `$unset` and `$push`
+	 * (of one value) of plain paths, under conditions on other paths (jsonConditions); an indexed
+	 * field changes only with a `$set` or `$unset` of its whole top-level field, its column with
+	 * it. A document it leaves unchanged, unmatched or of a shape SQL does not decide, is left to
+	 * mingo. Undefined for any other update or query.
 	 */
 	private changeInSql(query: Doc, update: Doc): SetInSql | undefined {
 		const edits: [op: string, path: string, value: unknown][] = [];
 		for (const [op, fields] of Object.entries(update)) {
-			if ((op !== "$set" && op !== "$inc" && op !== "$unset") || !isPlainObject(fields))
-				return undefined;
+			if (!CHANGES_IN_SQL.has(op) || !isPlainObject(fields)) return undefined;
 			for (const [path, value] of Object.entries(fields)) edits.push([op, path, value]);
 		}
 		const changed = edits.map(([, path]) => path);
 		const overlaps = (a: string, b: string) =>
 			a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+		const indexedUnder = (path: string) =>
+			[...this.indexed].filter(([field]) => overlaps(path, field));
 		if (
 			changed.length === 0 ||
-			changed.some(
-				(path, i) =>
+			edits.some(
+				([op, path], i) =>
 					!isPlainPath(path) ||
 					overlaps(path, "_id") ||
 					changed.some((other, j) => j > i && overlaps(path, other)) ||
-					[...this.indexed.keys()].some(field => overlaps(path, field))
+					(indexedUnder(path).length > 0 &&
+						(path.includes(".") || (op !== "$set" && op !== "$unset")))
 			)
 		)
 			return undefined;
@@ -714,32 +718,66 @@ export class SqliteAdapter {
 		const pairs: string[] = [];
 		const pairParams: (SQLValue | bigint)[] = [];
 		const removed: string[] = [];
+		const columns: string[] = [];
+		const columnParams: SQLValue[] = [];
 		const set: Doc = {};
 		for (const [op, path, value] of edits) {
-			// MongoDB makes missing parents; json_set does not: those are left to mingo.
+			// MongoDB makes missing parents; SQLite does not: those documents are left to mingo.
 			where.push(...parentsAreObjects(path, whereParams));
+			const at = quotedPath(path);
 			if (op === "$unset") {
-				removed.push(quotedPath(path));
-			} else if (op === "$inc") {
+				removed.push(at);
+				for (const [, { column }] of indexedUnder(path))
+					columns.push(`${ident(column)} = NULL`);
+				continue;
+			}
+			if (op === "$inc") {
 				if (typeof value !== "number" || !Number.isFinite(value)) return undefined;
 				where.push(`json_type(doc, ?) IN ('integer', 'real')`);
-				whereParams.push(quotedPath(path));
+				whereParams.push(at);
 				pairs.push(`?, json_extract(doc, ?) + ?`);
-				pairParams.push(quotedPath(path), quotedPath(path), sqlNumber(value));
-			} else {
-				const text = JSON.stringify(value);
-				if (text === undefined) return undefined;
-				pairs.push(`?, json(?)`);
-				pairParams.push(quotedPath(path), text);
-				set[path] = value;
+				pairParams.push(at, at, sqlNumber(value));
+				continue;
+			}
+			// $each, $slice and the other modifiers are left to mingo.
+			if (
+				op === "$push" &&
+				isPlainObject(value) &&
+				Object.keys(value).some(k => k[0] === "$")
+			)
+				return undefined;
+			const text = JSON.stringify(value);
+			if (text === undefined) return undefined;
+			if (op === "$push") {
+				// Onto an array, or a new one where the field is missing.
+				where.push(`COALESCE(json_type(doc, ?), 'array') = 'array'`);
+				whereParams.push(at);
+				pairs.push(`?, json_insert(COALESCE(json_extract(doc, ?), '[]'), '$[#]', json(?))`);
+				pairParams.push(at, at, text);
+				continue;
+			}
+			pairs.push(`?, json(?)`);
+			pairParams.push(at, text);
+			set[path] = value;
+			for (const [field, { column }] of indexedUnder(path)) {
+				let value: SQLValue;
+				try {
+					value = columnValue({ [path]: JSON.parse(text) }, field);
+				} catch {
+					return undefined; // mingo refuses it, if the document matches
+				}
+				columns.push(`${ident(column)} = ?`);
+				columnParams.push(value);
 			}
 		}
 		let expression = pairs.length ? `json_set(doc, ${pairs.join(", ")})` : "doc";
 		if (removed.length)
 			expression = `json_remove(${expression}${removed.map(() => ", ?").join("")})`;
 		return {
-			sql: `UPDATE ${this.tableSql} SET doc = ${expression} WHERE ${where.join(" AND ")} RETURNING doc`,
-			params: [...pairParams, ...removed, ...whereParams],
+			sql:
+				`UPDATE ${this.tableSql} SET ${[`doc = ${expression}`, ...columns].join(", ")}` +
+				` WHERE ${where.join(" AND ")} RETURNING doc`,
+			params: [...pairParams, ...removed, ...columnParams, ...whereParams],
 			set,
 			guarded: true
 		};
