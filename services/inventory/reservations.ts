@@ -31,28 +31,27 @@ export const ReservationMethods = {
 	},
 
 	async reserveStock(this: InventoryThis, orderId: string, items: ReservationItem[]) {
-		let res = await this.findReservation(orderId);
-		if (!res) {
-			const at = nowIso();
-			const expiresAt = new Date(Date.now() + this.settings.reservationTtlMs).toISOString();
-			try {
-				res = this.toJSON<ReservationDoc>(
-					this.stores.reservations,
-					await this.stores.reservations.insert({
-						orderId,
-						items,
-						status: "pending",
-						settled: false,
-						expiresAt,
-						sweepAt: expiresAt,
-						createdAt: at,
-						updatedAt: at
-					})
-				);
-			} catch (err) {
-				if (!isDuplicateKeyError(err)) throw err;
-				res = await this.findReservation(orderId); // a concurrent call of the same order
-			}
+		const at = nowIso();
+		const expiresAt = new Date(Date.now() + this.settings.reservationTtlMs).toISOString();
+		let res: ReservationDoc | null;
+		try {
+			res = this.toJSON<ReservationDoc>(
+				this.stores.reservations,
+				await this.stores.reservations.insert({
+					orderId,
+					items,
+					status: "pending",
+					settled: false,
+					expiresAt,
+					sweepAt: expiresAt,
+					createdAt: at,
+					updatedAt: at
+				})
+			);
+		} catch (err) {
+			// The order has one already (unique orderId): a retried, resumed or concurrent call.
+			if (!isDuplicateKeyError(err)) throw err;
+			res = await this.findReservation(orderId);
 		}
 		if (!res)
 			throw conflict("The reservation changed meanwhile", ErrorTypes.INVALID_TRANSITION);
