@@ -5,10 +5,11 @@
  * the adapter with the document, with a real SQL index (unique; sparse = partial, holding only
  * documents whose field is set). An update sets only the columns whose value changed, so SQLite
  * rewrites only those indexes. Conditions on `_id` and on indexed fields select rows in SQL; mingo
- * evaluates whatever SQL cannot decide exactly and applies the update operators. Every change that
- * reads first (conditional updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE
- * transaction: atomic against every other process on the same file. Every document is parsed from
- * its row when read, so each caller has its own.
+ * evaluates whatever SQL cannot decide exactly and applies the update operators, except for the
+ * plain updates SQL makes alone (setInSql, changeInSql). Every change that reads first (conditional
+ * updates, updateMany, removeMany) runs in one BEGIN IMMEDIATE transaction: atomic against every
+ * other process on the same file. Every document is parsed from its row when read, so each caller
+ * has its own.
  */
 import { Context } from "mingo/core";
 import * as QueryOperators from "mingo/operators/query";
@@ -760,14 +761,14 @@ export class SqliteAdapter {
 			pairParams.push(at, text);
 			set[path] = value;
 			for (const [field, { column }] of indexedUnder(path)) {
-				let value: SQLValue;
+				let held: SQLValue;
 				try {
-					value = columnValue({ [path]: JSON.parse(text) }, field);
+					held = columnValue({ [path]: JSON.parse(text) }, field);
 				} catch {
 					return undefined; // mingo refuses it, if the document matches
 				}
 				columns.push(`${ident(column)} = ?`);
-				columnParams.push(value);
+				columnParams.push(held);
 			}
 		}
 		let expression = pairs.length ? `json_set(doc, ${pairs.join(", ")})` : "doc";
