@@ -173,13 +173,22 @@ interface SetInSql {
 	guarded?: boolean;
 }
 
-// A path segment changeInSql quotes into a JSON path: no dot, no quote, no `$` operator.
-const SEGMENT = /^[A-Za-z0-9_]+$/;
-const quotedPath = (field: string) =>
-	`$${field
-		.split(".")
-		.map(key => `."${key}"`)
-		.join("")}`;
+// A path changeInSql quotes into a JSON path: segments with no quote and no `$` operator.
+const PLAIN_PATH = /^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*$/;
+const quotedPath = (field: string) => `$."${field.replaceAll(".", '"."')}"`;
+/** Whether one path is the other or under it. */
+const overlaps = (a: string, b: string) =>
+	a.length >= b.length
+		? a.startsWith(b) && (a.length === b.length || a[b.length] === ".")
+		: b.startsWith(a) && b[a.length] === ".";
+type IndexedField = [field: string, index: { column: string; unique: boolean }];
+/** One field an update changes, and the indexed fields it changes with it. */
+interface Edit {
+	op: string;
+	path: string;
+	value: unknown;
+	indexed: IndexedField[];
+}
 // SQLite's json_type of a JSON value of this JavaScript value's kind.
 const JSON_TYPE = (v: string | number | boolean) =>
 	typeof v === "string"
@@ -189,7 +198,6 @@ const JSON_TYPE = (v: string | number | boolean) =>
 			: `= '${v}'`;
 // A JavaScript number as SQLite should see it: an integer as an INTEGER, not a REAL.
 const sqlNumber = (n: number) => (Number.isSafeInteger(n) ? BigInt(n) : n);
-const isPlainPath = (path: string) => path.split(".").every(key => SEGMENT.test(key));
 const CHANGES_IN_SQL = new Set(["$set", "$inc", "$unset", "$push"]);
 
 /** SQL terms that each parent on `path` is an object: MongoDB's path then means what SQLite's does. */
@@ -224,7 +232,7 @@ function jsonConditions(query: Doc, params: (SQLValue | bigint)[]): string[] | u
 			terms.push(`(${branches.join(" OR ")})`);
 			continue;
 		}
-		if (key === "_id" || !isPlainPath(key)) return undefined;
+		if (key === "_id" || !PLAIN_PATH.test(key)) return undefined;
 		terms.push(...parentsAreObjects(key, params));
 		const conditions: [string, unknown][] = isPlainObject(cond)
 			? Object.entries(cond)
@@ -681,28 +689,20 @@ export class SqliteAdapter {
 	 * mingo. Undefined for any other update or query.
 	 */
 	private changeInSql(query: Doc, update: Doc): SetInSql | undefined {
-		const edits: [op: string, path: string, value: unknown][] = [];
+		const edits: Edit[] = [];
 		for (const [op, fields] of Object.entries(update)) {
 			if (!CHANGES_IN_SQL.has(op) || !isPlainObject(fields)) return undefined;
-			for (const [path, value] of Object.entries(fields)) edits.push([op, path, value]);
+			for (const [path, value] of Object.entries(fields)) {
+				if (!PLAIN_PATH.test(path) || overlaps(path, "_id")) return undefined;
+				for (const edit of edits) if (overlaps(path, edit.path)) return undefined;
+				const indexed: IndexedField[] = [];
+				for (const entry of this.indexed) if (overlaps(path, entry[0])) indexed.push(entry);
+				if (indexed.length && (path.includes(".") || (op !== "$set" && op !== "$unset")))
+					return undefined;
+				edits.push({ op, path, value, indexed });
+			}
 		}
-		const changed = edits.map(([, path]) => path);
-		const overlaps = (a: string, b: string) =>
-			a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
-		const indexedUnder = (path: string) =>
-			[...this.indexed].filter(([field]) => overlaps(path, field));
-		if (
-			changed.length === 0 ||
-			edits.some(
-				([op, path], i) =>
-					!isPlainPath(path) ||
-					overlaps(path, "_id") ||
-					changed.some((other, j) => j > i && overlaps(path, other)) ||
-					(indexedUnder(path).length > 0 &&
-						(path.includes(".") || (op !== "$set" && op !== "$unset")))
-			)
-		)
-			return undefined;
+		if (edits.length === 0) return undefined;
 
 		const indexedPart: Doc = {};
 		const rest: Doc = {};
@@ -722,14 +722,13 @@ export class SqliteAdapter {
 		const columns: string[] = [];
 		const columnParams: SQLValue[] = [];
 		const set: Doc = {};
-		for (const [op, path, value] of edits) {
+		for (const { op, path, value, indexed } of edits) {
 			// MongoDB makes missing parents; SQLite does not: those documents are left to mingo.
 			where.push(...parentsAreObjects(path, whereParams));
 			const at = quotedPath(path);
 			if (op === "$unset") {
 				removed.push(at);
-				for (const [, { column }] of indexedUnder(path))
-					columns.push(`${ident(column)} = NULL`);
+				for (const [, { column }] of indexed) columns.push(`${ident(column)} = NULL`);
 				continue;
 			}
 			if (op === "$inc") {
@@ -760,7 +759,7 @@ export class SqliteAdapter {
 			pairs.push(`?, json(?)`);
 			pairParams.push(at, text);
 			set[path] = value;
-			for (const [field, { column }] of indexedUnder(path)) {
+			for (const [field, { column }] of indexed) {
 				let held: SQLValue;
 				try {
 					held = columnValue({ [path]: JSON.parse(text) }, field);
