@@ -2,9 +2,9 @@
  * Orders at c64 on two stacks at once, this checkout (B) against another (A), the load
  * alternating between them in 1-s slices: on a machine others share, both meet the same load.
  * Embedded stacks by default, `--cluster` for two clusters (a node per service, each cluster with
- * its own nats-server). Prints orders/s, the CPU per order of every process of the stack and its
- * RSS at the end for each. `--a NAME=value` and `--b NAME=value` set a variable for one side only,
- * so `.` as the other checkout compares two settings of this one.
+ * its own nats-server). Prints orders/s, the CPU per order of the whole stack (and of each of a
+ * cluster's processes) and its RSS at the end for each. `--a NAME=value` and `--b NAME=value` set
+ * a variable for one side only, so `.` as the other checkout compares two settings of this one.
  *
  *   git archive <rev> | tar -x -C /tmp/shopmesh-A && ln -s "$PWD/node_modules" /tmp/shopmesh-A/
  *   npx tsx bench/ab-orders.ts /tmp/shopmesh-A [slices]
@@ -25,6 +25,8 @@ interface Side {
 	stack: Stack;
 	load?: (durationS: number) => HttpLoad;
 	cpuMs: number;
+	/** The same, per process (nats-server last in a cluster). */
+	cpuMsByProcess: number[];
 	orders: number;
 	seconds: number;
 	/** Each slice's p99 (ms) and failures (errors and non-2xx answers). */
@@ -71,7 +73,15 @@ async function main() {
 			name: `B (${["this checkout", ...(values.b ?? [])].join(" ")})`,
 			stack: await withEnv(values.b, start({ startEmbedded, startCluster }))
 		}
-	].map(s => ({ ...s, cpuMs: 0, orders: 0, seconds: 0, p99s: [], failed: 0 }));
+	].map(s => ({
+		...s,
+		cpuMs: 0,
+		cpuMsByProcess: [],
+		orders: 0,
+		seconds: 0,
+		p99s: [],
+		failed: 0
+	}));
 	try {
 		for (const side of sides) {
 			const shop = await seed(side.stack);
@@ -81,9 +91,12 @@ async function main() {
 		const loadAtStart = os.loadavg()[0];
 		for (let i = 0; i < slices; i++)
 			for (const side of i % 2 ? [...sides].reverse() : sides) {
-				const before = stackCpuMs(side.stack);
+				const before = processCpuMs(side.stack);
 				const res = await httpLoad(side.load!(1));
-				side.cpuMs += stackCpuMs(side.stack) - before;
+				processCpuMs(side.stack).forEach((ms, p) => {
+					side.cpuMsByProcess[p] = (side.cpuMsByProcess[p] ?? 0) + ms - before[p];
+					side.cpuMs += ms - before[p];
+				});
 				side.orders += res.total;
 				side.seconds += res.durationS;
 				side.p99s.push(res.p99);
@@ -94,7 +107,18 @@ async function main() {
 				`${side.name}: ${(side.orders / side.seconds).toFixed(0)} orders/s, ` +
 					`${(side.cpuMs / side.orders).toFixed(2)} ms CPU per order, ` +
 					`p99 ${median(side.p99s)} ms (median of the slices'), ${side.failed} failed, ` +
-					`RSS ${side.stack.nodes.map(n => rssMB(n.proc.pid)).join(" + ")} MB`
+					`RSS ${side.stack.nodes.map(n => rssMB(n.proc.pid)).join(" + ")} MB` +
+					(side.stack.cluster
+						? `; ms CPU per order by process: ${[
+								...side.stack.nodes.map(n => n.spec.nodeID),
+								"nats-server"
+							]
+								.map(
+									(name, p) =>
+										`${name} ${(side.cpuMsByProcess[p] / side.orders).toFixed(2)}`
+								)
+								.join(", ")}`
+						: "")
 			);
 		console.log(`load average ${loadAtStart.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`);
 	} finally {
@@ -105,10 +129,11 @@ async function main() {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** CPU used so far by every process of the stack, its nats-server included. */
-function stackCpuMs(stack: Stack): number {
-	const pids = [...stack.nodes.map(n => n.proc.pid), stack.cluster?.nats.proc?.pid];
-	return pids.reduce<number>((sum, pid) => sum + (cpuMs(pid) ?? 0), 0);
+/** CPU used so far by each process of the stack, its nats-server (in a cluster) last. */
+function processCpuMs(stack: Stack): number[] {
+	const pids = [...stack.nodes.map(n => n.proc.pid)];
+	if (stack.cluster) pids.push(stack.cluster.nats.proc?.pid);
+	return pids.map(pid => cpuMs(pid) ?? 0);
 }
 
 /** Run `start` with NAME=value pairs set in the environment the node inherits, then restore it. */
