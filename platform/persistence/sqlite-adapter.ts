@@ -385,8 +385,9 @@ export class SqliteAdapter {
 	}
 
 	/**
-	 * Atomically update the first document matching `query`: the updated document, or null. A `$set`
-	 * made in SQL returns it as stored; one applied by mingo keeps the values as the update gave them.
+	 * Atomically update the first document matching `query`: the updated document, or null. An
+	 * update made in SQL returns it as stored; one applied by mingo keeps the values as the update
+	 * gave them (a Date, not its text). A guarded UPDATE that changed nothing leaves it to mingo.
 	 */
 	updateOne(query: Doc, update: Doc): Promise<Doc | null> {
 		return this.database.operation(() => {
