@@ -163,8 +163,9 @@ function sortKeys(sort: FindFilters["sort"]): [string, 1 | -1][] {
 }
 
 /**
- * An UPDATE statement that makes an update alone, and the fields it sets. `guarded`: it changes
- * only documents of plain shapes, so one it leaves unchanged is for mingo to decide.
+ * An UPDATE statement that makes an update alone, and the fields it sets. `guarded`: SQL does not
+ * decide its query exactly (it changes only documents of plain shapes), so one it leaves unchanged
+ * is for mingo to decide.
  */
 interface SetInSql {
 	sql: string;
@@ -234,6 +235,7 @@ function jsonConditions(query: Doc, params: (SQLValue | bigint)[]): string[] | u
 		}
 		if (key === "_id" || !PLAIN_PATH.test(key)) return undefined;
 		terms.push(...parentsAreObjects(key, params));
+		const at = quotedPath(key);
 		const conditions: [string, unknown][] = isPlainObject(cond)
 			? Object.entries(cond)
 			: [["$eq", cond]];
@@ -241,20 +243,16 @@ function jsonConditions(query: Doc, params: (SQLValue | bigint)[]): string[] | u
 		for (const [op, value] of conditions) {
 			if (op === "$exists" && typeof value === "boolean") {
 				terms.push(`json_type(doc, ?) IS ${value ? "NOT " : ""}NULL`);
-				params.push(quotedPath(key));
+				params.push(at);
 			} else if (op === "$eq" && typeof value === "boolean") {
 				terms.push(`json_type(doc, ?) ${JSON_TYPE(value)}`);
-				params.push(quotedPath(key));
+				params.push(at);
 			} else if ((op === "$eq" || op in RANGE) && isScalar(value)) {
 				const compare = op === "$eq" ? "=" : RANGE[op];
 				terms.push(
 					`json_type(doc, ?) ${JSON_TYPE(value)} AND json_extract(doc, ?) ${compare} ?`
 				);
-				params.push(
-					quotedPath(key),
-					quotedPath(key),
-					typeof value === "number" ? sqlNumber(value) : value
-				);
+				params.push(at, at, typeof value === "number" ? sqlNumber(value) : value);
 			} else return undefined;
 		}
 	}
@@ -391,7 +389,7 @@ export class SqliteAdapter {
 	 */
 	updateOne(query: Doc, update: Doc): Promise<Doc | null> {
 		return this.database.operation(() => {
-			const inSql = this.setInSql(query, update, true) ?? this.changeInSql(query, update);
+			const inSql = this.changeInSql(query, update);
 			if (inSql) {
 				const row = this.runSet(inSql, "get") as { doc: string } | undefined;
 				if (row) return JSON.parse(row.doc) as Doc;
@@ -404,7 +402,7 @@ export class SqliteAdapter {
 
 	updateMany(query: Doc, update: Doc): Promise<number> {
 		return this.database.operation(() => {
-			const inSql = this.setInSql(query, update, false);
+			const inSql = this.setInSql(query, update);
 			if (inSql) return Number((this.runSet(inSql, "run") as { changes: number }).changes);
 			const docs = this.findSync({ query });
 			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
@@ -645,12 +643,11 @@ export class SqliteAdapter {
 	}
 
 	/**
-	 * An update that SQL makes alone, no document read into JavaScript: a `$set` of top-level
-	 * fields (json_set; a new field goes last, as in MongoDB) on a query SQL decides exactly, for
-	 * one document (`one`: by a unique field, the document returned) or all that match. Undefined
-	 * for any other update.
+	 * An updateMany that SQL makes alone, no document read into JavaScript: a `$set` of top-level
+	 * fields (json_set; a new field goes last, as in MongoDB) on every document of a query SQL
+	 * decides exactly. Undefined for any other update (one document: changeInSql).
 	 */
-	private setInSql(query: Doc, update: Doc, one: boolean): SetInSql | undefined {
+	private setInSql(query: Doc, update: Doc): SetInSql | undefined {
 		const keys = Object.keys(update);
 		if (keys.length !== 1 || keys[0] !== "$set") return undefined;
 		const set = update.$set as Doc;
@@ -658,7 +655,7 @@ export class SqliteAdapter {
 		if (fields.length === 0 || fields.some(f => f === "_id" || !FIELD_NAME.test(f)))
 			return undefined;
 		const plan = this.plan(query);
-		if (!plan.exact || (one && !plan.single)) return undefined;
+		if (!plan.exact) return undefined;
 		const texts: string[] = [];
 		for (const field of fields) {
 			const text = JSON.stringify(set[field]);
@@ -674,9 +671,8 @@ export class SqliteAdapter {
 			params.push(columnValue({ [top]: JSON.parse(texts[fields.indexOf(top)]) }, field));
 		}
 		params.push(...plan.params);
-		const returning = one ? " RETURNING doc" : "";
 		return {
-			sql: `UPDATE ${this.tableSql} SET ${sets.join(", ")}${plan.where}${returning}`,
+			sql: `UPDATE ${this.tableSql} SET ${sets.join(", ")}${plan.where}`,
 			params,
 			set
 		};
@@ -686,8 +682,9 @@ export class SqliteAdapter {
 	 * One document by a unique field, changed by SQL alone: `$set`, `$inc`, `$unset` and `$push`
 	 * (of one value) of plain paths, under conditions on other paths (jsonConditions); an indexed
 	 * field changes only with a `$set` or `$unset` of its whole top-level field, its column with
-	 * it. A document it leaves unchanged, unmatched or of a shape SQL does not decide, is left to
-	 * mingo. Undefined for any other update or query.
+	 * it. When the WHERE holds more than the plan's exact terms (conditions on other paths, shape
+	 * guards), a document it leaves unchanged, unmatched or of a shape SQL does not decide, is left
+	 * to mingo. Undefined for any other update or query.
 	 */
 	private changeInSql(query: Doc, update: Doc): SetInSql | undefined {
 		const edits: Edit[] = [];
@@ -734,7 +731,7 @@ export class SqliteAdapter {
 			}
 			if (op === "$inc") {
 				if (typeof value !== "number" || !Number.isFinite(value)) return undefined;
-				where.push(`json_type(doc, ?) IN ('integer', 'real')`);
+				where.push(`json_type(doc, ?) ${JSON_TYPE(value)}`);
 				whereParams.push(at);
 				pairs.push(`?, json_extract(doc, ?) + ?`);
 				pairParams.push(at, at, sqlNumber(value));
@@ -780,11 +777,11 @@ export class SqliteAdapter {
 				` WHERE ${where.join(" AND ")} RETURNING doc`,
 			params: [...pairParams, ...removed, ...columnParams, ...whereParams],
 			set,
-			guarded: true
+			guarded: where.length > 1
 		};
 	}
 
-	/** Run an update setInSql made; a unique index's refusal names its field. */
+	/** Run an update setInSql or changeInSql made; a unique index's refusal names its field. */
 	private runSet({ sql, params, set }: SetInSql, how: "run" | "get") {
 		try {
 			return this.database.statement(sql)[how](...params);
