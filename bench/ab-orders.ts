@@ -131,7 +131,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** CPU used so far by each process of the stack, its nats-server (in a cluster) last. */
 function processCpuMs(stack: Stack): number[] {
-	const pids = [...stack.nodes.map(n => n.proc.pid)];
+	const pids = stack.nodes.map(n => n.proc.pid);
 	if (stack.cluster) pids.push(stack.cluster.nats.proc?.pid);
 	return pids.map(pid => cpuMs(pid) ?? 0);
 }
