@@ -162,16 +162,22 @@ function sortKeys(sort: FindFilters["sort"]): [string, 1 | -1][] {
 	return Object.entries(sort).map(([key, dir]) => [key, dir < 0 ? -1 : 1]);
 }
 
-/**
- * An UPDATE statement that makes an update alone, and the fields it sets. `guarded`: SQL does not
- * decide its query exactly (it changes only documents of plain shapes), so one it leaves unchanged
- * is for mingo to decide.
- */
+/** An UPDATE statement that makes an update alone, and the fields it sets. */
 interface SetInSql {
 	sql: string;
 	params: (SQLValue | bigint)[];
 	set: Doc;
-	guarded?: boolean;
+}
+
+/**
+ * changeInSql's UPDATE of one document, and the read of it by the unique field the update leaves
+ * alone (under the write lock, the row just changed; cheaper than RETURNING's buffered result).
+ * `guarded`: SQL does not decide its query exactly (it changes only documents of plain shapes), so
+ * one it leaves unchanged is for mingo to decide.
+ */
+interface ChangeInSql extends SetInSql {
+	guarded: boolean;
+	reread: { sql: string; params: SQLValue[] };
 }
 
 // A path changeInSql quotes into a JSON path: segments with no quote and no `$` operator.
@@ -391,8 +397,11 @@ export class SqliteAdapter {
 		return this.database.operation(() => {
 			const inSql = this.changeInSql(query, update);
 			if (inSql) {
-				const row = this.runSet(inSql, "get") as { doc: string } | undefined;
-				if (row) return JSON.parse(row.doc) as Doc;
+				if (this.runSet(inSql) > 0) {
+					const { sql, params } = inSql.reread;
+					const row = this.database.statement(sql).get(...params) as { doc: string };
+					return JSON.parse(row.doc) as Doc;
+				}
 				if (!inSql.guarded) return null;
 			}
 			const [doc] = this.findSync({ query, limit: 1 });
@@ -403,7 +412,7 @@ export class SqliteAdapter {
 	updateMany(query: Doc, update: Doc): Promise<number> {
 		return this.database.operation(() => {
 			const inSql = this.setInSql(query, update);
-			if (inSql) return Number((this.runSet(inSql, "run") as { changes: number }).changes);
+			if (inSql) return this.runSet(inSql);
 			const docs = this.findSync({ query });
 			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
 			return docs.length;
@@ -662,7 +671,7 @@ export class SqliteAdapter {
 			if (text === undefined) return undefined; // undefined, a function: left to mingo
 			texts.push(text);
 		}
-		const sets = [`doc = json_set(doc${fields.map(() => ", ?, json(?)").join("")})`];
+		const sets = [`doc = json_set(doc${fields.map(() => ", ?, jsonb(?)").join("")})`];
 		const params: SQLValue[] = fields.flatMap((f, i) => [jsonPath(f), texts[i]]);
 		for (const [field, { column }] of this.indexed) {
 			const top = field.split(".", 1)[0];
@@ -684,9 +693,9 @@ export class SqliteAdapter {
 	 * field changes only with a `$set` or `$unset` of its whole top-level field, its column with
 	 * it. When the WHERE holds more than the plan's exact terms (conditions on other paths, shape
 	 * guards), a document it leaves unchanged, unmatched or of a shape SQL does not decide, is left
-	 * to mingo. Undefined for any other update or query.
+	 * to mingo. Undefined for any other update or query, and for one that changes the unique field.
 	 */
-	private changeInSql(query: Doc, update: Doc): SetInSql | undefined {
+	private changeInSql(query: Doc, update: Doc): ChangeInSql | undefined {
 		const edits: Edit[] = [];
 		for (const [op, fields] of Object.entries(update)) {
 			if (!CHANGES_IN_SQL.has(op) || !isPlainObject(fields)) return undefined;
@@ -708,6 +717,8 @@ export class SqliteAdapter {
 			(key === "_id" || this.indexed.has(key) ? indexedPart : rest)[key] = cond;
 		const plan = this.plan(indexedPart);
 		if (!plan.exact || !plan.single) return undefined;
+		const reread = this.rereadOf(indexedPart, edits);
+		if (!reread) return undefined;
 		const where = [plan.where.slice(" WHERE ".length)];
 		const whereParams: (SQLValue | bigint)[] = [...plan.params];
 		const matched = jsonConditions(rest, whereParams);
@@ -750,11 +761,14 @@ export class SqliteAdapter {
 				// Onto an array, or a new one where the field is missing.
 				where.push(`COALESCE(json_type(doc, ?), 'array') = 'array'`);
 				whereParams.push(at);
-				pairs.push(`?, json_insert(COALESCE(json_extract(doc, ?), '[]'), '$[#]', json(?))`);
+				// Values go in as JSONB: json_set embeds them without parsing their text again.
+				pairs.push(
+					`?, jsonb_insert(COALESCE(jsonb_extract(doc, ?), jsonb('[]')), '$[#]', jsonb(?))`
+				);
 				pairParams.push(at, at, text);
 				continue;
 			}
-			pairs.push(`?, json(?)`);
+			pairs.push(`?, jsonb(?)`);
 			pairParams.push(at, text);
 			set[path] = value;
 			for (const [field, { column }] of indexed) {
@@ -774,17 +788,33 @@ export class SqliteAdapter {
 		return {
 			sql:
 				`UPDATE ${this.tableSql} SET ${[`doc = ${expression}`, ...columns].join(", ")}` +
-				` WHERE ${where.join(" AND ")} RETURNING doc`,
+				` WHERE ${where.join(" AND ")}`,
 			params: [...pairParams, ...removed, ...columnParams, ...whereParams],
 			set,
-			guarded: where.length > 1
+			guarded: where.length > 1,
+			reread
 		};
 	}
 
-	/** Run an update setInSql or changeInSql made; a unique index's refusal names its field. */
-	private runSet({ sql, params, set }: SetInSql, how: "run" | "get") {
+	/** The read of the document by a unique field of `indexedPart` no edit touches, if any. */
+	private rereadOf(indexedPart: Doc, edits: Edit[]): ChangeInSql["reread"] | undefined {
+		for (const [key, cond] of Object.entries(indexedPart)) {
+			const index = key === "_id" ? { column: "id", unique: true } : this.indexed.get(key);
+			if (!index?.unique || typeof cond !== "string") continue;
+			if (edits.some(e => e.indexed.some(([field]) => field === key))) continue;
+			const column = key === "_id" ? "id" : ident(index.column);
+			return { sql: `SELECT doc FROM ${this.tableSql} WHERE ${column} = ?`, params: [cond] };
+		}
+		return undefined;
+	}
+
+	/**
+	 * Run an update setInSql or changeInSql made: the number of documents it changed. A unique
+	 * index's refusal names its field.
+	 */
+	private runSet({ sql, params, set }: SetInSql): number {
 		try {
-			return this.database.statement(sql)[how](...params);
+			return Number(this.database.statement(sql).run(...params).changes);
 		} catch (err) {
 			throw this.duplicateOf(err, { _id: undefined, ...set }) ?? err;
 		}
