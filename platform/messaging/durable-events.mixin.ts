@@ -97,13 +97,16 @@ export interface DurableEventsMethods {
 	/**
 	 * Change the first document of a store matching `query` and record `event` with it, in one
 	 * atomic write, then relay the event: how a service changes a document that announces it.
-	 * The updated document, or null when none matched (nothing written, nothing relayed).
+	 * The updated document, or null when none matched (nothing written, nothing relayed). With
+	 * `relay` "later" the event goes with the document's next relayed change, or the relay's next
+	 * round, whichever comes first (one outbox emptying for both).
 	 */
 	updateWithEvent(
 		storeName: string,
 		query: Record<string, unknown>,
 		update: Update,
-		event: OutboxEntry | undefined
+		event: OutboxEntry | undefined,
+		relay?: "now" | "later"
 	): Promise<any>;
 	/**
 	 * Insert a new document with the events it records, written with it; `build` gets the new
@@ -324,14 +327,18 @@ export function DurableEvents(options: DurableEventsOptions = {}): Partial<Servi
 				storeName: string,
 				query: Record<string, unknown>,
 				update: Update,
-				event: OutboxEntry | undefined
+				event: OutboxEntry | undefined,
+				relay: "now" | "later" = "now"
 			) {
 				const doc = await this.updateOne(
 					this.storeOf(storeName),
 					query,
 					withEvent(update, event)
 				);
-				if (doc && event) await this.relayWritten(storeName, doc);
+				if (doc && event) {
+					if (relay === "later") this.relayLater(storeName, doc._id);
+					else await this.relayWritten(storeName, doc);
+				}
 				return doc;
 			},
 
