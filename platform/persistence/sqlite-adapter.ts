@@ -55,6 +55,8 @@ const columnOf = (field: string) => `f_${field.replace(/\./g, "__")}`;
 const jsonPath = (field: string) => `$.${field}`;
 const isScalar = (v: unknown): v is string | number =>
 	typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+/** Whether a column compares `v` as MongoDB would: the id column has TEXT affinity (a number as text). */
+const decides = (isId: boolean, v: unknown) => typeof v === "string" || (!isId && isScalar(v));
 const isPlainObject = (v: unknown): v is Doc =>
 	typeof v === "object" &&
 	v !== null &&
@@ -565,12 +567,10 @@ export class SqliteAdapter {
 			}
 			const isId = column === "id";
 			const col = isId ? "id" : ident(column);
-			// The id column has TEXT affinity: it would compare a number as text.
-			const decides = (v: unknown) => typeof v === "string" || (!isId && isScalar(v));
 			if (isScalar(cond)) {
 				terms.push(`${col} = ?`);
 				params.push(cond);
-				if (!decides(cond)) exact = false;
+				if (!decides(isId, cond)) exact = false;
 				if (index.unique) single = true;
 			} else if (cond === null) {
 				terms.push(`${col} IS NULL`);
@@ -582,11 +582,11 @@ export class SqliteAdapter {
 							value.length ? `${col} IN (${value.map(() => "?").join(", ")})` : "0"
 						);
 						params.push(...(value as SQLValue[]));
-						if (!value.every(decides)) exact = false;
+						if (!value.every(v => decides(isId, v))) exact = false;
 					} else if (op in RANGE && isScalar(value)) {
 						terms.push(`${col} ${RANGE[op]} ? AND ${SAME_TYPE(col, value)}`);
 						params.push(value);
-						if (!decides(value)) exact = false;
+						if (!decides(isId, value)) exact = false;
 					} else if (op === "$exists" && value === false) {
 						terms.push(`${col} IS NULL`);
 						exact = false;
