@@ -44,16 +44,21 @@ async function decided<T>(orderId: string, attempt: (n: number) => Promise<T | n
 
 export const ChangeMethods = {
 	/** Idempotent: a captured payment is answered as it is. */
-	capturePayment(this: PaymentsThis, orderId: string): Promise<Payment> {
+	async capturePayment(this: PaymentsThis, orderId: string): Promise<Payment> {
+		const key = operationKey("capture", orderId);
+		// The usual capture finds the payment authorized with no change under way: claimed with
+		// no read first. Any other state is read and decided below.
+		const claimed = await this.claimOperation(
+			{ orderId, status: "authorized", operation: { $exists: false } },
+			{ kind: "capture", key }
+		);
+		if (claimed) return toPayment(claimed);
 		return decided(orderId, async () => {
 			const doc = await this.settledPayment(orderId);
 			if (!doc) throw paymentNotFound();
 			if (wasCaptured(doc.status)) return toPayment(doc);
 			if (doc.status !== "authorized") throw stateError(doc, "captured");
-			const captured = await this.operate(doc, {
-				kind: "capture",
-				key: operationKey("capture", orderId)
-			});
+			const captured = await this.operate(doc, { kind: "capture", key });
 			return captured && toPayment(captured);
 		});
 	},

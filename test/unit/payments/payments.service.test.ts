@@ -310,7 +310,7 @@ describe("capture", () => {
 		expect(await names()).toEqual(["payment.captured"]);
 	});
 
-	it("publishes the authorization's event with the capture's, in order, in one outbox emptying", async () => {
+	it("captures with no read first, and publishes the authorization's event with the capture's in one outbox emptying", async () => {
 		// The relay's rounds are held for this test: only the capture may publish.
 		const rounds = [
 			jest.spyOn(svc, "relayPendingOutboxes").mockResolvedValue(undefined),
@@ -324,11 +324,15 @@ describe("capture", () => {
 				"payment.authorized"
 			]);
 			const emptyings = jest.spyOn(svc.adapter, "updateMany");
+			const reads = jest.spyOn(svc.adapter, "findOne");
 			await capture(orderId);
+			// Claimed with no read first, and the outbox emptied once.
+			expect(reads).not.toHaveBeenCalled();
 			expect(emitted.map(e => e.name)).toEqual(["payment.authorized", "payment.captured"]);
 			expect((await stored(orderId)).outbox).toEqual([]);
 			expect(emptyings).toHaveBeenCalledTimes(1);
 			emptyings.mockRestore();
+			reads.mockRestore();
 		} finally {
 			for (const round of rounds) round.mockRestore();
 		}
