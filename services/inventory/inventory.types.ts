@@ -16,6 +16,7 @@ import type {
 	NewProduct,
 	ProductDoc,
 	ReservationDoc,
+	ReservationRef,
 	ReservationItem,
 	ReservationStatus,
 	Shortage,
@@ -59,7 +60,7 @@ interface InventoryVars {
 	takeHolds(orderId: string, items: ReservationItem[]): Promise<Shortage[]>;
 	applyReservation(res: ReservationDoc): Promise<void>;
 	transitionReservation(
-		res: ReservationDoc,
+		res: ReservationRef,
 		to: ReservationStatus,
 		set?: Record<string, unknown>
 	): Promise<ReservationDoc | null>;

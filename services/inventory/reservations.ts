@@ -19,6 +19,7 @@ import {
 	toReservation,
 	type ProductDoc,
 	type ReservationDoc,
+	type ReservationRef,
 	type ReservationItem,
 	type ReservationStatus,
 	type Shortage
@@ -99,10 +100,14 @@ export const ReservationMethods = {
 		return this.settleReservation(res, "released");
 	},
 
-	/** The order is paid: its held units leave the stock for good. */
+	/**
+	 * The order is paid: its held units leave the stock for good. The usual commit finds the
+	 * reservation reserved: moved with no read first; any other state is read.
+	 */
 	async commitReservation(this: InventoryThis, orderId: string) {
-		let res = await this.findReservation(orderId);
-		if (res?.status === "reserved") res = await this.transitionReservation(res, "committed");
+		const res =
+			(await this.transitionReservation({ orderId, status: "reserved" }, "committed")) ??
+			(await this.findReservation(orderId));
 		if (res?.status !== "committed")
 			throw conflict(
 				res
@@ -218,17 +223,20 @@ export const ReservationMethods = {
 			);
 	},
 
-	/** Conditional status change: null when the reservation is no longer in `res.status`. */
+	/**
+	 * Conditional status change: null when the reservation is no longer in `res.status`. Without
+	 * its expiry (not read), one still holding stock is for the next sweep to look at.
+	 */
 	async transitionReservation(
 		this: InventoryThis,
-		res: ReservationDoc,
+		res: ReservationRef,
 		to: ReservationStatus,
 		set: Record<string, unknown> = {}
 	) {
 		if (!canReservationTransition(res.status, to)) return null;
 		const at = nowIso();
 		const settled = set.settled === true;
-		const sweepAt = reservationSweepAt(to, settled, res.expiresAt, at);
+		const sweepAt = reservationSweepAt(to, settled, res.expiresAt ?? at, at);
 		const doc = await this.updateOne(
 			this.stores.reservations,
 			{ orderId: res.orderId, status: res.status },

@@ -233,6 +233,10 @@ export interface ReservationDoc {
 	updatedAt: string;
 }
 
+/** A reservation as a status change needs it: its order and the status it is read in. */
+export type ReservationRef = Pick<ReservationDoc, "orderId" | "status"> &
+	Partial<Pick<ReservationDoc, "expiresAt">>;
+
 export interface Shortage {
 	productId: string;
 	requested: number;

@@ -6,7 +6,7 @@ import { captureEmits } from "../../helpers/emitted";
 import InventoryService from "../../../services/inventory/inventory.service";
 
 const broker = new ServiceBroker({ logger: false });
-broker.createService({
+const svc: any = broker.createService({
 	...(InventoryService as unknown as ServiceSchema),
 	// Short times so expiry is observable; the low-stock threshold of the tests.
 	settings: { reservationTtlMs: 300, sweepIntervalMs: 60_000, lowStockThreshold: 3 }
@@ -133,8 +133,13 @@ describe("release, commit and restock", () => {
 		const p = await product(5);
 		const oid = orderId();
 		await reserve(oid, [{ productId: p.id, quantity: 2 }]);
+		// A reserved reservation is committed with no read first; a committed one is read.
+		const reads = jest.spyOn(svc.stores.reservations, "findOne");
 		const c1 = await broker.call<any, any>("inventory.commit", { orderId: oid });
+		expect(reads).not.toHaveBeenCalled();
 		const c2 = await broker.call<any, any>("inventory.commit", { orderId: oid });
+		expect(reads).toHaveBeenCalledTimes(1);
+		reads.mockRestore();
 		expect([c1.status, c2.status]).toEqual(["committed", "committed"]);
 		expect(await stockOf(p.id)).toBe(3);
 		const release = await broker
