@@ -353,7 +353,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 			),
 			busyTimeoutMs: int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000, 0, 60_000),
 			fenceStoppedMs: int(env, "SQLITE_FENCE_STOPPED_MS", 2000, 0, 60_000),
-			checkpointMs: int(env, "SQLITE_CHECKPOINT_MS", 200, 0, 60_000),
+			checkpointMs: int(env, "SQLITE_CHECKPOINT_MS", 1000, 0, 60_000),
 			groupCommit: bool(env, "SQLITE_GROUP_COMMIT", true)
 		},
 		jwt: {
