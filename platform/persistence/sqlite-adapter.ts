@@ -415,6 +415,12 @@ export class SqliteAdapter {
 		return this.database.operation(() => {
 			const inSql = this.setInSql(query, update);
 			if (inSql) return this.runSet(inSql);
+			// One document by a unique field: updateOne's UPDATE, with nothing read back.
+			const one = this.changeInSql(query, update);
+			if (one) {
+				const changed = this.runSet(one);
+				if (changed > 0 || !one.guarded) return changed;
+			}
 			const docs = this.findSync({ query });
 			this.atomically(docs.length, () => docs.forEach(doc => this.modify(doc, update)));
 			return docs.length;

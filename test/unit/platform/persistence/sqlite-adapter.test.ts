@@ -132,8 +132,11 @@ describe("the SQLite adapter", () => {
 		expect(await store.updateMany({ _id: viaSql._id, status: "a" }, { $set: set })).toBe(1);
 		const made = statements.mock.calls.map(([sql]) => sql.split(" ")[0]);
 		expect(made.filter(word => word !== "BEGIN" && word !== "COMMIT")).toEqual(["UPDATE"]);
-		// $exists is not decided in SQL: read, changed by the query dialect, written back.
-		await store.updateMany({ _id: viaJs._id, extra: { $exists: false } }, { $set: set });
+		// $and hides the query from SQL: read, changed by the query dialect, written back.
+		await store.updateMany(
+			{ $and: [{ _id: viaJs._id }, { extra: { $exists: false } }] },
+			{ $set: set }
+		);
 		const { _id: a, ...sqlDoc } = (await store.findById(viaSql._id))!;
 		const { _id: b, ...jsDoc } = (await store.findById(viaJs._id))!;
 		expect([a, b]).toEqual([viaSql._id, viaJs._id]);
@@ -221,6 +224,7 @@ describe("the SQLite adapter", () => {
 			]);
 		const statements = jest.spyOn(database, "statement");
 		let inSqlAlone = 0;
+		let manyInSqlAlone = 0;
 		for (const [query, update] of cases) {
 			for (const doc of docs) {
 				await store.insert(doc);
@@ -244,6 +248,25 @@ describe("the SQLite adapter", () => {
 				expect(await columns(store)).toEqual(await columns(other));
 				await store.removeById(doc._id);
 				await other.removeById(doc._id);
+				// updateMany by the unique field: the same UPDATE, the same count.
+				await store.insert(doc);
+				await other.insert(doc);
+				statements.mockClear();
+				const many = await outcome(store.updateMany({ _id: doc._id, ...query }, update));
+				const manySteps = statements.mock.calls
+					.map(([sql]) => sql.split(" ")[0])
+					.filter(w => w !== "BEGIN" && w !== "COMMIT");
+				if (manySteps.join() === "UPDATE" && many !== "0") manyInSqlAlone++;
+				const manyByMingo = await outcome(
+					other.updateMany({ $and: [{ _id: doc._id }, query] }, update)
+				);
+				expect([doc._id, query, many]).toEqual([doc._id, query, manyByMingo]);
+				expect(JSON.stringify(await store.findById(doc._id))).toBe(
+					JSON.stringify(await other.findById(doc._id))
+				);
+				expect(await columns(store)).toEqual(await columns(other));
+				await store.removeById(doc._id);
+				await other.removeById(doc._id);
 			}
 		}
 		statements.mockRestore();
@@ -252,6 +275,7 @@ describe("the SQLite adapter", () => {
 		// was decided by mingo, to the same outcome (`null`, `$each` and a column refusing its
 		// value are never decided in SQL).
 		expect(inSqlAlone).toBe(9);
+		expect(manyInSqlAlone).toBe(9); // the same pairs, nothing read back
 		// An integer stays an integer: 10 - 3 is stored as 7, not 7.0.
 		await store.insert(docs[0]);
 		await store.updateOne({ _id: "plain" }, { $inc: { stock: -3 } });
