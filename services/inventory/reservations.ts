@@ -187,20 +187,21 @@ export const ReservationMethods = {
 	async applyReservation(this: InventoryThis, res: ReservationDoc) {
 		const outcome = holdOutcome(res.status);
 		const hold = holdPath(res.orderId);
+		// By id, so one product at most; nothing is read back.
+		const products = this.adapter;
 		for (const { productId, quantity } of res.items) {
 			const held = { _id: productId, [hold]: { $exists: true } };
 			if (outcome === "return")
-				await this.updateOne(this.adapter, held, {
+				await products.updateMany(held, {
 					$inc: { stock: quantity },
 					$unset: { [hold]: "" },
 					$set: { updatedAt: nowIso() }
 				});
 			else if (outcome === "consume" || res.status === "restocked")
-				await this.updateOne(this.adapter, held, { $unset: { [hold]: "" } });
+				await products.updateMany(held, { $unset: { [hold]: "" } });
 			if (res.status === "restocked") {
 				const marker = returnPath(res.orderId);
-				await this.updateOne(
-					this.adapter,
+				await products.updateMany(
 					{ _id: productId, [marker]: { $exists: false } },
 					{
 						$inc: { stock: quantity },

@@ -297,7 +297,8 @@ const NotificationsService = {
 				updatedAt: nowIso()
 			};
 			try {
-				if (stored) await this.updateOne(this.adapter, { dedupeKey }, { $set: outcome });
+				// By the unique dedupeKey: one notification, nothing read back.
+				if (stored) await this.adapter.updateMany({ dedupeKey }, { $set: outcome });
 				else await this.adapter.insert({ ...claim, ...outcome });
 			} catch (err) {
 				// It reached the user all the same; only the record of how is missing.
