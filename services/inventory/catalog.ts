@@ -80,10 +80,13 @@ export const CatalogMethods = {
 		// A write-off never takes the stock below zero (nor below what orders hold: held units
 		// are already out of `stock`).
 		const update = { $inc: { stock: delta }, $set: { updatedAt: nowIso() } };
+		// A take answers whether it was made; the product is read after it (this change or a later).
 		const after: ProductDoc | null =
-			delta < 0
-				? await this.takeStock({ _id: id }, -delta, update)
-				: await this.updateOne(this.adapter, { _id: id }, update);
+			delta >= 0
+				? await this.updateOne(this.adapter, { _id: id }, update)
+				: (await this.takeStock({ _id: id }, -delta, update))
+					? await this.adapter.findOne({ _id: id })
+					: null;
 		if (!after) {
 			const current = await this.findProduct(id, { id: "", role: "admin" });
 			throw conflict(`Only ${current.stock} units in stock`, ErrorTypes.OUT_OF_STOCK, {

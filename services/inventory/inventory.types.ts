@@ -68,7 +68,7 @@ interface InventoryVars {
 		query: Record<string, unknown>,
 		quantity: number,
 		update: Record<string, any>
-	): Promise<ProductDoc | null>;
+	): Promise<boolean>;
 	// inventory.recovery.ts
 	expireReservations(): Promise<number>;
 	// shipments.ts

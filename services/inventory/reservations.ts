@@ -157,12 +157,12 @@ export const ReservationMethods = {
 					});
 				continue;
 			}
-			const after: ProductDoc | null = await this.takeStock(
+			const took = await this.takeStock(
 				{ _id: productId, active: true, [hold]: { $exists: false } },
 				quantity,
 				{ $inc: { stock: -quantity }, $set: { [hold]: quantity, updatedAt: nowIso() } }
 			);
-			if (after) {
+			if (took) {
 				taken = true;
 				continue;
 			}
@@ -247,10 +247,10 @@ export const ReservationMethods = {
 	},
 
 	/**
-	 * Take `quantity` units of the product matching `query` with `update` (which decrements
-	 * the stock): the updated product, or null when the query or the stock refuses it. A take
-	 * that crosses the low-stock threshold records the event in the same write, from the exact
-	 * stock it replaced; the usual take, far from the threshold, is one conditional update.
+	 * Take `quantity` units of the product matching `query` (by id) with `update` (which
+	 * decrements the stock): whether the query and the stock allowed it. A take that crosses the
+	 * low-stock threshold records the event in the same write, from the exact stock it replaced;
+	 * the usual take, far from the threshold, is one conditional update with nothing read.
 	 */
 	async takeStock(
 		this: InventoryThis,
@@ -259,15 +259,14 @@ export const ReservationMethods = {
 		update: Record<string, any>
 	) {
 		const threshold = this.settings.lowStockThreshold;
-		const far: ProductDoc | null = await this.updateOne(
-			this.adapter,
+		const far = await this.adapter.updateMany(
 			{ ...query, ...stockThatCannotCross(quantity, threshold) },
 			update
 		);
-		if (far) return far;
+		if (far > 0) return true;
 		for (;;) {
 			const current: ProductDoc | null = await this.adapter.findOne(query);
-			if (!current || current.stock < quantity) return null;
+			if (!current || current.stock < quantity) return false;
 			const after = current.stock - quantity;
 			const crossing = crossedLowStock(current.stock, after, threshold);
 			const entry = crossing
@@ -285,7 +284,7 @@ export const ReservationMethods = {
 				update,
 				entry
 			);
-			if (doc) return doc;
+			if (doc) return true;
 		}
 	}
 };

@@ -129,6 +129,15 @@ describe("release, commit and restock", () => {
 		expect(late).toMatchObject({ code: 409, type: "RESERVATION_NOT_FOUND" });
 	});
 
+	it("takes units far from the low-stock threshold with no read of the product", async () => {
+		const p = await product(50);
+		const productReads = jest.spyOn(svc.adapter, "findOne");
+		await reserve(orderId(), [{ productId: p.id, quantity: 2 }]);
+		expect(productReads).not.toHaveBeenCalled();
+		productReads.mockRestore();
+		expect(await stockOf(p.id)).toBe(48);
+	});
+
 	it("commit keeps the units out of stock; restock returns them exactly once", async () => {
 		const p = await product(5);
 		const oid = orderId();
