@@ -4,6 +4,11 @@
  * COMMIT that crosses 1000 pages, fsyncs included, and node:sqlite is synchronous, so it stopped
  * the whole process meanwhile. A PASSIVE checkpoint takes no write lock: writers go on beside it.
  * Should the worker stop, each database gets SQLite's auto-checkpoint back.
+ *
+ * A WAL starts over only at a write that finds all of it checkpointed, which a checkpoint beside
+ * writes that never pause never leaves: under load the file grew for as long as the load lasted.
+ * So a WAL found longer than `limitBytes` is handed to its writer (`tooLong`), which copies the
+ * little written since the worker's pass itself, between two of its own writes.
  */
 import { Worker } from "node:worker_threads";
 
@@ -11,15 +16,21 @@ import { Worker } from "node:worker_threads";
 const WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { DatabaseSync } = require("node:sqlite");
-const open = new Map(); // file -> { db, users }
-parentPort.on("message", ({ file, synchronous, add }) => {
+const open = new Map(); // file -> { db, users, passive, limitFrames }
+parentPort.on("message", ({ file, synchronous, limitBytes, add }) => {
 	const entry = open.get(file);
 	if (add) {
 		if (entry) entry.users++;
 		else {
 			const db = new DatabaseSync(file, { timeout: 1000 });
 			db.exec("PRAGMA synchronous = " + synchronous);
-			open.set(file, { db, users: 1 });
+			const pageSize = db.prepare("PRAGMA page_size").get().page_size;
+			open.set(file, {
+				db,
+				users: 1,
+				passive: db.prepare("PRAGMA wal_checkpoint(PASSIVE)"),
+				limitFrames: Math.max(1, Math.floor(limitBytes / pageSize))
+			});
 		}
 	} else if (entry && --entry.users === 0) {
 		open.delete(file);
@@ -27,9 +38,10 @@ parentPort.on("message", ({ file, synchronous, add }) => {
 	}
 });
 setInterval(() => {
-	for (const { db } of open.values()) {
+	for (const [file, { passive, limitFrames }] of open) {
 		try {
-			db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+			// log: the WAL's length in frames, checkpointed or not.
+			if (passive.get().log > limitFrames) parentPort.postMessage(file);
 		} catch {
 			// another process is checkpointing this file: it is being done
 		}
@@ -40,36 +52,52 @@ setInterval(() => {
 let worker: Worker | undefined;
 /** What to do for each database given, should the worker stop. */
 const fallbacks = new Set<() => void>();
+/** Whom to tell that a file's WAL is past its limit. */
+const writers = new Map<string, Set<() => void>>();
+
+export interface CheckpointHandlers {
+	/** The WAL is past its limit, the worker's checkpoint just made. */
+	tooLong(): void;
+	/** The worker stopped: checkpoints are the database's own again. */
+	fallback(): void;
+}
 
 /**
  * Have `file` checkpointed by the worker (started by the first call, at its period: one worker
- * and one period per process). `fallback` runs if the worker stops; the returned function takes
- * the file back.
+ * and one period per process); the returned function takes the file back.
  */
 export function checkpointInWorker(
 	file: string,
 	synchronous: string,
 	periodMs: number,
-	fallback: () => void
+	limitBytes: number,
+	{ tooLong, fallback }: CheckpointHandlers
 ): () => void {
 	if (!worker) {
 		worker = new Worker(WORKER, { eval: true, workerData: { periodMs } });
-		worker.unref();
 		const stopped = worker;
 		const lost = () => {
 			if (worker !== stopped) return;
 			worker = undefined;
 			for (const back of fallbacks) back();
 			fallbacks.clear();
+			writers.clear();
 		};
+		stopped.on("message", (long: string) => writers.get(long)?.forEach(tell => tell()));
 		stopped.once("error", lost);
 		stopped.once("exit", lost);
+		// After the listeners: one for messages would keep the process alive otherwise.
+		stopped.unref();
 	}
 	const current = worker;
-	current.postMessage({ file, synchronous, add: true });
+	current.postMessage({ file, synchronous, limitBytes, add: true });
 	fallbacks.add(fallback);
+	const told = writers.get(file) ?? new Set();
+	writers.set(file, told.add(tooLong));
 	return () => {
 		fallbacks.delete(fallback);
+		told.delete(tooLong);
+		if (told.size === 0 && writers.get(file) === told) writers.delete(file);
 		if (worker === current) current.postMessage({ file, add: false });
 	};
 }

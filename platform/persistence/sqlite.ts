@@ -33,6 +33,8 @@ export interface SqliteOptions {
 	logger?: { warn(msg: string): void; error(msg: string): void };
 	/** WAL checkpoints in a worker thread this often (ms); 0 or unset: SQLite's own, in COMMIT. */
 	checkpointMs?: number;
+	/** The WAL is started over past this length, and cut back to it (default WAL_LIMIT_BYTES). */
+	walLimitBytes?: number;
 	/** Commit once per event-loop turn (default) instead of once per operation. */
 	groupCommit?: boolean;
 }
@@ -43,6 +45,8 @@ type Settle = (err?: unknown) => void;
 const LOCK_SPIN_MS = 5;
 /** A lock not had within it is tried again this often, without blocking (ms). */
 const LOCK_POLL_MS = 2;
+/** A WAL longer than this is started over (its pages copied) and the file cut back to it. */
+export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** An operation waiting for the write lock another process holds. */
 interface Waiter {
@@ -84,6 +88,8 @@ export class SqliteDatabase {
 	private readonly spinMs: number;
 	/** Takes the file back from the checkpoint worker. */
 	private readonly releaseCheckpoints?: () => void;
+	/** The WAL is past its limit: catch up with the checkpoint once the open group has committed. */
+	private catchUpDue = false;
 
 	constructor(readonly options: SqliteOptions) {
 		if (options.file !== ":memory:")
@@ -94,12 +100,20 @@ export class SqliteDatabase {
 		if (options.file !== ":memory:") this.db.exec("PRAGMA journal_mode = WAL");
 		this.db.exec(`PRAGMA synchronous = ${options.synchronous}`);
 		if (options.file !== ":memory:" && (options.checkpointMs ?? 0) > 0) {
+			const limitBytes = options.walLimitBytes ?? WAL_LIMIT_BYTES;
+			// The write that starts a WAL over cuts the file back to this at its COMMIT.
+			this.db.exec(`PRAGMA journal_size_limit = ${limitBytes}`);
 			this.db.exec("PRAGMA wal_autocheckpoint = 0");
 			this.releaseCheckpoints = checkpointInWorker(
 				options.file,
 				options.synchronous,
 				options.checkpointMs!,
-				() => this.db.isOpen && this.db.exec("PRAGMA wal_autocheckpoint = 1000")
+				limitBytes,
+				{
+					tooLong: () => this.catchUp(),
+					fallback: () =>
+						this.db.isOpen && this.db.exec("PRAGMA wal_autocheckpoint = 1000")
+				}
 			);
 		}
 		// From here on a wait for another process's lock blocks for one short try at a time.
@@ -191,6 +205,22 @@ export class SqliteDatabase {
 			if (this.db.isTransaction) this.statement("ROLLBACK").run();
 		}
 		this.endGroup(failure);
+		if (this.catchUpDue) this.catchUp();
+	}
+
+	/**
+	 * Checkpoint what the worker's last pass left (the writes since: a few pages) between two of
+	 * this process's own writes, so that its next write starts the WAL over.
+	 */
+	private catchUp(): void {
+		if (!this.db.isOpen) return;
+		this.catchUpDue = this.db.isTransaction;
+		if (this.catchUpDue) return;
+		try {
+			this.statement("PRAGMA wal_checkpoint(PASSIVE)").get();
+		} catch {
+			// another connection is checkpointing the file: the worker's next pass tells again
+		}
 	}
 
 	close(): void {

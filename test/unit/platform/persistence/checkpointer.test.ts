@@ -21,20 +21,21 @@ afterEach(() => {
 	fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A database with a table, then 200 documents in 200 commits (a few hundred WAL frames). */
-async function filled(checkpointMs: number) {
+/** A database with a table, then `count` documents in as many commits (a few WAL frames each). */
+async function filled(checkpointMs: number, count = 200, walLimitBytes?: number) {
 	const file = path.join(dir, "things.sqlite");
 	database = new SqliteDatabase({
 		file,
 		synchronous: "NORMAL",
 		busyTimeoutMs: 1000,
-		checkpointMs
+		checkpointMs,
+		walLimitBytes
 	});
 	const store = new SqliteAdapter(database, "things");
 	store.init(null, { schema: {} });
 	await store.connect();
 	const before = fs.statSync(file).size;
-	for (let i = 0; i < 200; i++) await store.insert({ n: i, text: "x".repeat(600) });
+	for (let i = 0; i < count; i++) await store.insert({ n: i, text: "x".repeat(600) });
 	return { file, before, autocheckpoint: database.db.prepare("PRAGMA wal_autocheckpoint").get() };
 }
 
@@ -56,4 +57,14 @@ it("with checkpointMs 0 leaves them to SQLite's own, at 1000 pages: not yet here
 	const { file, before, autocheckpoint } = await filled(0);
 	expect(autocheckpoint).toEqual({ wal_autocheckpoint: 1000 });
 	expect(await grows(file, before, 500)).toBe(false);
+});
+
+it("starts the WAL over past its limit although the writes never pause, and cuts the file back", async () => {
+	// Commits back to back, with checkpoints beside them all along.
+	const { file } = await filled(10, 6000, 256 * 1024);
+	const wal = fs.statSync(`${file}-wal`).size;
+	// Never started over, it holds every one of the 6000 commits: about 64 MB.
+	expect(wal).toBeLessThan(16 * 1024 * 1024);
+	const { n } = database!.db.prepare("SELECT COUNT(*) AS n FROM things").get() as { n: number };
+	expect(n).toBe(6000);
 });
