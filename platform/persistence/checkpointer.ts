@@ -50,10 +50,6 @@ setInterval(() => {
 `;
 
 let worker: Worker | undefined;
-/** What to do for each database given, should the worker stop. */
-const fallbacks = new Set<() => void>();
-/** Whom to tell that a file's WAL is past its limit. */
-const writers = new Map<string, Set<() => void>>();
 
 export interface CheckpointHandlers {
 	/** The WAL is past its limit, the worker's checkpoint just made. */
@@ -61,6 +57,9 @@ export interface CheckpointHandlers {
 	/** The worker stopped: checkpoints are the database's own again. */
 	fallback(): void;
 }
+
+/** The databases given to the worker, by file: whom to tell of a long WAL or of its stopping. */
+const registered = new Map<string, Set<CheckpointHandlers>>();
 
 /**
  * Have `file` checkpointed by the worker (started by the first call, at its period: one worker
@@ -71,7 +70,7 @@ export function checkpointInWorker(
 	synchronous: string,
 	periodMs: number,
 	limitBytes: number,
-	{ tooLong, fallback }: CheckpointHandlers
+	handlers: CheckpointHandlers
 ): () => void {
 	if (!worker) {
 		worker = new Worker(WORKER, { eval: true, workerData: { periodMs } });
@@ -79,11 +78,10 @@ export function checkpointInWorker(
 		const lost = () => {
 			if (worker !== stopped) return;
 			worker = undefined;
-			for (const back of fallbacks) back();
-			fallbacks.clear();
-			writers.clear();
+			for (const ofFile of registered.values()) for (const h of ofFile) h.fallback();
+			registered.clear();
 		};
-		stopped.on("message", (long: string) => writers.get(long)?.forEach(tell => tell()));
+		stopped.on("message", (long: string) => registered.get(long)?.forEach(h => h.tooLong()));
 		stopped.once("error", lost);
 		stopped.once("exit", lost);
 		// After the listeners: one for messages would keep the process alive otherwise.
@@ -91,13 +89,11 @@ export function checkpointInWorker(
 	}
 	const current = worker;
 	current.postMessage({ file, synchronous, limitBytes, add: true });
-	fallbacks.add(fallback);
-	const told = writers.get(file) ?? new Set();
-	writers.set(file, told.add(tooLong));
+	const ofFile = registered.get(file) ?? new Set();
+	registered.set(file, ofFile.add(handlers));
 	return () => {
-		fallbacks.delete(fallback);
-		told.delete(tooLong);
-		if (told.size === 0 && writers.get(file) === told) writers.delete(file);
+		ofFile.delete(handlers);
+		if (ofFile.size === 0 && registered.get(file) === ofFile) registered.delete(file);
 		if (worker === current) current.postMessage({ file, add: false });
 	};
 }

@@ -46,7 +46,7 @@ const LOCK_SPIN_MS = 5;
 /** A lock not had within it is tried again this often, without blocking (ms). */
 const LOCK_POLL_MS = 2;
 /** A WAL longer than this is started over (its pages copied) and the file cut back to it. */
-export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** An operation waiting for the write lock another process holds. */
 interface Waiter {
