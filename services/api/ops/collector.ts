@@ -1,7 +1,7 @@
 /**
  * One poll of the cluster, through the broker only: `$node.list`, then each node's
- * `$node.health`, `$node.traffic` and `$node.actions`, and each service's `opsStats` and
- * `eventStats` where it has them. The same calls embedded and in a cluster.
+ * `$node.health` and `$node.traffic`; a full poll also each node's `$node.actions` and each
+ * service's `opsStats` and `eventStats` where it has them. The same calls embedded and in a cluster.
  */
 import type { Context } from "moleculer";
 import {
@@ -36,7 +36,12 @@ export interface Poll {
 /** A node that does not answer within this is shown as down (a crash is seen before heartbeats). */
 const POLL_TIMEOUT_MS = 800;
 
-export async function poll(ctx: Context): Promise<Poll> {
+/**
+ * A light poll (`full` false) asks only what the traffic history and the fault log need each
+ * interval; the rest costs the services (counts over their tables, JetStream's consumer info)
+ * and is asked only while someone watches.
+ */
+export async function poll(ctx: Context, full = true): Promise<Poll> {
 	// Services come from `$node.services`: `$node.list`'s withServices holds circular objects.
 	const [listed, serviceList] = await Promise.all([
 		ctx.call<NodeInfo[], object>("$node.list", {}),
@@ -59,16 +64,18 @@ export async function poll(ctx: Context): Promise<Poll> {
 			const [health, traffic, actions] = await Promise.all([
 				ask<NodeHealth>("$node.health", info.id),
 				ask<TrafficSnapshot>("$node.traffic", info.id),
-				ask<ActionInfo[]>("$node.actions", info.id, {
-					withEndpoints: true,
-					skipInternal: true
-				})
+				full
+					? ask<ActionInfo[]>("$node.actions", info.id, {
+							withEndpoints: true,
+							skipInternal: true
+						})
+					: null
 			]);
 			return { info, health, traffic, actions };
 		})
 	);
 	const nodes = perNode.map(n => nodeView(n.info, n.health));
-	const services = new Set(nodes.filter(n => n.up).flatMap(n => n.services));
+	const services = new Set(full ? nodes.filter(n => n.up).flatMap(n => n.services) : []);
 
 	const business: Record<string, unknown> = {};
 	const events: EventStats[] = [];

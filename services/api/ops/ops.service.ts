@@ -1,7 +1,8 @@
 /**
  * ops: what the operator console (GET /api/ops) shows. It polls the cluster through the broker
  * every OPS_INTERVAL_MS (collector.ts), keeps a short traffic history per action from every
- * node's `$node.traffic` (traffic.ts) and a fault log fed by the broker's events.
+ * node's `$node.traffic` (traffic.ts) and a fault log fed by the broker's events. What only the
+ * console shows (breakers, business and event figures) is polled while it is watched.
  * Read by the gateway only (`snapshot`); who may see it is the gateway's check (admins).
  */
 import { settings } from "../../../platform/runtime/settings";
@@ -15,6 +16,8 @@ interface OpsSettings {
 	intervalMs: number;
 	/** Samples kept per action: intervalMs x historySize is the charts' span. */
 	historySize: number;
+	/** A console counts as watching this long after it last asked for a snapshot (ms). */
+	watchedMs: number;
 }
 
 interface OpsVars {
@@ -24,7 +27,11 @@ interface OpsVars {
 	known: Set<string>;
 	timer?: NodeJS.Timeout;
 	polling?: Promise<void>;
-	pollOnce(): Promise<void>;
+	/** When the last full poll ended, and until when a console counts as watching (ms). */
+	fullAt: number;
+	watchedUntil: number;
+	pollNow(full: boolean): Promise<void>;
+	pollOnce(full: boolean): Promise<void>;
 	fault(kind: FaultKind, text: string): void;
 }
 type OpsThis = Service<OpsSettings> & OpsVars;
@@ -35,7 +42,8 @@ const OpsService = {
 	name: "ops",
 
 	settings: {
-		...settings().ops
+		...settings().ops,
+		watchedMs: 30_000
 	},
 
 	actions: {
@@ -44,9 +52,10 @@ const OpsService = {
 			visibility: "public",
 			params: {},
 			async handler(this: OpsThis) {
-				// The first poll may have run before the broker's own `$node` service was up.
-				if (!this.last) await this.polling;
-				if (!this.last) await this.pollOnce().catch(() => undefined);
+				this.watchedUntil = Date.now() + this.settings.watchedMs;
+				// Unwatched until now (or the first poll ran before `$node` was up): poll fully first.
+				if (Date.now() - this.fullAt > 2 * this.settings.intervalMs)
+					await this.pollNow(true);
 				const last = this.last;
 				const traffic = this.history.view();
 				return {
@@ -106,17 +115,36 @@ const OpsService = {
 	},
 
 	methods: {
-		/** One poll; a poll still running when the timer fires again is not overlapped. */
-		async pollOnce(this: OpsThis) {
+		/** A poll after the one running, if any: polls never overlap. Never rejects. */
+		async pollNow(this: OpsThis, full: boolean) {
+			while (this.polling) await this.polling;
+			this.polling = this.pollOnce(full)
+				.catch(err => this.logger.warn(`ops poll failed: ${(err as Error).message}`))
+				.finally(() => (this.polling = undefined));
+			return this.polling;
+		},
+
+		/** One poll; a light one keeps the figures of the last full one. */
+		async pollOnce(this: OpsThis, full: boolean) {
 			const ctx = this.broker.ContextFactory.create(this.broker, null as never, {}, {});
-			const next = await poll(ctx as Context);
+			const next = await poll(ctx as Context, full);
 			const at = Date.now();
-			if (this.last)
-				for (const c of nodeChanges(this.last.nodes, next.nodes))
-					this.fault(c.kind, c.text);
+			const last = this.last;
+			if (last)
+				for (const c of nodeChanges(last.nodes, next.nodes)) this.fault(c.kind, c.text);
 			for (const n of next.nodes) for (const s of n.services) this.known.add(s);
 			this.history.record(at, actionCounters(next.traffic));
-			this.last = { ...next, at: new Date(at).toISOString() };
+			const kept =
+				full || !last
+					? {}
+					: {
+							breakers: last.breakers,
+							business: last.business,
+							events: last.events,
+							deadLetters: last.deadLetters
+						};
+			this.last = { ...next, ...kept, at: new Date(at).toISOString() };
+			if (full) this.fullAt = at;
 		},
 
 		fault(this: OpsThis, kind: FaultKind, text: string) {
@@ -128,14 +156,14 @@ const OpsService = {
 		this.history = new TrafficHistory(this.settings.historySize);
 		this.faults = new FaultLog(200);
 		this.known = new Set();
+		this.fullAt = 0;
+		this.watchedUntil = 0;
 	},
 
 	started(this: OpsThis) {
+		// A tick while a poll runs is skipped, not queued.
 		const tick = () => {
-			if (this.polling) return;
-			this.polling = this.pollOnce()
-				.catch(err => this.logger.warn(`ops poll failed: ${(err as Error).message}`))
-				.finally(() => (this.polling = undefined));
+			if (!this.polling) void this.pollNow(Date.now() < this.watchedUntil);
 		};
 		tick();
 		this.timer = setInterval(tick, this.settings.intervalMs);

@@ -16,7 +16,7 @@ describe("ops.snapshot on one broker", () => {
 		});
 		broker.createService({
 			...OpsService,
-			settings: { intervalMs: 100, historySize: 50 }
+			settings: { intervalMs: 100, historySize: 50, watchedMs: 30_000 }
 		} as never);
 		broker.createService({
 			name: "orders",
@@ -117,5 +117,64 @@ describe("ops.snapshot on one broker", () => {
 			nodeID: broker.nodeID,
 			state: "open"
 		});
+	});
+});
+
+describe("ops polling while nobody watches", () => {
+	let broker: ServiceBroker;
+	const asked = { opsStats: 0, eventStats: 0 };
+
+	beforeAll(async () => {
+		broker = new ServiceBroker({
+			logger: false,
+			middlewares: [TrafficMiddleware()],
+			internalServices: { $node: TRAFFIC_NODE_SERVICE } as never
+		});
+		broker.createService({
+			...OpsService,
+			settings: { intervalMs: 50, historySize: 50, watchedMs: 400 }
+		} as never);
+		broker.createService({
+			name: "orders",
+			actions: {
+				create: () => ({ ok: true }),
+				opsStats: () => ({ byStatus: { pending: ++asked.opsStats } }),
+				eventStats: () => ({ consumers: [], deadLetters: ++asked.eventStats })
+			}
+		});
+		await broker.start();
+	});
+	afterAll(() => broker.stop());
+
+	const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+	it("asks the services for their figures only while a console asks for snapshots", async () => {
+		await sleep(300); // six intervals, nobody watching
+		expect(asked).toEqual({ opsStats: 0, eventStats: 0 });
+
+		// The first snapshot polls fully before it answers, and keeps the polls full a while.
+		const first = await broker.call<any>("ops.snapshot");
+		expect(first.business.orders).toEqual({ byStatus: { pending: 1 } });
+		expect(first.deadLetters).toEqual({ orders: 1 });
+		await sleep(200);
+		expect(asked.opsStats).toBeGreaterThan(1);
+
+		// Unwatched again (400 ms after the last snapshot): the figures are no longer asked for.
+		await sleep(600);
+		const after = { ...asked };
+		await sleep(300);
+		expect(asked).toEqual(after);
+	});
+
+	it("keeps the traffic history meanwhile, so a console opened later charts the calls before it", async () => {
+		await sleep(600); // unwatched
+		for (let i = 0; i < 10; i++) await broker.call("orders.create");
+		await sleep(300);
+		const before = asked.opsStats;
+		const s = await broker.call<any>("ops.snapshot");
+		expect(asked.opsStats).toBe(before + 1);
+		// Charted by the light polls before this snapshot's own.
+		const rps: (number | null)[] = s.traffic.actions["orders.create"].rps;
+		expect(rps.slice(0, -1).some(r => (r ?? 0) > 0)).toBe(true);
 	});
 });
