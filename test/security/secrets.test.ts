@@ -247,12 +247,15 @@ describe("logs", () => {
 		["the declined card number", CARDS.declined],
 		["the invalid card number", CARDS.badLuhn],
 		["a malformed card number", `${CARDS.ok}x`],
-		["a malformed CVC", `${CVC}9`],
+		// As a token of its own: five digits turn up inside random hex ids now and then.
+		["a malformed CVC", new RegExp(`(?<![0-9a-z])${CVC}9(?![0-9a-z])`, "i")],
 		["a too short password", SHORT_PASSWORD],
 		["a too long password", LONG_PASSWORD],
 		["JWT_SECRET", JWT_SECRET]
-	])("never contain %s", (_what, secret) => {
-		const hits = lines.filter(line => line.includes(secret));
+	] as [string, string | RegExp][])("never contain %s", (_what, secret) => {
+		const hits = lines.filter(line =>
+			typeof secret === "string" ? line.includes(secret) : secret.test(line)
+		);
 		expect(hits).toEqual([]);
 	});
 
