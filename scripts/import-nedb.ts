@@ -57,7 +57,7 @@ export async function importService(
 			counts[collection] = docs.length;
 		}
 	} finally {
-		database.close();
+		await database.close();
 	}
 	let target = `${dir}.nedb-imported`;
 	for (let i = 2; fs.existsSync(target); i++) target = `${dir}.nedb-imported-${i}`;

@@ -17,7 +17,7 @@ const WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { DatabaseSync } = require("node:sqlite");
 const open = new Map(); // file -> { db, users, passive, limitFrames }
-parentPort.on("message", ({ file, synchronous, limitBytes, add }) => {
+parentPort.on("message", ({ file, synchronous, limitBytes, add, token }) => {
 	const entry = open.get(file);
 	if (add) {
 		if (entry) entry.users++;
@@ -32,16 +32,19 @@ parentPort.on("message", ({ file, synchronous, limitBytes, add }) => {
 				limitFrames: Math.max(1, Math.floor(limitBytes / pageSize))
 			});
 		}
-	} else if (entry && --entry.users === 0) {
-		open.delete(file);
-		entry.db.close();
+	} else {
+		if (entry && --entry.users === 0) {
+			open.delete(file);
+			entry.db.close();
+		}
+		parentPort.postMessage({ released: token });
 	}
 });
 setInterval(() => {
 	for (const [file, { passive, limitFrames }] of open) {
 		try {
 			// log: the WAL's length in frames, checkpointed or not.
-			if (passive.get().log > limitFrames) parentPort.postMessage(file);
+			if (passive.get().log > limitFrames) parentPort.postMessage({ tooLong: file });
 		} catch {
 			// another process is checkpointing this file: it is being done
 		}
@@ -60,10 +63,15 @@ export interface CheckpointHandlers {
 
 /** The databases given to the worker, by file: whom to tell of a long WAL or of its stopping. */
 const registered = new Map<string, Set<CheckpointHandlers>>();
+/** Files taken back, by token: settled once the worker has let go of them (or stopped). */
+const releasing = new Map<number, () => void>();
+let releases = 0;
 
 /**
  * Have `file` checkpointed by the worker (started by the first call, at its period: one worker
- * and one period per process); the returned function takes the file back.
+ * and one period per process); the returned function takes the file back, and resolves once the
+ * worker's connection to it is closed (after which nothing of the worker's writes by the file's
+ * name: its `-wal` and `-shm` may be removed with it).
  */
 export function checkpointInWorker(
 	file: string,
@@ -71,7 +79,7 @@ export function checkpointInWorker(
 	periodMs: number,
 	limitBytes: number,
 	handlers: CheckpointHandlers
-): () => void {
+): () => Promise<void> {
 	if (!worker) {
 		worker = new Worker(WORKER, { eval: true, workerData: { periodMs } });
 		const stopped = worker;
@@ -80,8 +88,16 @@ export function checkpointInWorker(
 			worker = undefined;
 			for (const ofFile of registered.values()) for (const h of ofFile) h.fallback();
 			registered.clear();
+			for (const settle of releasing.values()) settle();
+			releasing.clear();
 		};
-		stopped.on("message", (long: string) => registered.get(long)?.forEach(h => h.tooLong()));
+		stopped.on("message", (msg: { tooLong?: string; released?: number }) => {
+			if (msg.tooLong) registered.get(msg.tooLong)?.forEach(h => h.tooLong());
+			if (msg.released !== undefined) {
+				releasing.get(msg.released)?.();
+				releasing.delete(msg.released);
+			}
+		});
 		stopped.once("error", lost);
 		stopped.once("exit", lost);
 		// After the listeners: one for messages would keep the process alive otherwise.
@@ -94,6 +110,9 @@ export function checkpointInWorker(
 	return () => {
 		ofFile.delete(handlers);
 		if (ofFile.size === 0 && registered.get(file) === ofFile) registered.delete(file);
-		if (worker === current) current.postMessage({ file, add: false });
+		if (worker !== current) return Promise.resolve();
+		const token = ++releases;
+		current.postMessage({ file, add: false, token });
+		return new Promise<void>(resolve => releasing.set(token, resolve));
 	};
 }

@@ -304,7 +304,7 @@ export function DbMixin(options: DbMixinOptions = {}): Partial<ServiceSchema<any
 		async stopped(this: any) {
 			for (const store of Object.values<Store>(this.stores ?? {})) await store.disconnect();
 			await this.adapter?.disconnect();
-			this.database?.close();
+			await this.database?.close();
 		},
 
 		/**

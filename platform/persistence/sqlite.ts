@@ -87,7 +87,7 @@ export class SqliteDatabase {
 	/** SQLite's busy timeout, after opening (ms). */
 	private readonly spinMs: number;
 	/** Takes the file back from the checkpoint worker. */
-	private readonly releaseCheckpoints?: () => void;
+	private readonly releaseCheckpoints?: () => Promise<void>;
 	/** The WAL is past its limit: catch up with the checkpoint once the open group has committed. */
 	private catchUpDue = false;
 
@@ -223,13 +223,15 @@ export class SqliteDatabase {
 		}
 	}
 
-	close(): void {
+	/** Close now; resolves once the checkpoint worker has closed its connection to the file too. */
+	close(): Promise<void> {
 		if (this.db.isOpen) this.flush();
 		clearTimeout(this.lockTimer);
 		for (const waiter of this.waiting.splice(0)) waiter.fail(new Error("database closed"));
-		this.releaseCheckpoints?.();
+		const released = this.releaseCheckpoints?.() ?? Promise.resolve();
 		this.statements.clear();
 		if (this.db.isOpen) this.db.close();
+		return released;
 	}
 
 	/** Run `fn` inside the open transaction; if it throws, undo what it did, and only that. */

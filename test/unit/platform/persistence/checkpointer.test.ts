@@ -16,12 +16,9 @@ beforeEach(() => {
 	dir = fs.mkdtempSync(path.join(os.tmpdir(), "shopmesh-checkpoint-"));
 });
 afterEach(async () => {
-	database?.close();
+	// Resolved once the worker's connection is closed too: it no longer makes -wal or -shm again.
+	await database?.close();
 	database = undefined;
-	// The worker closes its own connection a moment later: the last one, it removes -wal and
-	// -shm then. Removed before, they would be made again in a directory already gone.
-	const shm = path.join(dir, "things.sqlite-shm");
-	for (let i = 0; i < 100 && fs.existsSync(shm); i++) await new Promise(r => setTimeout(r, 20));
 	fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -79,4 +76,18 @@ it("starts the WAL over past its limit although the writes never pause, and cuts
 	expect(fs.statSync(`${file}-wal`).size).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
 	const { n } = database!.db.prepare("SELECT COUNT(*) AS n FROM things").get() as { n: number };
 	expect(n).toBe(6001);
+});
+
+it("closes once the worker has let go of the file: removed then, nothing of it comes back", async () => {
+	// A fresh worker, still starting when the database closes: it opens the file after that.
+	let Fresh!: typeof SqliteDatabase;
+	await jest.isolateModulesAsync(async () => {
+		Fresh = (await import("../../../../platform/persistence/sqlite")).SqliteDatabase;
+	});
+	const file = path.join(dir, "things.sqlite");
+	const fresh = new Fresh({ file, synchronous: "NORMAL", busyTimeoutMs: 1000, checkpointMs: 50 });
+	await fresh.close();
+	for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
+	await new Promise(r => setTimeout(r, 300));
+	expect(fs.readdirSync(dir)).toEqual([]);
 });
