@@ -66,6 +66,7 @@ const registered = new Map<string, Set<CheckpointHandlers>>();
 /** Files taken back, by token: settled once the worker has let go of them (or stopped). */
 const releasing = new Map<number, () => void>();
 let releases = 0;
+const RELEASE_WAIT_MS = 2000;
 
 /**
  * Have `file` checkpointed by the worker (started by the first call, at its period: one worker
@@ -88,15 +89,11 @@ export function checkpointInWorker(
 			worker = undefined;
 			for (const ofFile of registered.values()) for (const h of ofFile) h.fallback();
 			registered.clear();
-			for (const settle of releasing.values()) settle();
-			releasing.clear();
+			for (const settle of [...releasing.values()]) settle();
 		};
 		stopped.on("message", (msg: { tooLong?: string; released?: number }) => {
 			if (msg.tooLong) registered.get(msg.tooLong)?.forEach(h => h.tooLong());
-			if (msg.released !== undefined) {
-				releasing.get(msg.released)?.();
-				releasing.delete(msg.released);
-			}
+			if (msg.released !== undefined) releasing.get(msg.released)?.();
 		});
 		stopped.once("error", lost);
 		stopped.once("exit", lost);
@@ -113,6 +110,15 @@ export function checkpointInWorker(
 		if (worker !== current) return Promise.resolve();
 		const token = ++releases;
 		current.postMessage({ file, add: false, token });
-		return new Promise<void>(resolve => releasing.set(token, resolve));
+		return new Promise<void>(resolve => {
+			// A checkpoint under way finishes first; a stop waits for it no longer than this.
+			const timer = setTimeout(settle, RELEASE_WAIT_MS);
+			function settle() {
+				clearTimeout(timer);
+				releasing.delete(token);
+				resolve();
+			}
+			releasing.set(token, settle);
+		});
 	};
 }

@@ -81,8 +81,9 @@ it("starts the WAL over past its limit although the writes never pause, and cuts
 it("closes once the worker has let go of the file: removed then, nothing of it comes back", async () => {
 	// A fresh worker, still starting when the database closes: it opens the file after that.
 	let Fresh!: typeof SqliteDatabase;
-	await jest.isolateModulesAsync(async () => {
-		Fresh = (await import("../../../../platform/persistence/sqlite")).SqliteDatabase;
+	jest.isolateModules(() => {
+		const fresh = jest.requireActual("../../../../platform/persistence/sqlite");
+		Fresh = (fresh as { SqliteDatabase: typeof SqliteDatabase }).SqliteDatabase;
 	});
 	const file = path.join(dir, "things.sqlite");
 	const fresh = new Fresh({ file, synchronous: "NORMAL", busyTimeoutMs: 1000, checkpointMs: 50 });
