@@ -5,7 +5,10 @@
  *   calls that step (whatever the saga wrote before it is committed; the call never leaves).
  * - PAYMENTS_FAULT_AFTER_OPERATION=<capture|void|refund>: the process dies with the operation
  *   written and before the processor is asked.
+ * - ORDERS_DELAY_BEFORE_STEP=<step>:<ms>: the saga waits that long before it calls the step, so
+ *   a kill finds every order of the process in the middle of its saga.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Middleware, Service, ServiceBroker } from "moleculer";
 
 const STEP_ACTIONS: Record<string, string> = {
@@ -27,9 +30,14 @@ export function faultInjection(env: NodeJS.ProcessEnv = process.env): Middleware
 	if (env.NODE_ENV === "production") return [];
 	const step = env.ORDERS_FAULT_BEFORE_STEP?.trim();
 	const operation = env.PAYMENTS_FAULT_AFTER_OPERATION?.trim();
-	if (!step && !operation) return [];
+	const delay = env.ORDERS_DELAY_BEFORE_STEP?.trim();
+	if (!step && !operation && !delay) return [];
 	if (step && !STEP_ACTIONS[step])
 		throw new Error(`ORDERS_FAULT_BEFORE_STEP: unknown saga step '${step}'`);
+	const [delayStep, delayText] = delay?.split(":") ?? [];
+	const delayMs = Number(delayText);
+	if (delay && (!STEP_ACTIONS[delayStep] || !Number.isInteger(delayMs) || delayMs <= 0))
+		throw new Error(`ORDERS_DELAY_BEFORE_STEP: '${delay}' is not <step>:<ms>`);
 	if (operation && !OPERATIONS.has(operation))
 		throw new Error(`PAYMENTS_FAULT_AFTER_OPERATION: unknown operation '${operation}'`);
 	let broker: ServiceBroker;
@@ -41,9 +49,11 @@ export function faultInjection(env: NodeJS.ProcessEnv = process.env): Middleware
 			},
 			call(next: (...args: any[]) => unknown) {
 				return (actionName: string, ...rest: unknown[]) => {
-					const orders = step && broker.getLocalService("orders");
-					if (orders && actionName === STEP_ACTIONS[step])
+					const orders = broker.getLocalService("orders");
+					if (orders && step && actionName === STEP_ACTIONS[step])
 						die(orders, `before '${step}'`);
+					if (orders && delay && actionName === STEP_ACTIONS[delayStep])
+						return sleep(delayMs).then(() => next(actionName, ...rest));
 					return next(actionName, ...rest);
 				};
 			},

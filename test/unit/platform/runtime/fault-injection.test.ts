@@ -15,6 +15,33 @@ describe("fault injection", () => {
 		).toEqual([]);
 		expect(() => faultInjection({ ORDERS_FAULT_BEFORE_STEP: "captur" })).toThrow(/captur/);
 		expect(() => faultInjection({ PAYMENTS_FAULT_AFTER_OPERATION: "x" })).toThrow(/'x'/);
+		for (const bad of ["capture", "capture:", "captur:100", "capture:-5"])
+			expect(() => faultInjection({ ORDERS_DELAY_BEFORE_STEP: bad })).toThrow(bad);
+	});
+
+	it("holds the saga's call of the step, in the orders process only", async () => {
+		const broker = new ServiceBroker({
+			logger: false,
+			middlewares: faultInjection({ ORDERS_DELAY_BEFORE_STEP: "capture:150" })
+		});
+		broker.createService({ name: "orders" });
+		broker.createService({
+			name: "payments",
+			actions: { authorize: () => "authorized", capture: () => "captured" }
+		});
+		await broker.start();
+		try {
+			const timed = async (action: string) => {
+				const t0 = Date.now();
+				expect(await broker.call(action)).toBe(action.split(".")[1] + "d");
+				return Date.now() - t0;
+			};
+			expect(await timed("payments.authorize")).toBeLessThan(100);
+			expect(await timed("payments.capture")).toBeGreaterThanOrEqual(145);
+		} finally {
+			await broker.stop();
+		}
+		expect(kill).not.toHaveBeenCalled();
 	});
 
 	it("kills the orders process as its saga calls the step, before the call leaves", async () => {
