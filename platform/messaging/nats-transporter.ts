@@ -222,6 +222,11 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 			.finally(() => this.leaving.delete(nodeID));
 	}
 
+	/** Whether probeNode can tell: failover on and connected. */
+	get probing(): boolean {
+		return this.client != null && this.inbox != null;
+	}
+
 	/**
 	 * Whether `nodeID` is gone, asked of nats-server: true when it knows no subscriber for the
 	 * node (answered at once), false on the node's PONG, undefined when neither came within `ms`

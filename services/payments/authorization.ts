@@ -2,7 +2,7 @@
  * Authorizing a card: the payment is recorded as pending first (the unique orderId makes a second
  * call for the order a retry of the first), then the processor is asked under the order id as its
  * idempotency key, then the answer is recorded with its event. A repeated call waits for the first
- * one, or takes over a pending payment whose caller died. Methods of the payments service.
+ * one, or takes over a pending payment whose caller died or froze. Methods of the payments service.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Context } from "moleculer";
@@ -69,7 +69,7 @@ export const AuthorizationMethods = {
 				if (doc.status !== "pending") return authorizationOutcome(doc);
 				const lockedUntil = doc.lockedUntil ?? 0;
 				if (await this.leaseOver({ lockedUntil, lockedBy: doc.lockedBy }, i)) {
-					// Its first caller died or failed: this call finishes the authorization. The
+					// Its first caller died, froze or failed: this call finishes the authorization. The
 					// processor answers a repeated idempotency key as it did the first time.
 					const taken = await this.takeOverPending(orderId, lockedUntil);
 					if (taken) return this.runAuthorization(taken, ctx);

@@ -7,7 +7,7 @@
  * service.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { nodeIsGone } from "../../platform/messaging/liveness";
+import { nodeIsOut } from "../../platform/messaging/liveness";
 import { busy, processorUnavailable } from "./payment-errors";
 import type { Lease, PaymentDoc, PendingOperation } from "./payment-state";
 import type { PaymentsThis } from "./payments.service";
@@ -23,7 +23,9 @@ export const OperationMethods = {
 
 	/**
 	 * Whether a waiting call may take a change over: its lease ran out, or (at every tenth look,
-	 * asked of nats-server) the node holding it is gone.
+	 * asked of nats-server) the node holding it is gone or answers no ping within 1 s (frozen:
+	 * its callers' requests come here meanwhile). Taking over from a node that was merely slow is
+	 * safe: the processor answers a repeated idempotency key as before, and records are conditional.
 	 */
 	async leaseOver(
 		this: PaymentsThis,
@@ -32,14 +34,14 @@ export const OperationMethods = {
 	): Promise<boolean> {
 		return (
 			lease.lockedUntil <= Date.now() ||
-			(look % 10 === 0 && (await nodeIsGone(this.broker, lease.lockedBy)))
+			(look % 10 === 0 && (await nodeIsOut(this.broker, lease.lockedBy)))
 		);
 	},
 
 	/**
 	 * The payment once no change is being made to it: waits for one in progress (up to
-	 * pendingWaitMs), finishes one whose caller died (its lease ran out, or its node is gone)
-	 * or whose processor call failed.
+	 * pendingWaitMs), finishes one whose caller died or froze (its lease ran out, or its node is
+	 * gone or silent) or whose processor call failed.
 	 */
 	async settledPayment(this: PaymentsThis, orderId: string): Promise<PaymentDoc | null> {
 		const deadline = Date.now() + this.settings.pendingWaitMs;

@@ -12,7 +12,7 @@ import {
 	coalescingNats
 } from "../../../../platform/messaging/nats-transporter";
 import { Nats } from "../../../helpers/cluster";
-import { nodeIsGone } from "../../../../platform/messaging/liveness";
+import { nodeIsGone, nodeIsOut } from "../../../../platform/messaging/liveness";
 
 describe("coalesce", () => {
 	it("writes what was queued during a turn after it, in order, in one go", async () => {
@@ -140,6 +140,22 @@ describe("CoalescingNatsTransporter", () => {
 			expect(await nodeIsGone(caller, "callee")).toBe(false);
 			expect(await nodeIsGone(caller, "nobody-here")).toBe(true);
 			expect(await nodeIsGone(caller, caller.nodeID)).toBe(false);
+			expect(await nodeIsOut(caller, "callee")).toBe(false);
+			expect(await nodeIsOut(caller, caller.nodeID)).toBe(false);
+		});
+
+		it("tells a silent node (no PONG in time) from a gone one: out, but not gone", async () => {
+			const [caller, callee] = brokers;
+			// The callee's PONGs stop: it is subscribed, as a frozen process stays.
+			const pong = callee.transit!.sendPong.bind(callee.transit);
+			callee.transit!.sendPong = () => Promise.resolve();
+			try {
+				expect(await nodeIsGone(caller, "callee", 300)).toBe(false);
+				expect(await nodeIsOut(caller, "callee", 300)).toBe(true);
+			} finally {
+				callee.transit!.sendPong = pong;
+			}
+			expect(await nodeIsOut(caller, "callee")).toBe(false);
 		});
 	});
 });
