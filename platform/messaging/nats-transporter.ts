@@ -233,7 +233,7 @@ export class CoalescingNatsTransporter extends NatsTransporter {
 	 * (frozen, or too busy) or this transporter cannot tell (failover off, not connected).
 	 */
 	probeNode(nodeID: string, ms = 1000): Promise<boolean | undefined> {
-		if (!this.client || !this.inbox) return Promise.resolve(undefined);
+		if (!this.probing) return Promise.resolve(undefined);
 		const token = `q${++this.probeSeq}`;
 		return new Promise(resolve => {
 			const timer = setTimeout(() => settle(undefined), ms);
